@@ -1,0 +1,80 @@
+"""Competition metrics on class probabilities, and the per-fold metric set the leaderboard shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn import metrics as skm
+
+from kagglekit.errors import ConfigError
+
+# Kaggle's evaluation_metric names (and common spellings) -> our metric names.
+ALIASES = {
+    "f1": "f1", "f1score": "f1", "meanfscore": "f1", "fscore": "f1", "f1-score": "f1",
+    "accuracy": "accuracy", "categorizationaccuracy": "accuracy", "acc": "accuracy",
+    "auc": "roc_auc", "roc_auc": "roc_auc", "rocauc": "roc_auc", "areaundercurve": "roc_auc",
+    "logloss": "logloss", "log_loss": "logloss", "multiclassloss": "logloss", "multiclasslogloss": "logloss",
+    "binarycrossentropy": "logloss", "mlogloss": "logloss",
+}
+LOWER_IS_BETTER = {"logloss"}
+
+
+def normalize_metric(name: str) -> str:
+    key = name.strip().lower().replace(" ", "")
+    if key not in ALIASES:
+        raise ConfigError(f"unknown metric {name!r}; use one of: f1, accuracy, roc_auc, logloss")
+    return ALIASES[key]
+
+
+def predict_labels(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Class indices: the positive class above ``threshold`` for binary, argmax otherwise."""
+    if proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(np.int64)
+    return proba.argmax(axis=1)
+
+
+def score(metric: str, y: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> float:
+    """The competition metric of probabilities ``proba`` (n, K) against class indices ``y``."""
+    return float(SCORERS[metric](y, proba, threshold))
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def _f1(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    average = "binary" if proba.shape[1] == 2 else "macro"
+    return skm.f1_score(y, predict_labels(proba, threshold), average=average, zero_division=0)
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    if proba.shape[1] == 2:
+        return skm.roc_auc_score(y, proba[:, 1])
+    return skm.roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(proba.shape[1]))
+
+
+SCORERS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
+    "f1": _f1,
+    "accuracy": lambda y, p, t: skm.accuracy_score(y, predict_labels(p, t)),
+    "roc_auc": _roc_auc,
+    "logloss": lambda y, p, t: skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=np.arange(p.shape[1])),
+}
+
+
+def evaluate(y: np.ndarray, proba: np.ndarray, metric: str, threshold: float = 0.5) -> dict[str, float]:
+    """Everything the leaderboard reports for one set of predictions, the competition metric under its own name."""
+    labels = predict_labels(proba, threshold)
+    average = "binary" if proba.shape[1] == 2 else "macro"
+    weighted = skm.precision_recall_fscore_support(y, labels, average="weighted", zero_division=0)
+    result = {
+        "accuracy": skm.accuracy_score(y, labels),
+        "precision": skm.precision_score(y, labels, average=average, zero_division=0),
+        "recall": skm.recall_score(y, labels, average=average, zero_division=0),
+        "f1": skm.f1_score(y, labels, average=average, zero_division=0),
+        "precision_weighted": weighted[0],
+        "recall_weighted": weighted[1],
+        "f1_weighted": weighted[2],
+    }
+    result[metric] = score(metric, y, proba, threshold)
+    return {k: float(v) for k, v in result.items()}
