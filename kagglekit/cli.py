@@ -21,6 +21,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    """Take a Kaggle competition from download to a scored submission."""
+    if version:
+        from kagglekit import __version__
+
+        console.print(f"kagglekit {__version__}")
+        raise typer.Exit()
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Print a library error as one line and exit 1: users see what to do, not a traceback."""
