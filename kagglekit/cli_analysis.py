@@ -1,0 +1,1 @@
+"""Commands of the analysis part; registered on kagglekit.cli.app."""

@@ -1,0 +1,1 @@
+"""Commands of the ensemble part; registered on kagglekit.cli.app."""

