@@ -61,32 +61,34 @@ def list_models() -> None:
     console.print(table)
 
 
-# Short headers so the leaderboard fits an 80-column terminal; the CSV keeps the full names.
-SHORT_HEADERS = {"cv_score_std": "±", "oof_f1_tuned": "f1 tuned", "threshold": "thr", "accuracy": "acc",
-                 "precision": "prec", "recall": "rec", "f1_weighted": "f1 w", "fit_s": "fit s", "predict_ms_per_row": "ms/row"}
-
-
 def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
-    """The leaderboard as a rich table, best first."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    columns = [c for c in board.columns if c != "kind"]
-    for column in columns:
-        header = "±" if str(column).endswith("_std") else SHORT_HEADERS.get(column, str(column).replace("_", " "))
-        table.add_column(header, justify="left" if column in ("model", "status") else "right", no_wrap=column != "status")
-    for row in board[columns].itertuples(index=False):
-        table.add_row(*(_cell(v, c) for v, c in zip(row, columns)))
+    """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    score_column = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
+    table.add_column("model", no_wrap=True)
+    table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right")
+    has_tuned = "oof_f1_tuned" in board.columns
+    if has_tuned:
+        table.add_column("tuned@thr", justify="right", no_wrap=True)
+    for header in ("acc", "prec", "rec", "fit s", "ms/row"):
+        table.add_column(header, justify="right")
+    failed = board["status"] != "ok" if "status" in board.columns else None
+    for i, row in board.iterrows():
+        if failed is not None and failed[i]:
+            table.add_row(str(row["model"]), f"[red]failed: {row['status']}[/]")
+            continue
+        cells = [str(row["model"]), f"{_num(row.get(score_column))} ±{_num(row.get(score_column + '_std'))}"]
+        if has_tuned:
+            cells.append(f"{_num(row['oof_f1_tuned'])}@{_num(row['threshold'], 2)}")
+        cells += [_num(row["accuracy"]), _num(row["precision"]), _num(row["recall"]), _num(row["fit_s"], 1), _num(row["predict_ms_per_row"])]
+        table.add_row(*cells)
     console.print(table)
 
 
-DECIMALS = {"threshold": 2, "fit_s": 1}
-
-
-def _cell(value: object, column: str = "") -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def _num(value: object, decimals: int = 3) -> str:
+    if value is None or not isinstance(value, (int, float)) or value != value:
         return ""
-    if isinstance(value, float):
-        return f"{value:.{DECIMALS.get(column, 3)}f}"
-    return str(value)
+    return f"{value:.{decimals}f}"
 
 
 @app.command()
@@ -144,6 +146,33 @@ def train(
     for name, path in result.submissions.items():
         console.print(f"submission {name}: {path}", highlight=False)
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
+    if result.failed:
+        err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    models: Annotated[list[str], typer.Option("--model", "-m", help="Models to train [default: all registered].")] = [],
+    folds: Annotated[int, typer.Option(help="Number of CV folds.")] = 5,
+    rows: Annotated[int, typer.Option(help="Generated training rows.")] = 1200,
+) -> None:
+    """Run the whole pipeline offline on a generated disaster-tweets competition (no Kaggle account needed)."""
+    from kagglekit import demo as demo_data
+    from kagglekit import training
+    from kagglekit.config import Workspace
+    from kagglekit.submission import validate_submission
+
+    with user_errors():
+        workspace = Workspace.current()
+        data_dir = demo_data.write_demo_competition(workspace.data_dir(demo_data.NAME), rows=rows)
+        console.print(f"generated competition {demo_data.NAME} in {data_dir}", highlight=False)
+        config = training.TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1", workspace=workspace)
+        result = training.run(config, console=console)
+        for path in result.submissions.values():
+            validate_submission(path, data_dir / "sample_submission.csv")
+    print_leaderboard(result.leaderboard, f"{demo_data.NAME} · {result.run.name} · metric f1")
+    console.print(f"{len(result.submissions)} submission(s) written and validated in {workspace.submissions_dir(demo_data.NAME)}", highlight=False)
     if result.failed:
         err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
         raise typer.Exit(1)

@@ -259,7 +259,7 @@ def _check_labels(train: pd.DataFrame, target_column: str, fmt: SubmissionFormat
         raise DataError(f"{path}: a one-column probability submission needs a binary target; '{target_column}' has labels {sorted(counts.index)}")
     rare = counts[counts < max(2, int(0.001 * len(train)))]
     if len(rare):
-        label = rare.index[0]
+        label = rare.index[0].item() if hasattr(rare.index[0], "item") else rare.index[0]
         raise DataError(
             f"{path}: label {label!r} in column '{target_column}' appears only {int(rare.iloc[0])} time(s), at "
             f"{_rows(train[target_column] == label)}; the other labels are {sorted(counts.index.drop(rare.index).tolist())}: "
