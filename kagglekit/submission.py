@@ -86,12 +86,12 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna() | (np.mod(numeric.fillna(0), 1) != 0)
             if bad.any():
-                problems.append(f"column '{column}' needs integer labels; found {values[bad].iloc[0]!r} at {_lines(bad)}")
+                problems.append(f"column '{column}' needs integer labels; found {values[bad].iloc[0]} at {_lines(bad)}")
         elif pd.api.types.is_float_dtype(expected):
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna() | (numeric < 0) | (numeric > 1)
             if bad.any():
-                problems.append(f"column '{column}' needs probabilities in [0, 1]; found {values[bad].iloc[0]!r} at {_lines(bad)}")
+                problems.append(f"column '{column}' needs probabilities in [0, 1]; found {values[bad].iloc[0]} at {_lines(bad)}")
     if problems:
         raise DataError(f"{name} does not match {sample_path.name}:\n  - " + "\n  - ".join(problems))
 

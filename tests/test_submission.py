@@ -1,0 +1,68 @@
+"""Submission files follow the sample exactly; the validator names every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kagglekit.data import load_competition
+from kagglekit.errors import DataError
+from kagglekit.metrics import score, tune_threshold
+from kagglekit.submission import validate_submission, write_submission
+from tests.conftest import write_competition
+
+
+def test_label_submission_follows_the_sample_order_and_threshold(tiny_competition: Path, tmp_path: Path) -> None:
+    comp = load_competition(tiny_competition)
+    positive = np.array([0.9, 0.1, 0.6, 0.2, 0.4, 0.3])  # test.csv order: ids 100..105
+    proba = np.column_stack([1 - positive, positive])
+    path = write_submission(comp, proba, tmp_path / "out" / "s.csv")
+    frame = pd.read_csv(path)
+    assert frame.columns.tolist() == ["id", "target"]
+    assert frame.set_index("id")["target"].to_dict() == {103: 0, 100: 1, 101: 0, 102: 1, 104: 0, 105: 0}
+    lowered = pd.read_csv(write_submission(comp, proba, tmp_path / "out" / "t.csv", threshold=0.35))
+    assert lowered.set_index("id").loc[104, "target"] == 1
+    assert not list((tmp_path / "out").glob(".*"))  # no temp files left behind
+
+
+def test_class_probability_submission(tmp_path: Path) -> None:
+    train = pd.DataFrame({"id": [f"i{i}" for i in range(9)], "text": list("abcdefghi"), "author": ["EAP", "HPL", "MWS"] * 3})
+    test = pd.DataFrame({"id": ["t1", "t2"], "text": ["x", "y"]})
+    sample = pd.DataFrame({"id": ["t2", "t1"], "EAP": 0.4, "HPL": 0.3, "MWS": 0.3})
+    comp = load_competition(write_competition(tmp_path / "spooky", train, test, sample))
+    frame = pd.read_csv(write_submission(comp, np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), tmp_path / "s.csv"))
+    assert frame.columns.tolist() == ["id", "EAP", "HPL", "MWS"]
+    assert frame.iloc[0].tolist() == ["t2", 0.1, 0.1, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,target\n103,0\n100,1\n101,0\n102,1\n104,0\n", "5 rows; expected 6"),
+        ("id,target\n103,0\n100,1\n101,0\n102,1\n104,0\n999,1\n", "(?s)1 missing id\\(s\\): 105.*not in the sample: 999"),
+        ("id,label\n103,0\n100,1\n101,0\n102,1\n104,0\n105,1\n", "columns are id, label; expected id, target"),
+        ("id,target\n103,0\n100,\n101,0\n102,1\n104,0\n105,1\n", "'target' is empty \\(NaN\\) at line\\(s\\) 3"),
+        ("id,target\n103,0\n100,0.7\n101,0\n102,1\n104,0\n105,1\n", "needs integer labels; found 0.7"),
+        ("id,target\n103,0\n103,1\n101,0\n102,1\n104,0\n105,1\n", "duplicate id\\(s\\): 103"),
+    ],
+    ids=["rows", "ids", "columns", "nan", "non-integer", "duplicates"],
+)
+def test_validate_names_what_is_wrong(tiny_competition: Path, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        validate_submission(path, tiny_competition / "sample_submission.csv")
+
+
+def test_tuned_threshold_never_scores_below_half() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = rng.integers(0, 2, 200)
+        positive = np.clip(y * rng.uniform(0.2, 0.6) + rng.normal(0.3, 0.2, 200), 0, 1)
+        proba = np.column_stack([1 - positive, positive])
+        threshold, tuned = tune_threshold(y, proba, "f1")
+        assert tuned >= score("f1", y, proba) and tuned == pytest.approx(score("f1", y, proba, threshold))
+    assert tune_threshold(y, proba, "logloss")[0] == 0.5

@@ -1,0 +1,134 @@
+"""The CV engine: persisted folds, OOF predictions, resume after a crash, failure isolation, submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kagglekit import models
+from kagglekit.config import Workspace
+from kagglekit.data import load_competition
+from kagglekit.errors import ConfigError, DataError
+from kagglekit.models.baseline import TfidfNaiveBayes
+from kagglekit.runs import find_run
+from kagglekit.training import TrainConfig, leaderboard, run
+
+
+class CountingBaseline(TfidfNaiveBayes):
+    """The baseline, counting its fits so tests can see what a rerun retrains."""
+
+    fits = 0
+
+    def _fit(self, texts, y, val) -> None:
+        type(self).fits += 1
+        super()._fit(texts, y, val)
+
+
+class Broken(TfidfNaiveBayes):
+    def _fit(self, texts, y, val) -> None:
+        raise MemoryError("simulated out of memory")
+
+
+@pytest.fixture
+def extra_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test-only registry entries, removed again after the test."""
+    for name, cls in (("counting", CountingBaseline), ("broken", Broken)):
+        monkeypatch.setattr(cls, "name", name)
+        monkeypatch.setitem(models._REGISTRY, name, cls)
+    CountingBaseline.fits = 0
+
+
+def config(data: Path, tmp_path: Path, names: list[str], **options) -> TrainConfig:
+    return TrainConfig.resolve("tiny", names, False, data_dir=data, folds=3, workspace=Workspace(tmp_path), quiet=True, **options)
+
+
+def test_cv_run_writes_oof_folds_submission_and_leaderboard(tiny_competition: Path, tmp_path: Path) -> None:
+    result = run(config(tiny_competition, tmp_path, ["baseline"]))
+    r = result.run
+    folds = r.folds()
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    comp = load_competition(tiny_competition)
+    for k in range(3):  # stratified: every fold holds both classes
+        assert set(comp.y[folds["fold"] == k]) == {0, 1}
+    oof = r.oof("baseline")
+    assert oof.shape == (36, 2) and np.allclose(oof.sum(axis=1), 1)
+    summary = r.summary("baseline")
+    assert len(summary["fold_scores"]) == 3 and 0 <= summary["cv_score"] <= 1
+    assert summary["oof_score_tuned"] >= summary["oof_score"]
+    submission = pd.read_csv(result.submissions["baseline"])
+    assert submission["id"].tolist() == [103, 100, 101, 102, 104, 105]  # the sample's order
+    assert set(submission["target"]) <= {0, 1}
+    assert result.leaderboard.loc[0, "model"] == "baseline"
+    assert (r.directory / "leaderboard.md").read_text().startswith("| model |")
+    assert r.manifest["n_train"] == 36 and r.manifest["metric"] == "f1"
+
+
+def test_folds_are_shared_by_every_model_and_later_runs(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    first = run(config(tiny_competition, tmp_path, ["baseline"])).run.folds()
+    second = run(config(tiny_competition, tmp_path, ["counting"])).run.folds()
+    pd.testing.assert_frame_equal(first, second)
+    with pytest.raises(ConfigError, match="uses 3 folds"):
+        run(TrainConfig.resolve("tiny", ["baseline"], False, data_dir=tiny_competition, folds=4, run_name="k3-seed42",
+                                workspace=Workspace(tmp_path), quiet=True))
+
+
+def test_rerun_resumes_only_what_is_missing(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    result = run(config(tiny_competition, tmp_path, ["counting"]))
+    assert CountingBaseline.fits == 4  # 3 folds + refit
+    before = result.run.oof("counting")
+    directory = result.run.model_dir("counting")
+    (directory / "fold1.json").unlink()  # as if the run died during fold 1
+    (directory / "refit.json").unlink()
+    CountingBaseline.fits = 0
+    again = run(config(tiny_competition, tmp_path, ["counting"]))
+    assert CountingBaseline.fits == 2
+    np.testing.assert_allclose(again.run.oof("counting"), before)
+
+
+def test_changed_parameters_retrain(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    run(config(tiny_competition, tmp_path, ["counting"]))
+    CountingBaseline.fits = 0
+    run(config(tiny_competition, tmp_path, ["counting"], seed=42, model_params={}))
+    assert CountingBaseline.fits == 0
+    run(config(tiny_competition, tmp_path, ["counting"], run_name="k3-seed42", model_params={"alpha": 0.5}))
+    assert CountingBaseline.fits == 4
+
+
+def test_a_failed_model_is_reported_and_the_run_goes_on(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    result = run(config(tiny_competition, tmp_path, ["broken", "baseline"], ensemble=False))
+    assert "MemoryError: simulated out of memory" in result.failed["broken"]
+    assert "baseline" in result.submissions and "broken" not in result.submissions
+    board = leaderboard(result.run).set_index("model")
+    assert board.loc["baseline", "status"] == "ok"
+    assert "simulated out of memory" in board.loc["broken", "status"]
+
+
+def test_changed_training_data_refuses_the_old_folds(tiny_competition: Path, tmp_path: Path) -> None:
+    run(config(tiny_competition, tmp_path, ["baseline"]))
+    train = pd.read_csv(tiny_competition / "train.csv")
+    train.loc[0, "target"] = 1 - train.loc[0, "target"]
+    train.to_csv(tiny_competition / "train.csv", index=False)
+    with pytest.raises(DataError, match="train.csv changed"):
+        run(config(tiny_competition, tmp_path, ["baseline"]))
+
+
+def test_bad_choices_fail_before_training(tiny_competition: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No model 'bert'. Available: baseline"):
+        config(tiny_competition, tmp_path, ["bert"])
+    with pytest.raises(ConfigError, match="-m NAME"):
+        config(tiny_competition, tmp_path, [])
+    with pytest.raises(ConfigError, match="no runs"):
+        find_run(tmp_path / "runs" / "tiny")
+
+
+@pytest.mark.realdata
+def test_baseline_on_real_data_matches_the_notebook(real_data: Path, tmp_path: Path) -> None:
+    """The notebook's model 0 scores about 0.72 binary F1 (79% accuracy) on this data."""
+    result = run(TrainConfig.resolve("nlp-getting-started", ["baseline"], False, data_dir=real_data, workspace=Workspace(tmp_path), quiet=True))
+    summary = result.run.summary("baseline")
+    assert 0.69 < summary["cv_score"] < 0.76
+    assert 0.77 < summary["accuracy"] < 0.82
+    assert len(pd.read_csv(result.submissions["baseline"])) == 3263
