@@ -1,0 +1,5 @@
+"""`python -m kagglekit` runs the CLI."""
+
+from kagglekit.cli import main
+
+main()
