@@ -179,6 +179,31 @@ def demo(
 
 
 @app.command()
+def predict(
+    competition: Annotated[str, typer.Argument(help="Competition slug.")],
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")] = [],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model [default: the run's best by CV score].")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A file with one text per line.")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run", help="Run name [default: the latest run].")] = None,
+) -> None:
+    """Classify texts with a saved full-data refit; prints label and probability for each."""
+    from kagglekit.config import Workspace
+    from kagglekit.predict import predict_texts, read_texts
+    from kagglekit.runs import find_run
+
+    with user_errors():
+        items = list(texts) + (read_texts(file) if file else [])
+        if not items:
+            raise typer.BadParameter("give texts as arguments or --file")
+        run = find_run(Workspace.current().runs_dir(competition), run_name)
+        predictions = predict_texts(run, items, model)
+    table = Table("label", "probability", "text", box=box.SIMPLE_HEAD)
+    for p in predictions:
+        table.add_row(str(p.label), f"{p.probability:.3f}", p.text)
+    console.print(table)
+
+
+@app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="Submission CSV to check.")],
     competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug [default: the file's folder name].")] = None,

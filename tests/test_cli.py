@@ -74,3 +74,14 @@ def test_models_lists_the_registry() -> None:
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0
     assert all(name in result.output for name in available_models())
+
+
+def test_predict_uses_the_saved_refit(tiny_competition: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["train", "tiny", "--data-dir", str(tiny_competition), "-m", "baseline", "--folds", "3"]).exit_code == 0
+    (tmp_path / "texts.txt").write_text("earthquake evacuated the coast\n\nI love summer fruits\n")
+    result = runner.invoke(app, ["predict", "tiny", "forest fire near the town", "-f", str(tmp_path / "texts.txt")])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.splitlines() if "fire near" in line or "fruits" in line or "earthquake" in line]
+    assert [line[0] for line in lines] == ["1", "1", "0"]
+    unknown = runner.invoke(app, ["predict", "tiny", "text", "-m", "lstm"])
+    assert unknown.exit_code == 1 and "has no trained model 'lstm'; it has: baseline" in unknown.output
