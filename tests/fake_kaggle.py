@@ -1,0 +1,310 @@
+"""A fake Kaggle API on localhost:7777, where the real kaggle 2.x client goes with KAGGLE_API_ENVIRONMENT=TEST.
+
+The client posts JSON to ``/api/v1/<service>/<method>``. This server answers the calls behind kagglekit's
+fetch, submit and submissions: GetCompetition, DownloadDataFiles (a redirect to a zip it serves itself),
+StartSubmissionUpload (an upload URL on this server), the PUT upload, CreateSubmission, GetSubmission,
+ListSubmissions, and IntrospectToken for API-token sign-in. Anything else gets a 501 naming the path.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import itertools
+import json
+import os
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from kagglekit import config
+
+PORT = 7777  # fixed by kagglesdk for KaggleEnv.TEST
+BASE_URL = f"http://localhost:{PORT}"
+USERNAME, KEY, TOKEN = "kagglekit-tester", "test-key", "test-token"
+API = "/api/v1/"
+DAILY_LIMIT_MESSAGE = "Your team has used its daily Submission allowance (5) today, please try again tomorrow UTC."
+
+
+def zip_bytes(files: dict[str, str]) -> bytes:
+    """A zip archive of text files, as Kaggle serves a competition's data."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@dataclass
+class FakeCompetition:
+    """One competition and how the fake server treats it."""
+
+    slug: str
+    archive: bytes  # served as the download of all files: a zip, or anything else to test a corrupt one
+    evaluation_metric: str = "F1Score"
+    rules_accepted: bool = True  # False: 403 on download and submit
+    daily_limit_reached: bool = False  # CreateSubmission answers 200 without a ref, as refusals do
+    scoring_error: str | None = None  # the submission ends in ERROR with this description
+    public_score: str = "0.78455"
+    pending_reads: int = 1  # reads of a new submission answered PENDING before its verdict
+    unreadable_reads: int = 0  # GetSubmission reads answered 404 first, as just after creation
+
+
+@dataclass
+class Upload:
+    """A file the client PUT to an upload URL."""
+
+    token: str
+    file_name: str
+    content: bytes | None = None
+
+
+@dataclass
+class FakeSubmission:
+    ref: int
+    competition: str
+    file_name: str
+    description: str
+    date: datetime
+    reads: int = 0
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, obj: object) -> Reply:
+    return Reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json"})
+
+
+def _error(status: int, message: str) -> Reply:
+    return _json(status, {"code": status, "message": message})
+
+
+class FakeKaggle:
+    """The server's state: configure competitions, then inspect calls, uploads and submissions."""
+
+    def __init__(self) -> None:
+        self.competitions: dict[str, FakeCompetition] = {}
+        self.calls: list[str] = []  # "METHOD /path" of every request, in order
+        self.uploads: dict[str, Upload] = {}  # by upload token
+        self.submissions: list[FakeSubmission] = []
+        self._refs = itertools.count(1001)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def add_competition(self, slug: str, archive: bytes, **options: object) -> FakeCompetition:
+        competition = FakeCompetition(slug, archive, **options)  # type: ignore[arg-type]
+        self.competitions[slug] = competition
+        return competition
+
+    def count(self, method: str) -> int:
+        """How many times an API method (e.g. "DownloadDataFiles") was called."""
+        return sum(call.endswith(f"/{method}") for call in self.calls)
+
+    def start(self) -> None:
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", PORT), _Handler)
+        except OSError as e:
+            pytest.fail(
+                f"cannot start the fake Kaggle server on port {PORT} ({e}): the kaggle client's TEST environment "
+                f"is fixed to {BASE_URL}; stop whatever listens there"
+            )
+        self._server.fake = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- request handling (called from the server's threads) -------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        with self._lock:
+            self.calls.append(f"{method} {path}")
+            if method == "POST" and path.startswith(API):
+                return self._rpc(path[len(API):], headers.get("authorization", ""), json.loads(body or b"{}"))
+            if method == "GET" and path.startswith("/storage/") and path.endswith(".zip"):
+                competition = self.competitions.get(path[len("/storage/"):-len(".zip")])
+                if competition is None:
+                    return _error(404, "no such object")
+                return Reply(200, competition.archive, {"Content-Type": "application/zip"})
+            if method == "PUT" and path.startswith("/upload/"):
+                upload = self.uploads.get(path[len("/upload/"):])
+                if upload is None:
+                    return _error(404, "upload URL expired")
+                upload.content = body
+                return Reply(200)
+            return _error(501, f"the fake Kaggle server does not implement {method} {path}")
+
+    def _rpc(self, name: str, authorization: str, request: dict) -> Reply:
+        if name == "security.OAuthService/IntrospectToken":
+            active = request.get("token") == TOKEN
+            return _json(200, {"active": active, "username": USERNAME if active else ""})
+        if not self._authorized(authorization):
+            return _error(401, "Unauthenticated")
+        handlers = {
+            "GetCompetition": self._get_competition,
+            "DownloadDataFiles": self._download_data_files,
+            "StartSubmissionUpload": self._start_submission_upload,
+            "CreateSubmission": self._create_submission,
+            "GetSubmission": self._get_submission,
+            "ListSubmissions": self._list_submissions,
+        }
+        service, _, method = name.partition("/")
+        if service != "competitions.CompetitionApiService" or method not in handlers:
+            return _error(501, f"the fake Kaggle server does not implement {API}{name}")
+        if method != "GetSubmission" and request.get("competitionName") not in self.competitions:
+            return _error(404, "Competition not found")
+        return handlers[method](request)
+
+    def _authorized(self, authorization: str) -> bool:
+        kind, _, credentials = authorization.partition(" ")
+        if kind == "Basic":
+            return base64.b64decode(credentials).decode() == f"{USERNAME}:{KEY}"
+        return kind == "Bearer" and credentials == TOKEN
+
+    def _get_competition(self, request: dict) -> Reply:
+        competition = self.competitions[request["competitionName"]]
+        return _json(200, {
+            "id": 17777,
+            "ref": f"https://www.kaggle.com/competitions/{competition.slug}",
+            "title": competition.slug.replace("-", " ").title(),
+            "evaluationMetric": competition.evaluation_metric,
+            "maxDailySubmissions": 5,
+            "deadline": "2030-01-01T23:59:00Z",
+        })
+
+    def _download_data_files(self, request: dict) -> Reply:
+        competition = self.competitions[request["competitionName"]]
+        if not competition.rules_accepted:
+            return _error(403, "You must accept this competition's rules before you'll be able to download files.")
+        return Reply(302, headers={"Location": f"{BASE_URL}/storage/{competition.slug}.zip"})
+
+    def _start_submission_upload(self, request: dict) -> Reply:
+        competition = self.competitions[request["competitionName"]]
+        if not competition.rules_accepted:
+            return _error(403, "You must accept this competition's rules before you can submit.")
+        token = f"blob-{len(self.uploads) + 1}"
+        self.uploads[token] = Upload(token, request.get("fileName", ""))
+        return _json(200, {"token": token, "createUrl": f"{BASE_URL}/upload/{token}"})
+
+    def _create_submission(self, request: dict) -> Reply:
+        competition = self.competitions[request["competitionName"]]
+        upload = self.uploads.get(request.get("blobFileTokens", ""))
+        if upload is None or upload.content is None:
+            return _error(400, "No uploaded file for this submission")
+        if competition.daily_limit_reached:
+            return _json(200, {"message": DAILY_LIMIT_MESSAGE})
+        submission = FakeSubmission(
+            next(self._refs), competition.slug, upload.file_name, request.get("submissionDescription", ""),
+            datetime.now(timezone.utc).replace(tzinfo=None),
+        )
+        self.submissions.append(submission)
+        return _json(200, {"message": "Successfully submitted", "ref": submission.ref})
+
+    def _get_submission(self, request: dict) -> Reply:
+        for submission in self.submissions:
+            if submission.ref == request.get("ref"):
+                competition = self.competitions[submission.competition]
+                if competition.unreadable_reads > 0:
+                    competition.unreadable_reads -= 1
+                    return _error(404, "Submission not found")
+                return _json(200, self._read(submission))
+        return _error(404, "Submission not found")
+
+    def _list_submissions(self, request: dict) -> Reply:
+        mine = [s for s in reversed(self.submissions) if s.competition == request["competitionName"]]
+        return _json(200, {"submissions": [self._read(s) for s in mine]})
+
+    def _read(self, submission: FakeSubmission) -> dict:
+        """The submission as the API returns it; each read brings it closer to its verdict."""
+        competition = self.competitions[submission.competition]
+        submission.reads += 1
+        item = {
+            "ref": submission.ref,
+            "date": submission.date.isoformat(timespec="milliseconds") + "Z",
+            "description": submission.description,
+            "fileName": submission.file_name,
+            "status": "PENDING",
+            "submittedBy": USERNAME,
+        }
+        if submission.reads > competition.pending_reads:
+            if competition.scoring_error:
+                item.update(status="ERROR", errorDescription=competition.scoring_error)
+            else:
+                item.update(status="COMPLETE", publicScore=competition.public_score, privateScore="")
+        return item
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.fake.handle(self.command, self.path, headers, body)  # type: ignore[attr-defined]
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+@pytest.fixture
+def fake_kaggle() -> Iterator[FakeKaggle]:
+    """The fake Kaggle server, running on localhost:7777 for one test."""
+    fake = FakeKaggle()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def kaggle_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the kaggle client at the fake server with test credentials, away from any real ~/.kaggle.
+
+    Returns the fake home folder. Also makes the test run as outside a Kaggle notebook on any machine.
+    """
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("KAGGLE_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    monkeypatch.setattr(config, "KAGGLE_INPUT", home / "no-kaggle-input")
+    monkeypatch.setattr(config, "KAGGLE_WORKING", home / "no-kaggle-working")
+    # Importing `kaggle` signs in at import time; with a username and key that needs no network.
+    importlib.import_module("kaggle")
+    return home
