@@ -1,1 +1,93 @@
-"""Commands of the kaggle part; registered on kagglekit.cli.app."""
+"""Commands of the kaggle part: fetch, submit, submissions; registered on kagglekit.cli.app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from kagglekit.cli import app, console, user_errors
+
+
+@app.command()
+def fetch(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    force: Annotated[bool, typer.Option("--force", help="Download again even when the CSVs are already there.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where to unpack the files [default: data/COMPETITION].")] = None,
+) -> None:
+    """Download a competition's files with the Kaggle API and unpack them, all or nothing.
+
+    Needs Kaggle credentials and the competition's rules accepted on kaggle.com. Records the competition's
+    metric in kagglekit.json for `train`. Skips the download when train.csv, test.csv and sample_submission.csv
+    are already there; inside a Kaggle notebook uses the mounted /kaggle/input folder instead.
+    """
+    from kagglekit import kaggle_api
+    from kagglekit.config import Workspace
+
+    with user_errors():
+        result = kaggle_api.fetch(competition, data_dir or Workspace.current().data_dir(competition), force=force)
+    metric = f" (metric: {result.evaluation_metric})" if result.evaluation_metric else ""
+    messages = {
+        "download": f"downloaded {competition} to {result.directory}{metric}",
+        "existing": f"{competition} is already in {result.directory}{metric}; use --force to download it again",
+        "mount": f"using the notebook's mounted copy of {competition} in {result.directory}",
+    }
+    console.print(messages[result.source], highlight=False)
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.")],
+    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug [default: the file's folder name].")] = None,
+    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description [default: kagglekit FILE-STEM].")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv [default: data/COMPETITION].")] = None,
+) -> None:
+    """Check a submission against sample_submission.csv, upload it to Kaggle and print its status.
+
+    Exits 1 when the file does not match the sample, when Kaggle refuses it (for example over the daily
+    submission limit) or when Kaggle fails to score it; the plain kaggle CLI reports success in those cases.
+    """
+    from kagglekit import kaggle_api
+    from kagglekit.config import Workspace
+    from kagglekit.submission import validate_submission
+
+    with user_errors():
+        competition = competition or file.resolve().parent.name
+        folder = data_dir or Workspace.current().data_dir(competition)
+        validate_submission(file, folder / "sample_submission.csv")
+        status = kaggle_api.submit(file, competition, message or f"kagglekit {file.stem}", wait=wait)
+    console.print(f"submitted {file} to {competition} (ref {status.ref}): {status.status}", highlight=False)
+    if status.status == "complete":
+        console.print(f"public score: {_score(status.public_score) or 'not published'}", highlight=False)
+    else:
+        console.print(f"see its score later with `kagglekit submissions {competition}`", highlight=False)
+
+
+@app.command()
+def submissions(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+) -> None:
+    """List your most recent submissions to a competition with their status and scores, newest first."""
+    from kagglekit import kaggle_api
+
+    with user_errors():
+        rows = kaggle_api.list_submissions(competition)
+    if not rows:
+        console.print(f"no submissions to {competition} yet", highlight=False)
+        return
+    table = Table(title=f"{competition} submissions", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("date", "file", "description", "status", "public", "private"):
+        table.add_column(header, justify="right" if header in ("public", "private") else "left", no_wrap=header == "date")
+    for s in rows:
+        status = f"error: {s.error_description}" if s.status == "error" and s.error_description else s.status
+        date = s.date.strftime("%Y-%m-%d %H:%M") if s.date else ""
+        table.add_row(date, s.file_name or "", s.description or "", status, _score(s.public_score), _score(s.private_score))
+    console.print(table)
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
