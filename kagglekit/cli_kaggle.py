@@ -16,13 +16,13 @@ from kagglekit.cli import app, console, user_errors
 def fetch(
     competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
     force: Annotated[bool, typer.Option("--force", help="Download again even when the CSVs are already there.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where to unpack the files [default: data/COMPETITION].")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where to unpack the files \\[default: data/COMPETITION].")] = None,
 ) -> None:
-    """Download a competition's files with the Kaggle API and unpack them, all or nothing.
+    """Download a competition's files with the Kaggle API and unpack them into data/COMPETITION, all or nothing.
 
-    Needs Kaggle credentials and the competition's rules accepted on kaggle.com. Records the competition's
-    metric in kagglekit.json for `train`. Skips the download when train.csv, test.csv and sample_submission.csv
-    are already there; inside a Kaggle notebook uses the mounted /kaggle/input folder instead.
+    Needs Kaggle credentials and the competition's rules accepted on kaggle.com; records its metric for `train`.
+
+    Skips the download when the three CSVs are already there; in a Kaggle notebook uses /kaggle/input instead.
     """
     from kagglekit import kaggle_api
     from kagglekit.config import Workspace
@@ -41,15 +41,14 @@ def fetch(
 @app.command()
 def submit(
     file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.")],
-    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug [default: the file's folder name].")] = None,
-    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description [default: kagglekit FILE-STEM].")] = None,
+    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug \\[default: the file's folder name].")] = None,
+    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description \\[default: kagglekit FILE-STEM].")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv [default: data/COMPETITION].")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv \\[default: data/COMPETITION].")] = None,
 ) -> None:
     """Check a submission against sample_submission.csv, upload it to Kaggle and print its status.
 
-    Exits 1 when the file does not match the sample, when Kaggle refuses it (for example over the daily
-    submission limit) or when Kaggle fails to score it; the plain kaggle CLI reports success in those cases.
+    Exits 1 when the file does not match the sample, when Kaggle refuses it (e.g. the daily limit) or cannot score it.
     """
     from kagglekit import kaggle_api
     from kagglekit.config import Workspace
