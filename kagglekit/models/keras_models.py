@@ -1,0 +1,245 @@
+"""The notebook's Keras networks (models 1-5): raw strings -> TextVectorization -> Embedding -> body -> output.
+
+TextVectorization is adapted on each fit's own training texts and is a layer of the saved model, so a
+loaded ``model.keras`` predicts on raw strings with nothing else and no fold ever sees its validation
+vocabulary.
+
+Keras and TensorFlow are imported inside the methods: listing the registry or training only the baseline
+never pays TensorFlow's multi-second import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from kagglekit.errors import ModelError
+from kagglekit.models import register
+from kagglekit.models.base import TextModel
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+KERAS_FILE = "model.keras"
+PREDICT_BATCH = 1024
+
+
+class KerasClassifier(TextModel):
+    """The training loop every Keras model shares: seeding, compile, early stopping, history, save and load.
+
+    Subclasses provide ``_build`` (a fresh network for this fit's inputs) and, when the network does not
+    take raw strings, ``_inputs``. Each subclass ``__init__`` takes its own keyword-only parameters and
+    passes the rest on, so ``param_names`` collects them along the class hierarchy.
+    """
+
+    uses_tensorflow: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 5,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        patience: int = 2,
+        seed: int = 42,
+        verbose: int = 0,
+        tensorboard_dir: str | None = None,
+    ):
+        self.epochs, self.batch_size, self.learning_rate, self.patience = epochs, batch_size, learning_rate, patience
+        self.seed, self.verbose, self.tensorboard_dir = seed, verbose, tensorboard_dir
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Keyword-only parameters of every ``__init__`` up the hierarchy, the most specific first."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind == p.KEYWORD_ONLY and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def refit_params(self) -> dict[str, int]:
+        """The best epoch under early stopping, so the full-data refit trains as long as the folds did well."""
+        return {"epochs": self.best_epoch_} if getattr(self, "best_epoch_", None) else {}
+
+    def _inputs(self, texts: np.ndarray) -> np.ndarray:
+        """What the network takes: raw strings, one per row (shape (n, 1), as the keras-io examples)."""
+        return texts.reshape(-1, 1)
+
+    def _build(self, x: np.ndarray) -> keras.Model:
+        raise NotImplementedError
+
+    def _output(self, h: Any) -> Any:
+        """Sigmoid for two classes, softmax for more; float32 so mixed precision keeps stable probabilities."""
+        from keras import layers
+
+        if self.n_classes_ <= 2:
+            return layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(h)
+        return layers.Dense(self.n_classes_, activation="softmax", dtype="float32", name="output")(h)
+
+    def _dataset(self, x: np.ndarray, y: np.ndarray | None = None, *, shuffle: bool = False) -> tf.data.Dataset:
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+        if shuffle:
+            data = data.shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True)
+        return data.batch(self.batch_size if y is not None else PREDICT_BATCH).prefetch(tf.data.AUTOTUNE)
+
+    def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
+        import keras
+
+        from kagglekit.device import distribution_strategy
+
+        if self.tensorboard_dir and importlib.util.find_spec("tensorboard") is None:  # Keras fails only after epoch 1
+            raise ModelError(f"{self.name}: tensorboard_dir needs the tensorboard package: pip install tensorboard")
+        keras.utils.set_random_seed(self.seed)
+        x = self._inputs(texts)
+        with distribution_strategy().scope():
+            self.model_ = self._build(x)
+            binary = self.n_classes_ <= 2
+            self.model_.compile(
+                optimizer=keras.optimizers.Adam(self.learning_rate),
+                loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
+        target = y.astype("float32") if binary else y
+        callbacks: list[keras.callbacks.Callback] = []
+        validation, stopper = None, None
+        if val is not None and len(val[0]):
+            validation = self._dataset(self._inputs(val[0]), val[1].astype("float32") if binary else val[1])
+            stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience, restore_best_weights=True)
+            callbacks.append(stopper)
+        if self.tensorboard_dir:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=self.tensorboard_dir))
+        history = self.model_.fit(
+            self._dataset(x, target, shuffle=True),
+            validation_data=validation,
+            epochs=self.epochs,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            callbacks=callbacks,
+            verbose=2 if self.verbose else 0,  # Keras' verbose=2 is one line per epoch, no progress bar
+        )
+        self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
+        # 1-based epoch whose weights were kept; None without validation data, where no epoch is "best"
+        self.best_epoch_ = stopper.best_epoch + 1 if stopper is not None else None
+
+    def _predict_proba(self, texts: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self._dataset(self._inputs(texts)), verbose=0)
+
+    def _save(self, directory: Path) -> None:
+        self.model_.save(directory / KERAS_FILE)
+
+    def _load(self, directory: Path) -> None:
+        import keras
+
+        self.model_ = keras.models.load_model(directory / KERAS_FILE)
+
+
+class KerasTextModel(KerasClassifier):
+    """Raw strings -> TextVectorization -> Embedding -> ``_body`` -> output; subclasses write only ``_body``."""
+
+    def __init__(self, *, max_tokens: int = 10000, sequence_length: int = 15, embedding_dim: int = 128, **params: Any):
+        super().__init__(**params)
+        self.max_tokens, self.sequence_length, self.embedding_dim = max_tokens, sequence_length, embedding_dim
+
+    def _body(self, h: Any) -> Any:
+        """The layers between the (batch, sequence, embedding) tensor and the output layer."""
+        raise NotImplementedError
+
+    def _build(self, x: np.ndarray) -> keras.Model:
+        import keras
+        import tensorflow as tf
+        from keras import layers
+
+        vectorizer = layers.TextVectorization(
+            max_tokens=self.max_tokens, output_mode="int", output_sequence_length=self.sequence_length
+        )
+        vectorizer.adapt(tf.data.Dataset.from_tensor_slices(x).batch(PREDICT_BATCH))  # this fit's texts only
+        inputs = keras.Input(shape=(1,), dtype="string", name="text")
+        h = layers.Embedding(vectorizer.vocabulary_size(), self.embedding_dim, name="embedding")(vectorizer(inputs))
+        return keras.Model(inputs, self._output(self._body(h)), name=self.name)
+
+
+@register("dense")
+class DenseModel(KerasTextModel):
+    """Embedding -> average over tokens -> sigmoid: a bag of learned word vectors (notebook model 1)."""
+
+    description = "Embedding + global average pooling (notebook model 1)"
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        return layers.GlobalAveragePooling1D()(h)
+
+
+@register("lstm")
+class LSTMModel(KerasTextModel):
+    """Embedding -> LSTM: reads the tweet in order (notebook model 2)."""
+
+    description = "Embedding + LSTM (notebook model 2)"
+
+    def __init__(self, *, units: int = 64, **params: Any):
+        super().__init__(**params)
+        self.units = units
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        return layers.LSTM(self.units)(h)
+
+
+@register("gru")
+class GRUModel(KerasTextModel):
+    """Embedding -> GRU: the LSTM's lighter recurrent cousin (notebook model 3)."""
+
+    description = "Embedding + GRU (notebook model 3)"
+
+    def __init__(self, *, units: int = 64, **params: Any):
+        super().__init__(**params)
+        self.units = units
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        return layers.GRU(self.units)(h)
+
+
+@register("bilstm")
+class BidirectionalLSTMModel(KerasTextModel):
+    """Embedding -> LSTM reading both ways: each word sees its right context too (notebook model 4)."""
+
+    description = "Embedding + bidirectional LSTM (notebook model 4)"
+
+    def __init__(self, *, units: int = 64, **params: Any):
+        super().__init__(**params)
+        self.units = units
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        return layers.Bidirectional(layers.LSTM(self.units))(h)
+
+
+@register("conv1d")
+class Conv1DModel(KerasTextModel):
+    """Embedding -> 1-d convolution over word windows -> max pooling: n-gram detectors (notebook model 5)."""
+
+    description = "Embedding + Conv1D + global max pooling (notebook model 5)"
+
+    def __init__(self, *, filters: int = 32, kernel_size: int = 5, **params: Any):
+        super().__init__(**params)
+        self.filters, self.kernel_size = filters, kernel_size
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        h = layers.Conv1D(self.filters, self.kernel_size, activation="relu")(h)
+        return layers.GlobalMaxPooling1D()(h)

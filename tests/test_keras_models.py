@@ -1,0 +1,126 @@
+"""The shared Keras training loop: early stopping, refit hints, raw-string saved models, no leakage, seeding, device."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kagglekit.device import configure_device
+from kagglekit.errors import ConfigError, ModelError
+from kagglekit.models import get_model, get_model_class
+from kagglekit.models.base import TextModel
+from kagglekit.models.sentence import stratified_subset
+
+TEXTS = [
+    "forest fire near la ronge sask canada",
+    "residents asked to shelter in place as the fire spreads",
+    "evacuation orders for thousands after wildfires",
+    "flood warning issued for the river valley",
+    "earthquake shakes the coast and buildings collapse",
+    "smoke from the wildfire pours into the school",
+    "what a goal in the last minute",
+    "i love fruits and summer afternoons",
+    "my new car is so fast",
+    "this movie is ridiculous but fun",
+    "london is cool in the spring",
+    "coffee with friends this morning",
+]
+LABELS = np.array([1] * 6 + [0] * 6)
+VAL_TEXTS = ["zyzzyva wildfire near the town", "zyzzyva lovely summer coffee"]
+VAL_LABELS = np.array([1, 0])
+
+
+def fit_dense(**params: object) -> TextModel:
+    return get_model("dense", **{"epochs": 3, **params}).fit(TEXTS, LABELS, val=(VAL_TEXTS, VAL_LABELS))
+
+
+def test_early_stopping_keeps_the_best_epoch_and_records_history() -> None:
+    model = fit_dense(epochs=8, patience=1, learning_rate=0.05)  # a high rate overfits 12 tweets fast
+    history = model.history_
+    assert set(history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert model.best_epoch_ == int(np.argmin(history["val_loss"])) + 1
+    assert len(history["loss"]) in (8, model.best_epoch_ + 1)
+    assert model.refit_params() == {"epochs": model.best_epoch_}
+    # The kept weights are the best epoch's: their validation loss is the smallest recorded one.
+    p = model.predict_proba(VAL_TEXTS)[np.arange(2), VAL_LABELS]
+    assert -np.mean(np.log(p)) == pytest.approx(min(history["val_loss"]), rel=1e-4)
+
+
+def test_without_validation_it_trains_every_epoch() -> None:
+    model = get_model("dense", epochs=3).fit(TEXTS, LABELS)
+    assert len(model.history_["loss"]) == 3 and "val_loss" not in model.history_
+    assert model.best_epoch_ is None and model.refit_params() == {}
+
+
+def test_saved_model_predicts_raw_strings_with_nothing_else(tmp_path: Path) -> None:
+    model = fit_dense()
+    model.save(tmp_path / "dense")
+    network = keras.models.load_model(tmp_path / "dense" / "model.keras")
+    new = ["wildfire evacuation now", "a lovely coffee"]
+    raw = network.predict(tf.constant([[t] for t in new]), verbose=0)
+    np.testing.assert_allclose(raw[:, 0], model.predict_proba(new)[:, 1], rtol=1e-5)
+
+
+def test_vocabulary_comes_from_the_training_texts_only() -> None:
+    model = fit_dense()
+    vectorizer = next(layer for layer in model.model_.layers if isinstance(layer, keras.layers.TextVectorization))
+    vocabulary = set(vectorizer.get_vocabulary())
+    assert "wildfires" in vocabulary and "zyzzyva" not in vocabulary  # zyzzyva is in val only: out of vocabulary
+
+
+def test_seeded_fits_are_reproducible() -> None:
+    a, b, c = (get_model("dense", epochs=2, seed=seed).fit(TEXTS, LABELS) for seed in (1, 1, 2))
+    np.testing.assert_allclose(a.predict_proba(TEXTS), b.predict_proba(TEXTS), rtol=1e-6)
+    assert not np.allclose(a.predict_proba(TEXTS), c.predict_proba(TEXTS))
+
+
+def test_verbose_prints_one_line_per_epoch(capsys: pytest.CaptureFixture[str]) -> None:
+    get_model("conv1d", epochs=2, verbose=1).fit(TEXTS, LABELS)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+
+
+def test_tensorboard_dir_writes_logs_or_names_the_missing_package(tmp_path: Path) -> None:
+    model = get_model("dense", epochs=1, tensorboard_dir=str(tmp_path / "tb"))
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ModelError, match="pip install tensorboard"):
+            model.fit(TEXTS, LABELS)
+    else:
+        model.fit(TEXTS, LABELS)
+        assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_parameters_are_collected_along_the_class_hierarchy() -> None:
+    names = get_model_class("lstm").param_names()
+    assert {"units", "max_tokens", "sequence_length", "embedding_dim", "epochs", "patience", "tensorboard_dir"} <= set(names)
+    assert get_model("lstm", units=8, epochs=1).get_params()["units"] == 8
+    assert get_model("use").get_params()["epochs"] == 20  # the cheap head's own default
+    with pytest.raises(ConfigError, match="no parameter filters"):
+        get_model("lstm", filters=3)
+    assert all(getattr(get_model_class(n), "uses_tensorflow", False) for n in ("dense", "conv1d", "use_10pct"))
+
+
+def test_stratified_subset_keeps_every_class_and_is_seeded() -> None:
+    y = np.array([0] * 90 + [1] * 9 + [2])
+    keep = stratified_subset(y, 0.1, seed=3)
+    assert np.bincount(y[keep]).tolist() == [9, 1, 1]
+    np.testing.assert_array_equal(keep, stratified_subset(y, 0.1, seed=3))
+    assert not np.array_equal(keep, stratified_subset(y, 0.1, seed=4))
+
+
+def test_configure_device_on_a_cpu_machine() -> None:
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    info = configure_device("auto", mixed_precision=True)  # mixed precision is a GPU feature: left off
+    assert info == {"device": "cpu", "gpus": [], "mixed_precision": False, "tensorflow": tf.__version__}
+    assert configure_device("cpu")["device"] == "cpu"  # a second call, after TensorFlow started, still works
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(ConfigError, match="--device gpu: TensorFlow sees no GPU"):
+        configure_device("gpu")
+    with pytest.raises(ConfigError, match="use one of auto, cpu, gpu"):
+        configure_device("tpu")
