@@ -1,0 +1,396 @@
+"""Ensembles of out-of-fold predictions: mean, majority vote, fitted weights and a stacked logistic regression.
+
+The array functions know nothing about runs, so each method can be checked on small synthetic matrices.
+``build_ensembles`` feeds them a run's members, scores every ensemble on the out-of-fold rows exactly as
+single models are scored (so both share one leaderboard), and writes their predictions and submissions.
+
+Only predictions made on the same folds are combined: otherwise one member's "out-of-fold" prediction
+for a row may come from a model that trained on it, and every fitted ensemble would reward that leak.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from sklearn.linear_model import LogisticRegression
+
+from kagglekit.data import Competition
+from kagglekit.errors import ConfigError, DataError
+from kagglekit.io import save_npy, write_json
+from kagglekit.metrics import THRESHOLD_METRICS, evaluate, greater_is_better, predict_labels, score, tune_threshold
+from kagglekit.runs import SUMMARY, Run, find_run
+from kagglekit.submission import write_submission
+
+METHODS = ("mean", "vote", "weighted", "stack")
+TEST_SOURCES = ("refit", "folds")
+PREFIX = "ensemble_"
+BEST_NAME = "ensemble"
+WEIGHT_ITERATIONS = 50
+STACK_C = 1.0
+
+
+# --- methods on arrays: probas is a sequence of M member predictions, each (n, K) -------------------------
+
+
+def mean_ensemble(probas: Sequence[np.ndarray]) -> np.ndarray:
+    """The average of the members' class probabilities (the notebook's ensemble)."""
+    return np.mean(np.stack(probas), axis=0)
+
+
+def weighted_ensemble(probas: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """The weighted average of the members' class probabilities; weights sum to 1."""
+    return np.tensordot(np.asarray(weights, dtype=np.float64), np.stack(probas), axes=1)
+
+
+def vote_ensemble(probas: Sequence[np.ndarray]) -> np.ndarray:
+    """Majority vote of the members' labels (at 0.5 for binary, argmax otherwise), as an (n, K) array.
+
+    Rows are vote shares nudged by a tiny multiple of the mean probability, so argmax (and a binary 0.5
+    threshold) gives the majority label with ties broken by the mean probability, rows still sum to 1, and
+    a tuned binary threshold becomes "at least k of the M votes". The nudge is below 1/(M+1), so it never
+    outweighs a whole vote.
+    """
+    stacked = np.stack(probas)
+    n_members, n_rows, n_classes = stacked.shape
+    votes = np.zeros((n_rows, n_classes))
+    for proba in stacked:
+        votes[np.arange(n_rows), predict_labels(proba)] += 1
+    nudge = 1e-3 / n_members
+    return (1 - nudge) * votes / n_members + nudge * stacked.mean(axis=0)
+
+
+def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: str, *, iterations: int = WEIGHT_ITERATIONS) -> np.ndarray:
+    """Non-negative weights summing to 1 that optimise ``metric`` of the weighted average on these rows.
+
+    Greedy ensemble selection with replacement (Caruana et al., 2004, as in AutoGluon): each step adds the
+    member whose extra copy scores best, and the weights are the copy counts of the best step seen. Chosen
+    over scipy.optimize on the simplex because F1 and accuracy are step functions of the weights (zero
+    gradient almost everywhere, so SLSQP stalls where it starts), while greedy selection works with any
+    metric, is deterministic (ties go to the earlier member), and gives sparse weights in multiples of
+    1/iterations, which overfit the out-of-fold rows less.
+    """
+    stacked = np.stack(probas)
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    counts = np.zeros(len(stacked), dtype=np.int64)
+    total = np.zeros_like(stacked[0])
+    best, best_counts = -np.inf, counts
+    for step in range(1, iterations + 1):
+        candidates = [sign * score(metric, y, (total + proba) / step) for proba in stacked]
+        pick = int(np.argmax(candidates))
+        counts = counts.copy()
+        counts[pick] += 1
+        total += stacked[pick]
+        if candidates[pick] > best + 1e-12:
+            best, best_counts = candidates[pick], counts
+    return best_counts / best_counts.sum()
+
+
+def weighted_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray, metric: str, *,
+                 iterations: int = WEIGHT_ITERATIONS) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Out-of-fold predictions of the weighted method with weights fitted on the other folds' rows only.
+
+    Weights fitted on all rows have seen every row they are scored on; this is the honest estimate.
+    """
+    stacked = np.stack(probas)
+    oof = np.zeros_like(stacked[0])
+    fold_weights = []
+    for fold in np.unique(fold_index):
+        val = fold_index == fold
+        weights = fit_weights(stacked[:, ~val], y[~val], metric, iterations=iterations)
+        oof[val] = weighted_ensemble(stacked[:, val], weights)
+        fold_weights.append(weights)
+    return oof, fold_weights
+
+
+def stack_features(probas: Sequence[np.ndarray]) -> np.ndarray:
+    """Meta-model inputs: each member's positive-class probability (binary) or all its columns (multiclass)."""
+    stacked = np.stack(probas)
+    if stacked.shape[2] == 2:
+        return stacked[:, :, 1].T
+    return stacked.transpose(1, 0, 2).reshape(stacked.shape[1], -1)
+
+
+def _meta_model(seed: int) -> LogisticRegression:
+    return LogisticRegression(C=STACK_C, max_iter=1000, random_state=seed)
+
+
+def stack_predict(model: LogisticRegression, probas: Sequence[np.ndarray]) -> np.ndarray:
+    """Class probabilities (n, K) of a fitted meta-model; a class absent from its training rows gets 0."""
+    n_classes = np.shape(probas[0])[1]
+    features = stack_features(probas)
+    proba = np.zeros((len(features), n_classes))
+    proba[:, model.classes_] = model.predict_proba(features)
+    return proba
+
+
+def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray,
+              seed: int = 42) -> tuple[np.ndarray, LogisticRegression]:
+    """Stacking: a logistic regression on the members' out-of-fold probabilities.
+
+    The meta-model is itself cross-validated on the members' folds: each row's prediction comes from a
+    meta-model fitted on the other folds, which never saw that row, so the stacked OOF score is honest.
+    Returns those predictions and the meta-model refitted on all rows, for the test predictions. The
+    meta-model minimises log loss whatever the metric (a proper scoring rule, and what a probability
+    submission is scored by); for F1 the decision threshold is tuned on its OOF predictions afterwards.
+    """
+    stacked = np.stack(probas)
+    oof = np.zeros_like(stacked[0])
+    features = stack_features(stacked)
+    for fold in np.unique(fold_index):
+        val = fold_index == fold
+        model = _meta_model(seed).fit(features[~val], y[~val])
+        oof[val] = stack_predict(model, stacked[:, val])
+    return oof, _meta_model(seed).fit(features, y)
+
+
+def fold_scores(metric: str, y: np.ndarray, proba: np.ndarray, fold_index: np.ndarray) -> np.ndarray:
+    """The metric on each fold's rows, as the CV engine reports single models."""
+    return np.array([score(metric, y[fold_index == f], proba[fold_index == f]) for f in np.unique(fold_index)])
+
+
+# --- members and their consistency ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model's predictions; ``label`` is NAME for the ensembled run and RUN:NAME for another run."""
+
+    run: Run
+    name: str
+    label: str
+
+    def oof(self) -> np.ndarray:
+        return self.run.oof(self.name)
+
+    def test(self, source: str) -> np.ndarray:
+        if source == "folds" and not (self.run.model_dir(self.name) / "test_folds.npy").is_file():
+            raise ConfigError(f"{self.label} has no fold-model test predictions (test_folds.npy): use --test-from refit")
+        return self.run.test_proba(self.name, source)
+
+    def summary(self) -> dict[str, Any]:
+        return self.run.summary(self.name)
+
+
+def check_same_folds(runs: Sequence[Run]) -> None:
+    """Refuse runs whose folds cover other training rows, or assign them to other folds, than the first run."""
+    first = runs[0]
+    reference = first.folds()
+    for other in runs[1:]:
+        folds = other.folds()
+        same_rows = list(folds.columns) == list(reference.columns) and len(folds) == len(reference)
+        if not same_rows or not folds.iloc[:, 0].equals(reference.iloc[:, 0]):
+            raise DataError(
+                f"runs {first.name} and {other.name} were trained on different rows ({len(reference)} vs {len(folds)} in "
+                f"folds.csv, or other ids): their predictions cannot be combined; ensemble models of one run"
+            )
+        if not folds["fold"].equals(reference["fold"]):
+            moved = int((folds["fold"] != reference["fold"]).sum())
+            raise ConfigError(
+                f"runs {first.name} and {other.name} use different fold assignments ({moved} rows in other folds): "
+                f"their out-of-fold predictions cannot be combined; train the model in run {first.name} with --run {first.name}"
+            )
+
+
+def resolve_members(run: Run, models: Sequence[str] | None = None) -> list[Member]:
+    """The run's successful models, or the chosen ones (NAME, or RUN:NAME for another run of the competition)."""
+    if not models:
+        return [Member(run, name, name) for name in run.model_names()]
+    members = []
+    for label in dict.fromkeys(m.strip() for m in models if m.strip()):
+        run_name, _, name = label.rpartition(":")
+        source = find_run(run.directory.parent, run_name) if run_name else run
+        if name not in source.model_names():
+            failed = sorted(set(source.model_names(include_failed=True)) - set(source.model_names()))
+            raise ConfigError(
+                f"run {source.name} has no trained model {name!r}; its models: {', '.join(source.model_names()) or 'none'}"
+                + (f" (failed: {', '.join(failed)})" if failed else "")
+            )
+        members.append(Member(source, name, name if source.directory == run.directory else f"{source.name}:{name}"))
+    return members
+
+
+def _check_members(run: Run, members: list[Member], competition: Competition) -> None:
+    """Enough members, trained on today's data, on the same folds, before anything is combined."""
+    if len(members) < 2:
+        raise ConfigError(
+            f"an ensemble needs at least 2 models; got {len(members)} from run {run.name} "
+            f"({', '.join(m.label for m in members) or 'none'}): train more with `kagglekit train COMPETITION -m NAME`"
+        )
+    runs = list({m.run.directory: m.run for m in members}.values())
+    fingerprint = competition.fingerprint()
+    for member_run in [run, *runs]:
+        if member_run.manifest.get("data_fingerprint") != fingerprint:
+            raise DataError(f"train.csv changed since run {member_run.name} was made: its predictions cover other rows; retrain")
+    check_same_folds([run, *[r for r in runs if r.directory != run.directory]])
+
+
+def _stack_checked(members: list[Member], arrays: list[np.ndarray], expected: tuple[int, int], what: str) -> np.ndarray:
+    for member, array in zip(members, arrays):
+        if array.shape != expected:
+            raise DataError(f"{member.label}: {what} predictions have shape {array.shape}, expected {expected}; retrain it")
+    return np.stack(arrays)
+
+
+# --- building a run's ensembles ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Result:
+    oof: np.ndarray
+    test: np.ndarray
+    details: dict[str, Any]
+
+
+def _labelled(members: list[Member], weights: np.ndarray) -> dict[str, float]:
+    return {m.label: round(float(w), 6) for m, w in zip(members, weights)}
+
+
+def build_ensembles(
+    run: Run,
+    competition: Competition,
+    submissions_dir: Path,
+    *,
+    console: Console | None = None,
+    models: list[str] | None = None,
+    methods: list[str] | None = None,
+    test_from: str = "refit",
+) -> dict[str, Path]:
+    """Build, score and save each ensemble of the run's models, and write its submission.
+
+    Every ensemble gets ``run.ensemble_dir(NAME)`` with oof.npy, test.npy and a summary.json the
+    leaderboard reads like a single model's, and ``submissions_dir/NAME.csv`` at its tuned threshold. The
+    best by tuned OOF score (the score of what its submission uses) is also written as ensemble.csv.
+    Returns {NAME: submission path}, with "ensemble" for the best.
+    """
+    console = console or Console(quiet=True)
+    chosen = list(dict.fromkeys(methods or METHODS))
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown ensemble method {', '.join(map(repr, unknown))}; use {', '.join(METHODS)}")
+    if test_from not in TEST_SOURCES:
+        raise ConfigError(f"unknown test source {test_from!r}; use {' or '.join(TEST_SOURCES)}")
+    metric = competition.metric
+    if "vote" in chosen and metric not in THRESHOLD_METRICS:
+        reason = f"a vote gives labels, and {metric} scores probabilities"
+        if methods and "vote" in methods:
+            raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
+        console.print(f"ensemble vote skipped: {reason}", highlight=False)
+        chosen.remove("vote")
+    members = resolve_members(run, models)
+    _check_members(run, members, competition)
+
+    y, fold_index = run.y, run.fold_index
+    seed = int(run.manifest.get("seed", 42))
+    oofs = _stack_checked(members, [m.oof() for m in members], (len(y), competition.n_classes), "out-of-fold")
+    tests = _stack_checked(members, [m.test(test_from) for m in members], (len(competition.test), competition.n_classes), "test")
+    summaries = [m.summary() for m in members]
+    equal = {"weights": _labelled(members, np.full(len(members), 1 / len(members)))}
+    builders: dict[str, Callable[[], _Result]] = {
+        "mean": lambda: _Result(mean_ensemble(oofs), mean_ensemble(tests), equal),
+        "vote": lambda: _Result(vote_ensemble(oofs), vote_ensemble(tests), equal),
+        "weighted": lambda: _weighted(members, oofs, tests, y, fold_index, metric),
+        "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed),
+    }
+
+    submissions: dict[str, Path] = {}
+    built: dict[str, tuple[dict[str, Any], np.ndarray]] = {}
+    for method in chosen:
+        name = PREFIX + method
+        start = time.perf_counter()
+        result = builders[method]()
+        own_s = time.perf_counter() - start
+        summary = _summarize(name, method, metric, y, fold_index, result, members, summaries, own_s, test_from)
+        directory = run.ensemble_dir(name)
+        save_npy(directory / "oof.npy", result.oof)
+        save_npy(directory / "test.npy", result.test)
+        write_json(directory / SUMMARY, summary)  # written last: marks the ensemble as complete
+        submissions[name] = write_submission(competition, result.test, submissions_dir / f"{name}.csv", summary["threshold"])
+        built[name] = summary, result.test
+        console.print(_describe(summary), highlight=False)
+
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    best = max(built, key=lambda n: sign * built[n][0]["oof_score_tuned"])
+    summary, test = built[best]
+    submissions[BEST_NAME] = write_submission(competition, test, submissions_dir / f"{BEST_NAME}.csv", summary["threshold"])
+    console.print(f"best ensemble by OOF {metric}: {best}, written as {submissions[BEST_NAME]}", highlight=False)
+    return submissions
+
+
+def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
+              metric: str) -> _Result:
+    oof, per_fold = weighted_oof(oofs, y, fold_index, metric)
+    weights = fit_weights(oofs, y, metric)
+    return _Result(oof, weighted_ensemble(tests, weights), {
+        "weights": _labelled(members, weights),
+        "fold_weights": [_labelled(members, w) for w in per_fold],
+        "oof_score_in_sample": score(metric, y, weighted_ensemble(oofs, weights)),
+        "note": "cv_score and oof_score use weights fitted on the other folds; oof_score_in_sample uses the "
+                "weights fitted on all rows (those of the test predictions), which saw the rows they are scored on",
+    })
+
+
+def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
+             metric: str, seed: int) -> _Result:
+    oof, model = stack_oof(oofs, y, fold_index, seed)
+    n_classes = oofs.shape[2]
+    columns = [m.label for m in members] if n_classes == 2 else [f"{m.label}[{c}]" for m in members for c in range(n_classes)]
+    return _Result(oof, stack_predict(model, tests), {
+        "weights": None,
+        "meta_model": {
+            "type": "LogisticRegression", "C": STACK_C, "features": columns,
+            "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist(),
+        },
+        "oof_score_in_sample": score(metric, y, stack_predict(model, oofs)),
+        "note": "cv_score and oof_score use meta-models fitted on the other folds; oof_score_in_sample uses the "
+                "meta-model refitted on all rows (that of the test predictions)",
+    })
+
+
+def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
+               members: list[Member], summaries: list[dict[str, Any]], own_s: float, test_from: str) -> dict[str, Any]:
+    """The keys a single model's summary has, so ensembles sit beside models on the leaderboard."""
+    per_fold = fold_scores(metric, y, result.oof, fold_index)
+    threshold, tuned = tune_threshold(y, result.oof, metric)
+    return {
+        "name": name,
+        "kind": "ensemble",
+        "method": method,
+        "order": METHODS.index(method),
+        "status": "ok",
+        "metric": metric,
+        "cv_score": float(per_fold.mean()),
+        "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
+        "fold_scores": per_fold.tolist(),
+        "oof_score": score(metric, y, result.oof),
+        "threshold": threshold,
+        "oof_score_tuned": tuned,
+        **evaluate(y, result.oof, metric),
+        "fit_s": float(sum(s.get("fit_s", 0.0) for s in summaries)) + own_s,
+        "fit_s_marginal": own_s,
+        "predict_ms_per_row": float(sum(s.get("predict_ms_per_row", 0.0) for s in summaries)),
+        "members": [m.label for m in members],
+        "test_from": test_from,
+        **result.details,
+    }
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    """One console line: honest score, in-sample score where fitted, tuned threshold, weights."""
+    metric = summary["metric"]
+    text = f"{summary['name']}: {metric} {summary['cv_score']:.4f} ± {summary['cv_score_std']:.4f} (CV)"
+    if "oof_score_in_sample" in summary:
+        text += f", {summary['oof_score_in_sample']:.4f} in-sample"
+    if summary["threshold"] != 0.5 or summary["oof_score_tuned"] != summary["oof_score"]:
+        text += f"; OOF {summary['oof_score']:.4f} at 0.5, {summary['oof_score_tuned']:.4f} at {summary['threshold']:.2f}"
+    if summary.get("weights"):
+        text += "; weights " + ", ".join(f"{k} {v:.2f}" for k, v in summary["weights"].items())
+    elif "meta_model" in summary and len(summary["meta_model"]["coef"]) == 1:
+        coef = summary["meta_model"]["coef"][0]
+        text += "; coefficients " + ", ".join(f"{k} {v:+.2f}" for k, v in zip(summary["meta_model"]["features"], coef))
+    return text
