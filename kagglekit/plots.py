@@ -1,0 +1,215 @@
+"""The plots of a run as PNGs: confusion matrix, speed against score, CV scores per fold, Keras training curves.
+
+Figures are ``matplotlib.figure.Figure`` objects rendered by the Agg canvas, never pyplot: no display, no
+global figure state to leak between plots, and matplotlib is imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from kagglekit.io import atomic_path, read_json
+from kagglekit.metrics import greater_is_better, predict_labels
+from kagglekit.runs import Run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+METRIC_LABELS = {"f1": "F1", "accuracy": "accuracy", "roc_auc": "ROC AUC", "logloss": "log loss"}
+PLOTS_DIR = "plots"
+MODEL_COLOR, ENSEMBLE_COLOR = "#4c72b0", "#c44e52"
+
+
+class Plot(NamedTuple):
+    """A written PNG and the title the report shows under it."""
+
+    title: str
+    path: Path
+
+
+def metric_label(metric: str) -> str:
+    """The metric as axes and captions write it (F1, not f1)."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def new_figure(width: float, height: float) -> "Figure":
+    """A figure bound to the Agg canvas, whatever backend pyplot would pick."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: "Figure", path: Path) -> Path:
+    """Write the figure as PNG atomically: a report never embeds a half-written image."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def ok_summaries(run: Run) -> dict[str, dict]:
+    """Summaries of the run's trained models and ensembles (failed models have no predictions to plot)."""
+    return {name: run.summary(name) for name in run.entries()}
+
+
+def confusion_matrix_plot(run: Run, name: str, path: Path) -> Path:
+    """Counts and row shares of the out-of-fold predictions at the threshold the submission uses."""
+    summary = run.summary(name)
+    classes = [str(c) for c in run.manifest["classes"]]
+    threshold = float(summary.get("threshold", 0.5))
+    y, predicted = run.y, predict_labels(run.oof(name), threshold)
+    k = len(classes)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (y, predicted), 1)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+    fig = new_figure(max(4.5, 1.1 * k + 2.5), max(4, 1.1 * k + 1.8))
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{matrix[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes)
+    ax.set_yticks(range(k), classes)
+    rule = f"threshold {threshold:.2f}" if k == 2 else "argmax"
+    ax.set(xlabel="predicted", ylabel="true", title=f"{name}\nout-of-fold predictions, {rule}")
+    return save_figure(fig, path)
+
+
+def speed_score_plot(run: Run, path: Path) -> Path:
+    """CV score against prediction time per row, one labelled point per model and ensemble.
+
+    The dashed line joins the Pareto front: the models no other model beats on both speed and score,
+    which are the only candidates for production.
+    """
+    metric = run.manifest["metric"]
+    points = [(name, s["predict_ms_per_row"], s["cv_score"], s.get("cv_score_std", 0.0), s["kind"])
+              for name, s in ok_summaries(run).items() if s.get("predict_ms_per_row") and s.get("cv_score") is not None]
+    fig = new_figure(8, 5)
+    ax = fig.add_subplot()
+    for kind, color, marker in (("model", MODEL_COLOR, "o"), ("ensemble", ENSEMBLE_COLOR, "D")):
+        chosen = [p for p in points if p[4] == kind]
+        if chosen:
+            ax.errorbar([p[1] for p in chosen], [p[2] for p in chosen], yerr=[p[3] for p in chosen], fmt=marker,
+                        color=color, capsize=3, label=f"{kind}s (± std over folds)")
+    if points and max(p[1] for p in points) / min(p[1] for p in points) > 20:
+        ax.set_xscale("log")
+    ax.margins(x=0.12)  # room for the labels right of the slowest points
+    for names, ms, value in _label_groups(ax, points):
+        ax.annotate("\n".join(names), (ms, value), xytext=(6, 5), textcoords="offset points", fontsize="small", va="top")
+    front = _pareto_front([(p[1], p[2]) for p in points], greater_is_better(metric))
+    if len(front) > 1:
+        ax.plot(*zip(*front), linestyle="--", color="gray", linewidth=1, label="Pareto front")
+    ax.set(xlabel="prediction time per row (ms, full-data model on test)", ylabel=f"CV {metric_label(metric)}",
+           title=f"Speed against {metric_label(metric)}: pick the best model you can afford")
+    ax.grid(alpha=0.3)
+    if points:
+        ax.legend(fontsize="small")
+    return save_figure(fig, path)
+
+
+def _label_groups(ax: Any, points: list[tuple]) -> list[tuple[list[str], float, float]]:
+    """Points closer on screen than a line of text share one label (top point first), so labels never overprint."""
+    ax.autoscale_view()
+    pixels = ax.transData.transform([(p[1], p[2]) for p in points]) if points else np.empty((0, 2))
+    groups: list[list[int]] = []
+    for i in sorted(range(len(points)), key=lambda i: -points[i][2]):
+        near = next((g for g in groups if abs(pixels[i, 0] - pixels[g[0], 0]) < 40 and abs(pixels[i, 1] - pixels[g[-1], 1]) < 14), None)
+        if near is None:
+            groups.append([i])
+        else:
+            near.append(i)
+    return [([points[i][0] for i in g], points[g[0]][1], points[g[0]][2]) for g in groups]
+
+
+def _pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> list[tuple[float, float]]:
+    """Points not beaten on both time (lower) and score, fastest first."""
+    sign = 1 if higher_is_better else -1
+    front: list[tuple[float, float]] = []
+    for ms, value in sorted(points, key=lambda p: (p[0], -sign * p[1])):
+        if not front or sign * value > sign * front[-1][1]:
+            front.append((ms, value))
+    return front
+
+
+def cv_scores_plot(run: Run, path: Path) -> Path:
+    """CV score per model and ensemble, best at the top, with the std over folds and each fold's score."""
+    metric = run.manifest["metric"]
+    summaries = [(n, s) for n, s in ok_summaries(run).items() if s.get("cv_score") is not None]
+    summaries.sort(key=lambda item: item[1]["cv_score"], reverse=not greater_is_better(metric))
+    fig = new_figure(8, max(2.5, 0.45 * len(summaries) + 1.5))
+    ax = fig.add_subplot()
+    for row, (_, s) in enumerate(summaries):
+        color = ENSEMBLE_COLOR if s["kind"] == "ensemble" else MODEL_COLOR
+        ax.barh(row, s["cv_score"], xerr=s.get("cv_score_std", 0.0), color=color, alpha=0.75, capsize=3)
+        folds = s.get("fold_scores", [])
+        ax.scatter(folds, [row] * len(folds), color="black", s=10, zorder=3)
+        ax.text(s["cv_score"] / 2, row, f"{s['cv_score']:.3f} ± {s.get('cv_score_std', 0.0):.3f}",
+                va="center", ha="center", color="white", fontsize="small")
+    ax.set_yticks(range(len(summaries)), [n for n, _ in summaries])
+    if metric != "logloss":
+        ax.set_xlim(0, 1)
+    ax.set(xlabel=f"CV {metric_label(metric)} (bar: mean ± std over folds; dots: folds)",
+           title=f"Cross-validated {metric_label(metric)}")
+    ax.grid(axis="x", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def histories(run: Run, name: str) -> list[dict[str, list[float]]]:
+    """Per-epoch training histories of a model's folds, fold order; empty for models without epochs."""
+    directory = run.model_dir(name)
+    files = sorted(directory.glob("fold*_history.json"), key=lambda p: int(re.findall(r"\d+", p.name)[0]))
+    return [read_json(f) for f in files]
+
+
+def training_curves_plot(run: Run, name: str, path: Path) -> Path | None:
+    """Loss and each metric per epoch, train solid and validation dashed, one colour per fold; None without histories."""
+    from matplotlib.lines import Line2D
+
+    folds = histories(run, name)
+    if not folds:
+        return None
+    keys = list(dict.fromkeys(k.removeprefix("val_") for h in folds for k in h))
+    keys.sort(key=lambda k: k != "loss")
+    fig = new_figure(5 * len(keys), 4)
+    colors = [f"C{i}" for i in range(len(folds))]
+    for ax, key in zip(np.atleast_1d(fig.subplots(1, len(keys))), keys):
+        for history, color in zip(folds, colors):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                values = history.get(prefix + key)
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, linestyle=style, color=color, marker=".")
+        ax.set(title=f"{name}: {key}", xlabel="epoch", ylabel=key)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=c, marker=".", label=f"fold {fold}") for fold, c in enumerate(colors)]
+    handles += [Line2D([], [], color="gray", linestyle="-", label="train"), Line2D([], [], color="gray", linestyle="--", label="validation")]
+    ax.legend(handles=handles, fontsize="x-small")
+    return save_figure(fig, path)
+
+
+def plot_run(run: Run, name: str) -> list[Plot]:
+    """Every plot of the run into RUN/plots/ (old PNGs there are removed first); ``name`` gets the confusion matrix."""
+    out_dir = run.directory / PLOTS_DIR
+    if out_dir.is_dir():
+        for old in out_dir.glob("*.png"):
+            old.unlink()
+    metric = metric_label(run.manifest["metric"])
+    plots = [
+        Plot(f"Cross-validated {metric} with its spread over folds", cv_scores_plot(run, out_dir / "cv_scores.png")),
+        Plot(f"Confusion matrix of {name} (out-of-fold)", confusion_matrix_plot(run, name, out_dir / "confusion_matrix.png")),
+        Plot(f"{metric} against prediction time per row", speed_score_plot(run, out_dir / "speed_score.png")),
+    ]
+    for model in run.model_names():
+        curves = training_curves_plot(run, model, out_dir / f"training_curves_{model}.png")
+        if curves:
+            plots.append(Plot(f"Training curves of {model}", curves))
+    return plots
