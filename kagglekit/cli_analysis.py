@@ -70,7 +70,8 @@ def explore(
     """
     from kagglekit.config import Workspace, load_settings
     from kagglekit.data import load_competition
-    from kagglekit.explore import DEFAULT_SEQUENCE_LENGTH, explore as explore_data, explore_plots
+    from kagglekit.explore import DEFAULT_SEQUENCE_LENGTH, explore_plots
+    from kagglekit.explore import explore as explore_data
 
     with user_errors():
         settings = load_settings()
