@@ -63,21 +63,21 @@ def list_models() -> None:
 
 def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
     """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     score_column = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
     table.add_column("model", no_wrap=True)
-    table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right")
+    table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right", no_wrap=True)
     has_tuned = "oof_f1_tuned" in board.columns
     if has_tuned:
         table.add_column("tuned@thr", justify="right", no_wrap=True)
     for header in ("acc", "prec", "rec", "fit s", "ms/row"):
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
     failed = board["status"] != "ok" if "status" in board.columns else None
     for i, row in board.iterrows():
         if failed is not None and failed[i]:
             table.add_row(str(row["model"]), f"[red]failed: {row['status']}[/]")
             continue
-        cells = [str(row["model"]), f"{_num(row.get(score_column))} ±{_num(row.get(score_column + '_std'))}"]
+        cells = [str(row["model"]), f"{_num(row.get(score_column))}±{_num(row.get(score_column + '_std'))}"]
         if has_tuned:
             cells.append(f"{_num(row['oof_f1_tuned'])}@{_num(row['threshold'], 2)}")
         cells += [_num(row["accuracy"]), _num(row["precision"]), _num(row["recall"]), _num(row["fit_s"], 1), _num(row["predict_ms_per_row"])]

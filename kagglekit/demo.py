@@ -1,7 +1,8 @@
 """The embedded default competition: generated disaster tweets in Kaggle's layout, so the whole pipeline runs offline.
 
 Texts share vocabulary across classes ("fire", "crash" and "flood" appear in both, as in the real
-competition) and carry label noise, so scores are informative rather than perfect.
+competition), a share of them borrow the other class's phrasing, and some labels are flipped, so models
+differ and scores are informative rather than perfect.
 """
 
 from __future__ import annotations
@@ -41,18 +42,30 @@ FIGURATIVE = [
     "this game is the bomb, playing all night",
 ]
 TAGS = ["alert", "breaking", "news", "emergency", "update"]
+# Filler words: each class leans towards its own list, both draw from both.
+REAL_WORDS = ["police", "victims", "injured", "killed", "rescue", "damage", "army", "warning", "missing", "homes", "smoke", "bridge"]
+CASUAL_WORDS = ["lol", "omg", "love", "friends", "music", "game", "tonight", "coffee", "selfie", "weekend", "funny", "party"]
 
 
-def generate(rows: int = 1200, test_rows: int = 400, noise: float = 0.1, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A train and a test frame with the columns of nlp-getting-started (id, keyword, location, text[, target])."""
+def generate(rows: int = 1200, test_rows: int = 400, noise: float = 0.05, borrowed: float = 0.15,
+             seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A train and a test frame with the columns of nlp-getting-started (id, keyword, location, text[, target]).
+
+    ``borrowed`` is the share of texts phrased like the other class, whose label only the filler words
+    reveal; ``noise`` the share of flipped labels.
+    """
     rng = np.random.default_rng(seed)
     total = rows + test_rows
     target = (rng.random(total) < 0.43).astype(int)
     texts, keywords = [], []
     for label in target:
-        template = rng.choice(REAL if label else FIGURATIVE)
+        phrased_as = 1 - label if rng.random() < borrowed else label
+        template = rng.choice(REAL if phrased_as else FIGURATIVE)
         disaster = str(rng.choice(DISASTERS))
-        texts.append(template.format(d=disaster, p=rng.choice(PLACES), n=int(rng.integers(2, 300)), t=rng.choice(TAGS)))
+        own, other = (REAL_WORDS, CASUAL_WORDS) if label else (CASUAL_WORDS, REAL_WORDS)
+        filler = [str(rng.choice(own if rng.random() < 0.7 else other)) for _ in range(int(rng.integers(1, 4)))]
+        text = template.format(d=disaster, p=rng.choice(PLACES), n=int(rng.integers(2, 300)), t=rng.choice(TAGS))
+        texts.append(f"{text} {' '.join(filler)}")
         keywords.append(disaster.replace(" ", "%20") if rng.random() < 0.9 else None)
     flipped = rng.random(total) < noise
     target = np.where(flipped, 1 - target, target)
