@@ -103,8 +103,9 @@ def speed_score_plot(run: Run, path: Path) -> Path:
     if points and max(p[1] for p in points) / min(p[1] for p in points) > 20:
         ax.set_xscale("log")
     ax.margins(x=0.12)  # room for the labels right of the slowest points
-    for names, ms, value in _label_groups(ax, points):
-        ax.annotate("\n".join(names), (ms, value), xytext=(6, 5), textcoords="offset points", fontsize="small", va="top")
+    for name, ms, value, dy in _label_offsets(ax, points):
+        leader = {"arrowprops": {"arrowstyle": "-", "color": "gray", "linewidth": 0.5}} if dy else {}
+        ax.annotate(name, (ms, value), xytext=(6, dy), textcoords="offset points", fontsize="small", va="center", **leader)
     front = _pareto_front([(p[1], p[2]) for p in points], greater_is_better(metric))
     if len(front) > 1:
         ax.plot(*zip(*front), linestyle="--", color="gray", linewidth=1, label="Pareto front")
@@ -116,18 +117,24 @@ def speed_score_plot(run: Run, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _label_groups(ax: Any, points: list[tuple]) -> list[tuple[list[str], float, float]]:
-    """Points closer on screen than a line of text share one label (top point first), so labels never overprint."""
+def _label_offsets(ax: Any, points: list[tuple]) -> list[tuple[str, float, float, float]]:
+    """(name, x, y, vertical offset in points) per point: each label moves up or down until it overprints no other.
+
+    Labels sit right of their point; sizes are estimated in points (about 5 per character, 10 per line).
+    """
     ax.autoscale_view()
-    pixels = ax.transData.transform([(p[1], p[2]) for p in points]) if points else np.empty((0, 2))
-    groups: list[list[int]] = []
-    for i in sorted(range(len(points)), key=lambda i: -points[i][2]):
-        near = next((g for g in groups if abs(pixels[i, 0] - pixels[g[0], 0]) < 40 and abs(pixels[i, 1] - pixels[g[-1], 1]) < 14), None)
-        if near is None:
-            groups.append([i])
-        else:
-            near.append(i)
-    return [([points[i][0] for i in g], points[g[0]][1], points[g[0]][2]) for g in groups]
+    to_points = 72 / ax.figure.dpi
+    placed: list[tuple[float, float, float, float]] = []
+    offsets = []
+    for name, x, y in sorted(((p[0], p[1], p[2]) for p in points), key=lambda p: -p[2]):
+        px, py = ax.transData.transform((x, y)) * to_points
+        for dy in (0, -10, 10, -20, 20, -30, 30, -40, 40):
+            box = (px + 6, py + dy - 5, px + 6 + 5 * len(name), py + dy + 5)
+            if not any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in placed):
+                break
+        placed.append(box)
+        offsets.append((name, x, y, float(dy)))
+    return offsets
 
 
 def _pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> list[tuple[float, float]]:
