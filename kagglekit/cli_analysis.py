@@ -124,7 +124,7 @@ def errors(
 @app.command()
 def report(
     competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    run_name: Annotated[Optional[str], typer.Argument(metavar="[RUN]", help="Run under runs/COMPETITION \\[default: the most recent].")] = None,
+    run_name: Annotated[Optional[str], typer.Argument(metavar="RUN", help="Run under runs/COMPETITION \\[default: the most recent].")] = None,
     top: Annotated[int, typer.Option(help="Most wrong examples of each kind to show.")] = 10,
     data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP)] = None,
 ) -> None:
