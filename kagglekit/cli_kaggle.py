@@ -42,7 +42,7 @@ def fetch(
 def submit(
     file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.")],
     competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug \\[default: the file's folder name].")] = None,
-    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description \\[default: kagglekit FILE-STEM].")] = None,
+    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description \\[default: the model's name and CV score from its run].")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv \\[default: data/COMPETITION].")] = None,
 ) -> None:
@@ -52,13 +52,16 @@ def submit(
     """
     from kagglekit import kaggle_api
     from kagglekit.config import Workspace
+    from kagglekit.runs import submission_message
     from kagglekit.submission import validate_submission
 
     with user_errors():
         competition = competition or file.resolve().parent.name
-        folder = data_dir or Workspace.current().data_dir(competition)
+        workspace = Workspace.current()
+        folder = data_dir or workspace.data_dir(competition)
         validate_submission(file, folder / "sample_submission.csv")
-        status = kaggle_api.submit(file, competition, message or f"kagglekit {file.stem}", wait=wait)
+        message = message or submission_message(workspace.runs_dir(competition), file.stem)
+        status = kaggle_api.submit(file, competition, message, wait=wait)
     console.print(f"submitted {file} to {competition} (ref {status.ref}): {status.status}", highlight=False)
     if status.status == "complete":
         console.print(f"public score: {_score(status.public_score) or 'not published'}", highlight=False)

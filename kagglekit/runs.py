@@ -121,3 +121,13 @@ def find_run(runs_dir: Path, name: str | None = None) -> Run:
         if run.name == name:
             return run
     raise ConfigError(f"no run {name!r} in {runs_dir}; runs: {', '.join(r.name for r in runs)}")
+
+
+def submission_message(runs_dir: Path, name: str) -> str:
+    """A default Kaggle submission description naming the model and its CV score, from the newest run that has it."""
+    for run in reversed(list_runs(runs_dir)):
+        if name in run.entries():
+            summary = run.summary(name)
+            return (f"kagglekit {name}: CV {summary['metric']} {summary['cv_score']:.4f}±{summary['cv_score_std']:.4f}, "
+                    f"threshold {summary.get('threshold', 0.5):g} (run {run.name})")
+    return f"kagglekit {name}"

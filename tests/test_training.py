@@ -132,3 +132,13 @@ def test_baseline_on_real_data_matches_the_notebook(real_data: Path, tmp_path: P
     assert 0.69 < summary["cv_score"] < 0.76
     assert 0.77 < summary["accuracy"] < 0.82
     assert len(pd.read_csv(result.submissions["baseline"])) == 3263
+
+
+def test_default_submission_message_names_the_cv_score(tiny_competition: Path, tmp_path: Path) -> None:
+    from kagglekit.runs import submission_message
+
+    result = run(config(tiny_competition, tmp_path, ["baseline"]))
+    message = submission_message(tmp_path / "runs" / "tiny", "baseline")
+    cv = result.run.summary("baseline")["cv_score"]
+    assert message.startswith(f"kagglekit baseline: CV f1 {cv:.4f}±") and "run k3-seed42" in message
+    assert submission_message(tmp_path / "runs" / "tiny", "elsewhere") == "kagglekit elsewhere"
