@@ -41,8 +41,19 @@ class TextModel:
 
     @classmethod
     def param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY]
+        """Keyword-only parameters of every ``__init__`` up the hierarchy, the most specific first.
+
+        A subclass ``__init__`` takes its own parameters and passes the rest on with ``**params``.
+        """
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind == p.KEYWORD_ONLY and p.name not in names:
+                    names.append(p.name)
+        return names
 
     def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None) -> "TextModel":
         """Fit on raw texts and class indices 0..K-1; ``val`` enables early stopping where a model has it."""

@@ -11,7 +11,6 @@ never pays TensorFlow's multi-second import.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,19 +51,6 @@ class KerasClassifier(TextModel):
     ):
         self.epochs, self.batch_size, self.learning_rate, self.patience = epochs, batch_size, learning_rate, patience
         self.seed, self.verbose, self.tensorboard_dir = seed, verbose, tensorboard_dir
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """Keyword-only parameters of every ``__init__`` up the hierarchy, the most specific first."""
-        names: list[str] = []
-        for klass in cls.__mro__:
-            init = klass.__dict__.get("__init__")
-            if init is None or klass is object:
-                continue
-            for p in inspect.signature(init).parameters.values():
-                if p.kind == p.KEYWORD_ONLY and p.name not in names:
-                    names.append(p.name)
-        return names
 
     def refit_params(self) -> dict[str, int]:
         """The best epoch under early stopping, so the full-data refit trains as long as the folds did well."""
