@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -220,6 +221,8 @@ def validate(
 
 
 def main() -> None:
+    # TensorFlow's C++ start-up logging (CUDA probing, oneDNN notes) is noise to a CLI user; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app()
 
 

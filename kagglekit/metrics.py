@@ -44,8 +44,13 @@ def greater_is_better(metric: str) -> bool:
 
 
 def _f1(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
-    average = "binary" if proba.shape[1] == 2 else "macro"
-    return skm.f1_score(y, predict_labels(proba, threshold), average=average, zero_division=0)
+    if proba.shape[1] == 2:  # numpy, not sklearn: threshold tuning and ensemble weights call this thousands of times
+        predicted = proba[:, 1] >= threshold
+        positive = y == 1
+        true_positives = np.count_nonzero(predicted & positive)
+        denominator = np.count_nonzero(predicted) + np.count_nonzero(positive)
+        return 2.0 * true_positives / denominator if denominator else 0.0
+    return skm.f1_score(y, predict_labels(proba, threshold), average="macro", zero_division=0)
 
 
 def _roc_auc(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
@@ -56,7 +61,7 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
 
 SCORERS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
     "f1": _f1,
-    "accuracy": lambda y, p, t: skm.accuracy_score(y, predict_labels(p, t)),
+    "accuracy": lambda y, p, t: float(np.mean(predict_labels(p, t) == y)),
     "roc_auc": _roc_auc,
     "logloss": lambda y, p, t: skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=np.arange(p.shape[1])),
 }

@@ -66,3 +66,14 @@ def test_tuned_threshold_never_scores_below_half() -> None:
         threshold, tuned = tune_threshold(y, proba, "f1")
         assert tuned >= score("f1", y, proba) and tuned == pytest.approx(score("f1", y, proba, threshold))
     assert tune_threshold(y, proba, "logloss")[0] == 0.5
+
+
+def test_fast_binary_f1_matches_sklearn() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        y, positive, threshold = rng.integers(0, 2, 40), rng.random(40), rng.random()
+        expected = f1_score(y, (positive >= threshold).astype(int), zero_division=0)
+        assert score("f1", y, np.column_stack([1 - positive, positive]), threshold) == pytest.approx(expected)
+    assert score("f1", np.zeros(5, dtype=int), np.tile([1.0, 0.0], (5, 1))) == 0.0  # no positives at all
