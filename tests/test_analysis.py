@@ -19,7 +19,7 @@ from kagglekit.errors import ConfigError
 from kagglekit.explore import explore, explore_plots, word_counts
 from kagglekit.io import write_json
 from kagglekit.mistakes import best_entry, most_wrong, run_competition, trained_entry
-from kagglekit.models.baseline import TfidfNaiveBayes
+from kagglekit.models.sklearn_models import TfidfNaiveBayes
 from kagglekit.plots import _pareto_front, plot_run
 from kagglekit.projector import export_embedding, keras_model_path
 from kagglekit.report import build_report, html_table, submission_files

@@ -12,7 +12,7 @@ from kagglekit import models
 from kagglekit.config import Workspace
 from kagglekit.data import load_competition
 from kagglekit.errors import ConfigError, DataError
-from kagglekit.models.baseline import TfidfNaiveBayes
+from kagglekit.models.sklearn_models import TfidfNaiveBayes
 from kagglekit.runs import find_run
 from kagglekit.training import TrainConfig, leaderboard, run
 
