@@ -129,18 +129,21 @@ def _is_integer_like(values: pd.Series) -> bool:
 
 def infer_metric(directory: Path, task: Task, fmt: SubmissionFormat, metric: str | None) -> tuple[str, str]:
     """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the format."""
-    from kagglekit.metrics import normalize_metric
+    from kagglekit.metrics import ALIASES, normalize_metric
 
     if metric:
         return normalize_metric(metric), "option"
     meta_path = directory / META_FILE
+    unsupported = ""
     if meta_path.is_file():
         recorded = read_json(meta_path).get("evaluation_metric")
-        if recorded:
+        if recorded and recorded.strip().lower().replace(" ", "") in ALIASES:
             return normalize_metric(recorded), f"Kaggle API ({recorded})"
+        if recorded:
+            unsupported = f"Kaggle's metric {recorded!r} is not supported; "
     if fmt != "label":
-        return "logloss", "guessed from the probability submission format"
-    return ("f1" if task == "binary" else "accuracy"), "guessed from the task (set --metric to change)"
+        return "logloss", f"{unsupported}guessed from the probability submission format (set --metric to change)"
+    return ("f1" if task == "binary" else "accuracy"), f"{unsupported}guessed from the task (set --metric to change)"
 
 
 def load_competition(

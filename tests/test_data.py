@@ -87,3 +87,9 @@ def test_real_data_loads(real_data: Path) -> None:
 def _edit(directory: Path, name: str, change) -> None:
     path = directory / name
     change(pd.read_csv(path)).to_csv(path, index=False)
+
+
+def test_an_unsupported_recorded_metric_falls_back_to_the_guess(tiny_competition: Path) -> None:
+    write_json(tiny_competition / "kagglekit.json", {"evaluation_metric": "MAP@3"})
+    comp = load_competition(tiny_competition)
+    assert comp.metric == "f1" and "'MAP@3' is not supported" in comp.metric_source
