@@ -18,6 +18,8 @@ from kagglekit.errors import KaggleKitError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from kagglekit import training
+
 app = typer.Typer(
     help="Take a Kaggle competition from download to a scored submission.",
     no_args_is_help=True,
@@ -143,9 +145,14 @@ def train(
             ensemble=ensemble,
         )
         result = training.run(config, console=console)
-    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric}")
     for name, path in result.submissions.items():
         console.print(f"submission {name}: {path}", highlight=False)
+    _finish_run(result)
+
+
+def _finish_run(result: "training.RunResult") -> None:
+    """Print the leaderboard and where the run is; exit 1 when any model failed."""
+    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
     if result.failed:
         err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
@@ -172,11 +179,8 @@ def demo(
         result = training.run(config, console=console)
         for path in result.submissions.values():
             validate_submission(path, data_dir / "sample_submission.csv")
-    print_leaderboard(result.leaderboard, f"{demo_data.NAME} · {result.run.name} · metric f1")
     console.print(f"{len(result.submissions)} submission(s) written and validated in {workspace.submissions_dir(demo_data.NAME)}", highlight=False)
-    if result.failed:
-        err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
-        raise typer.Exit(1)
+    _finish_run(result)
 
 
 @app.command()
