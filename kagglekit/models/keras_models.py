@@ -166,52 +166,50 @@ class DenseModel(KerasTextModel):
         return layers.GlobalAveragePooling1D()(h)
 
 
+class RecurrentModel(KerasTextModel):
+    """Embedding -> one recurrent layer of ``units``; subclasses choose the layer."""
+
+    def __init__(self, *, units: int = 64, **params: Any):
+        super().__init__(**params)
+        self.units = units
+
+    def _recurrent(self, layers: Any) -> Any:
+        raise NotImplementedError
+
+    def _body(self, h: Any) -> Any:
+        from keras import layers
+
+        return self._recurrent(layers)(h)
+
+
 @register("lstm")
-class LSTMModel(KerasTextModel):
+class LSTMModel(RecurrentModel):
     """Embedding -> LSTM: reads the tweet in order (notebook model 2)."""
 
     description = "Embedding + LSTM (notebook model 2)"
 
-    def __init__(self, *, units: int = 64, **params: Any):
-        super().__init__(**params)
-        self.units = units
-
-    def _body(self, h: Any) -> Any:
-        from keras import layers
-
-        return layers.LSTM(self.units)(h)
+    def _recurrent(self, layers: Any) -> Any:
+        return layers.LSTM(self.units)
 
 
 @register("gru")
-class GRUModel(KerasTextModel):
+class GRUModel(RecurrentModel):
     """Embedding -> GRU: the LSTM's lighter recurrent cousin (notebook model 3)."""
 
     description = "Embedding + GRU (notebook model 3)"
 
-    def __init__(self, *, units: int = 64, **params: Any):
-        super().__init__(**params)
-        self.units = units
-
-    def _body(self, h: Any) -> Any:
-        from keras import layers
-
-        return layers.GRU(self.units)(h)
+    def _recurrent(self, layers: Any) -> Any:
+        return layers.GRU(self.units)
 
 
 @register("bilstm")
-class BidirectionalLSTMModel(KerasTextModel):
+class BidirectionalLSTMModel(RecurrentModel):
     """Embedding -> LSTM reading both ways: each word sees its right context too (notebook model 4)."""
 
     description = "Embedding + bidirectional LSTM (notebook model 4)"
 
-    def __init__(self, *, units: int = 64, **params: Any):
-        super().__init__(**params)
-        self.units = units
-
-    def _body(self, h: Any) -> Any:
-        from keras import layers
-
-        return layers.Bidirectional(layers.LSTM(self.units))(h)
+    def _recurrent(self, layers: Any) -> Any:
+        return layers.Bidirectional(layers.LSTM(self.units))
 
 
 @register("conv1d")
