@@ -19,6 +19,7 @@ SubmissionFormat = Literal["label", "probability", "class_probabilities"]
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 META_FILE = "kagglekit.json"
 MAX_CLASSES = 100
+PROBABILITY_METRICS = ("roc_auc", "logloss")
 
 
 @dataclass
@@ -74,8 +75,12 @@ class Competition:
         return digest.hexdigest()[:12]
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Read one competition CSV or raise a DataError that names the file and the fix."""
+def read_csv(path: Path, id_column: str | None = None) -> pd.DataFrame:
+    """Read one competition CSV or raise a DataError that names the file and the fix.
+
+    Ids are read as text (Kaggle matches them as text: ``001006`` must stay ``001006``), and only empty
+    fields are missing values, so a tweet or label that reads "NA" or "None" stays what it is.
+    """
     if not path.is_file():
         raise DataError(f"{path} does not exist: run `kagglekit fetch` or point --data-dir at the folder with the CSVs")
     try:
@@ -86,7 +91,8 @@ def read_csv(path: Path) -> pd.DataFrame:
     if "\x00" in head or not head.strip():
         raise DataError(f"{path} is not a CSV file (empty or binary content)")
     try:
-        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=True)
+        frame = pd.read_csv(path, encoding="utf-8", dtype={id_column: str} if id_column else None,
+                            keep_default_na=False, na_values=[""])
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8 CSV") from None
     except (pd.errors.ParserError, csv.Error) as e:
@@ -158,10 +164,10 @@ def load_competition(
     if not directory.is_dir():
         raise DataError(f"data folder {directory} does not exist: run `kagglekit fetch` or pass --data-dir")
     train_path, test_path, sample_path = (directory / f for f in FILES)
-    train, test, sample = read_csv(train_path), read_csv(test_path), read_csv(sample_path)
+    id_column = str(read_csv(sample_path).columns[0])
+    train, test, sample = (read_csv(path, id_column) for path in (train_path, test_path, sample_path))
     warnings: list[str] = []
 
-    id_column = str(sample.columns[0])
     for frame, path in ((train, train_path), (test, test_path)):
         _require_columns(frame, [id_column], path)
     _check_ids(train, id_column, train_path)
@@ -173,7 +179,8 @@ def load_competition(
     if len(sample_targets) == 1:
         target_column = sample_targets[0]
         _require_columns(train, [target_column], train_path)
-        fmt: SubmissionFormat = "label" if _is_integer_like(sample[target_column]) or sample[target_column].dtype == object else "probability"
+        labels_in_sample = _is_integer_like(sample[target_column]) or not pd.api.types.is_numeric_dtype(sample[target_column])
+        fmt: SubmissionFormat = "label" if labels_in_sample else "probability"
     else:
         target_column = _find_class_column(train, sample_targets, train_path, sample_path)
         fmt = "class_probabilities"
@@ -190,6 +197,11 @@ def load_competition(
     classes = _check_labels(train, target_column, fmt, sample_targets, train_path)
     task: Task = "binary" if len(classes) == 2 else "multiclass"
     metric_name, metric_source = infer_metric(directory, task, fmt, metric)
+    if fmt == "label" and task == "binary" and metric_name in PROBABILITY_METRICS:
+        # Samples often hold placeholder zeros; a ranking or log-loss metric needs the probability itself.
+        fmt = "probability"
+        warnings.append(f"metric {metric_name} scores probabilities: submissions hold P({target_column}={classes[1]}), "
+                        f"not the integer labels of {sample_path.name}")
     return Competition(
         name=name or directory.name,
         directory=directory,
@@ -248,8 +260,10 @@ def _check_labels(train: pd.DataFrame, target_column: str, fmt: SubmissionFormat
         if unknown.any():
             raise DataError(f"{path}: column '{target_column}' has labels outside {class_names} at {_rows(unknown)}")
         train[target_column] = target.astype(str)
-        return list(class_names)
-    if _is_integer_like(target):
+        absent = [c for c in class_names if c not in set(train[target_column])]
+        if absent:
+            raise DataError(f"{path}: class(es) {', '.join(absent)} of the sample have no training rows in column '{target_column}'")
+    elif _is_integer_like(target):
         train[target_column] = pd.to_numeric(target).astype(np.int64)
     elif fmt == "probability":
         raise DataError(f"{path}: column '{target_column}' must hold class labels for a probability submission; found non-integer values at {_rows(pd.to_numeric(target, errors='coerce').isna())}")
@@ -268,4 +282,4 @@ def _check_labels(train: pd.DataFrame, target_column: str, fmt: SubmissionFormat
             f"{_rows(train[target_column] == label)}; the other labels are {sorted(counts.index.drop(rare.index).tolist())}: "
             "fix or drop those rows"
         )
-    return sorted(counts.index.tolist())
+    return list(class_names) if fmt == "class_probabilities" else sorted(counts.index.tolist())

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kagglekit.data import Competition, read_csv
+from kagglekit.data import META_FILE, PROBABILITY_METRICS, Competition, read_csv
 from kagglekit.errors import DataError
 from kagglekit.io import atomic_path
 from kagglekit.metrics import predict_labels
@@ -42,17 +42,27 @@ def write_submission(competition: Competition, proba: np.ndarray, path: Path | s
     frame = submission_frame(competition, proba, threshold)
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
-        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path))
+        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path),
+                            probabilities=competition.submission_format != "label")
     return path
 
 
-def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name: str | None = None) -> None:
-    """Raise a DataError that lists every way ``path`` differs from what the sample requires."""
+def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name: str | None = None,
+                        probabilities: bool | None = None) -> None:
+    """Raise a DataError that lists every way ``path`` differs from what the sample requires.
+
+    ``probabilities`` allows probabilities where the sample holds integer labels (a competition scored by
+    ROC AUC or log loss); by default that follows the metric that fetch recorded beside the sample.
+    """
     path, sample_path = Path(path), Path(sample_path)
     name = shown_name or str(path)
     sample = read_csv(sample_path)
+    id_column = str(sample.columns[0])
+    sample = read_csv(sample_path, id_column)
+    if probabilities is None:
+        probabilities = _recorded_metric(sample_path.parent) in PROBABILITY_METRICS
     try:
-        submission = read_csv(path)
+        submission = read_csv(path, id_column)
     except DataError as e:
         raise DataError(str(e).replace(str(path), name)) from None
     problems: list[str] = []
@@ -60,11 +70,8 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
         problems.append(f"columns are {', '.join(map(str, submission.columns))}; expected {', '.join(map(str, sample.columns))}")
     if len(submission) != len(sample):
         problems.append(f"{len(submission)} rows; expected {len(sample)}")
-    id_column = str(sample.columns[0])
     if id_column in submission.columns:
         given, wanted = submission[id_column], sample[id_column]
-        if given.dtype != wanted.dtype:
-            given, wanted = given.astype(str), wanted.astype(str)
         missing = sorted(set(wanted) - set(given), key=str)
         extra = sorted(set(given) - set(wanted), key=str)
         duplicated = given[given.duplicated()].unique()
@@ -82,18 +89,28 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
             problems.append(f"column '{column}' is empty (NaN) at {_lines(values.isna())}")
             continue
         expected = sample[column]
-        if pd.api.types.is_integer_dtype(expected):
+        if pd.api.types.is_integer_dtype(expected) and not probabilities:
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna() | (np.mod(numeric.fillna(0), 1) != 0)
             if bad.any():
                 problems.append(f"column '{column}' needs integer labels; found {values[bad].iloc[0]} at {_lines(bad)}")
-        elif pd.api.types.is_float_dtype(expected):
+        elif pd.api.types.is_numeric_dtype(expected):
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna() | (numeric < 0) | (numeric > 1)
             if bad.any():
                 problems.append(f"column '{column}' needs probabilities in [0, 1]; found {values[bad].iloc[0]} at {_lines(bad)}")
     if problems:
         raise DataError(f"{name} does not match {sample_path.name}:\n  - " + "\n  - ".join(problems))
+
+
+def _recorded_metric(directory: Path) -> str | None:
+    """The metric fetch recorded for the competition whose files are in ``directory``, if it is one we know."""
+    from kagglekit.io import read_json
+    from kagglekit.metrics import ALIASES
+
+    meta = directory / META_FILE
+    recorded = str(read_json(meta).get("evaluation_metric") or "") if meta.is_file() else ""
+    return ALIASES.get(recorded.strip().lower().replace(" ", ""))
 
 
 def _few(values: list, limit: int = 5) -> str:

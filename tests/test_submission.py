@@ -77,3 +77,31 @@ def test_fast_binary_f1_matches_sklearn() -> None:
         expected = f1_score(y, (positive >= threshold).astype(int), zero_division=0)
         assert score("f1", y, np.column_stack([1 - positive, positive]), threshold) == pytest.approx(expected)
     assert score("f1", np.zeros(5, dtype=int), np.tile([1.0, 0.0], (5, 1))) == 0.0  # no positives at all
+
+
+def test_ids_are_text_and_probability_metrics_get_probabilities(tmp_path: Path) -> None:
+    """Kaggle matches ids as text (001 is not 1); ROC AUC needs P(positive) even when the sample holds 0s."""
+    train = pd.DataFrame({"id": [f"{i:03d}" for i in range(12)], "text": ["NA", "fire", "calm", "flood"] * 3, "target": [0, 1, 0, 1] * 3})
+    test = pd.DataFrame({"id": ["007", "010"], "text": ["fire", "None"]})
+    sample = pd.DataFrame({"id": ["010", "007"], "target": 0})
+    directory = write_competition(tmp_path / "ids", train, test, sample)
+    comp = load_competition(directory, metric="roc_auc")
+    assert comp.train["id"].iloc[0] == "000" and comp.train_texts[0] == "NA" and comp.test_texts[1] == "None"
+    assert comp.submission_format == "probability" and any("scores probabilities" in w for w in comp.warnings)
+    frame = pd.read_csv(write_submission(comp, np.array([[0.2, 0.8], [0.6, 0.4]]), tmp_path / "s.csv"), dtype={"id": str})
+    assert frame.to_dict("list") == {"id": ["010", "007"], "target": [0.4, 0.8]}
+    labels = load_competition(directory)  # F1: integer labels as the sample has them
+    assert pd.read_csv(write_submission(labels, np.array([[0.2, 0.8], [0.6, 0.4]]), tmp_path / "l.csv"))["target"].tolist() == [0, 1]
+    (tmp_path / "one.csv").write_text("id,target\n10,0\n7,1\n")
+    with pytest.raises(DataError, match="missing id.*010"):
+        validate_submission(tmp_path / "one.csv", directory / "sample_submission.csv")
+
+
+def test_single_column_string_labels(tmp_path: Path) -> None:
+    train = pd.DataFrame({"id": range(9), "text": list("abcdefghi"), "author": ["EAP", "HPL", "MWS"] * 3})
+    test = pd.DataFrame({"id": [20, 21], "text": ["x", "y"]})
+    sample = pd.DataFrame({"id": [20, 21], "author": "EAP"})
+    comp = load_competition(write_competition(tmp_path / "authors", train, test, sample))
+    assert comp.submission_format == "label" and comp.classes == ["EAP", "HPL", "MWS"] and comp.task == "multiclass"
+    frame = pd.read_csv(write_submission(comp, np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]), tmp_path / "s.csv"))
+    assert frame["author"].tolist() == ["MWS", "EAP"]
