@@ -50,6 +50,12 @@ def user_errors() -> Iterator[None]:
     except KaggleKitError as e:
         err_console.print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from None
+    except OSError as e:  # disk full, permissions, a folder where a file should be: the OS names the path
+        err_console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted:[/] finished folds are saved; rerun the same command to resume")
+        raise typer.Exit(130) from None
 
 
 @app.command("models")
@@ -78,7 +84,7 @@ def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
     failed = board["status"] != "ok" if "status" in board.columns else None
     for i, row in board.iterrows():
         if failed is not None and failed[i]:
-            table.add_row(str(row["model"]), f"[red]failed: {row['status']}[/]")
+            table.add_row(str(row["model"]), f"[red]failed[/]", str(row["status"])[:60])
             continue
         cells = [str(row["model"]), f"{_num(row.get(score_column))}±{_num(row.get(score_column + '_std'))}"]
         if has_tuned:
@@ -133,7 +139,7 @@ def train(
             models or settings.get("models", []),
             all_models,
             data_dir=data_dir or (Path(settings["data_dir"]) if "data_dir" in settings else None),
-            folds=folds or settings.get("folds", 5),
+            folds=folds if folds is not None else settings.get("folds", 5),
             seed=seed if seed is not None else settings.get("seed", 42),
             metric=metric or settings.get("metric"),
             text_columns=text_column or settings.get("text_columns", ["text"]),
@@ -175,7 +181,8 @@ def demo(
         workspace = Workspace.current()
         data_dir = demo_data.write_demo_competition(workspace.data_dir(demo_data.NAME), rows=rows)
         console.print(f"generated competition {demo_data.NAME} in {data_dir}", highlight=False)
-        config = training.TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1", workspace=workspace)
+        config = training.TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1",
+                                              workspace=workspace, run_name=f"{rows}rows-k{folds}")  # other --rows, other data
         result = training.run(config, console=console)
         for path in result.submissions.values():
             validate_submission(path, data_dir / "sample_submission.csv")
@@ -202,8 +209,13 @@ def predict(
             raise typer.BadParameter("give texts as arguments or --file")
         run = find_run(Workspace.current().runs_dir(competition), run_name)
         predictions = predict_texts(run, items, model)
-    table = Table("label", "probability", "text", box=box.SIMPLE_HEAD)
-    for p in predictions:
+    if predictions.scored_class is None:
+        header, caption = "probability", f"model {predictions.model}"
+    else:
+        header = f"P({predictions.scored_class})"
+        caption = f"model {predictions.model}; label {predictions.scored_class} when P >= {predictions.threshold:g} (tuned on OOF)"
+    table = Table("label", header, "text", box=box.SIMPLE_HEAD, caption=caption)
+    for p in predictions.rows:
         table.add_row(str(p.label), f"{p.probability:.3f}", p.text)
     console.print(table)
 

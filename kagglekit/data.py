@@ -74,6 +74,13 @@ class Competition:
         digest.update("\x1f".join(self.train_texts).encode("utf-8"))
         return digest.hexdigest()[:12]
 
+    def test_fingerprint(self) -> str:
+        """A short hash of the test ids and texts, in order: stored test predictions are only valid for these."""
+        digest = hashlib.sha256()
+        digest.update("\x1f".join(self.test[self.id_column].astype(str)).encode("utf-8"))
+        digest.update("\x1f".join(self.test_texts).encode("utf-8"))
+        return digest.hexdigest()[:12]
+
 
 def read_csv(path: Path, id_column: str | None = None) -> pd.DataFrame:
     """Read one competition CSV or raise a DataError that names the file and the fix.

