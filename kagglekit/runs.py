@@ -72,6 +72,20 @@ class Run:
                     found.append((summary.get("order", 0), directory.name))
         return [name for _, name in sorted(found)]
 
+    def stale_ensembles(self) -> list[str]:
+        """Ensembles built before one of their members (of this run) was retrained, or whose member has failed."""
+        stale = []
+        for name in self.ensemble_names():
+            built = (self.ensemble_dir(name) / SUMMARY).stat().st_mtime
+            for member in self.summary(name).get("members", []):
+                if ":" in member:  # a member of another run: that run's folds were checked when it was built
+                    continue
+                summary = self.model_dir(member) / SUMMARY
+                if not summary.is_file() or summary.stat().st_mtime > built or read_json(summary).get("status") != "ok":
+                    stale.append(name)
+                    break
+        return stale
+
     def summary(self, name: str) -> dict[str, Any]:
         return read_json(self._entry_dir(name) / SUMMARY)
 

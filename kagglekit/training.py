@@ -6,6 +6,7 @@ flight and a rerun resumes where it stopped. A model that fails is recorded and 
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import time
@@ -206,7 +207,9 @@ def run(config: TrainConfig, console: Console | None = None) -> RunResult:
     submissions: dict[str, Path] = {}
     with _progress(console, config.quiet) as progress:
         task = progress.add_task("training", total=len(config.models) * (config.folds + 1))
-        for order, name in enumerate(config.models):
+        registry_order = {name: i for i, name in enumerate(available_models())}
+        for position, name in enumerate(config.models):
+            order = registry_order.get(name, len(registry_order))  # the registry's order, whatever -m order was used
             try:
                 summary = train_model(config, competition, run_, name, order, progress, task)
             except KeyboardInterrupt:
@@ -215,7 +218,7 @@ def run(config: TrainConfig, console: Console | None = None) -> RunResult:
                 failed[name] = f"{type(e).__name__}: {e}"
                 _record_failure(run_, name, order, competition.metric, e)
                 console.print(f"[red]{name} failed:[/] {failed[name]}", highlight=False)
-                progress.update(task, completed=(order + 1) * (config.folds + 1))
+                progress.update(task, completed=(position + 1) * (config.folds + 1))
                 continue
             path = config.workspace.submissions_dir(competition.name) / f"{name}.csv"
             submissions[name] = write_submission(competition, run_.test_proba(name), path, summary.get("threshold", 0.5))
@@ -223,6 +226,10 @@ def run(config: TrainConfig, console: Console | None = None) -> RunResult:
         from kagglekit.ensemble import build_ensembles
 
         submissions.update(build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name), console=console))
+    for name in run_.stale_ensembles():  # not rebuilt, and a member changed or failed: its scores no longer hold
+        shutil.rmtree(run_.ensemble_dir(name))
+        console.print(f"removed {name}: a member changed since it was built; rebuild with `kagglekit ensemble {competition.name}`",
+                      highlight=False)
     board = leaderboard(run_)
     save_leaderboard(run_, board)
     return RunResult(run=run_, competition=competition, leaderboard=board, submissions=submissions, failed=failed)
@@ -297,7 +304,9 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
     save_npy(directory / "test_folds.npy", np.mean([np.load(directory / f"fold{f}_test.npy") for f in range(k)], axis=0))
     refit = _refit(name, params, refit_hints, directory, texts, y, test_texts, competition.n_classes, progress, task)
     summary = _summarize(name, order, competition, y, oof, fold_records, refit, params)
-    write_json(directory / SUMMARY, summary)
+    previous = read_json(directory / SUMMARY) if (directory / SUMMARY).is_file() else None
+    if previous != json.loads(json.dumps(summary)):  # untouched when resumed as is: ensembles compare its mtime
+        write_json(directory / SUMMARY, summary)
     return summary
 
 

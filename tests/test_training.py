@@ -185,3 +185,13 @@ def test_fold_count_and_device_are_checked(tiny_competition: Path, tmp_path: Pat
         config(tiny_competition, tmp_path, ["baseline"], folds=0)
     with pytest.raises(ConfigError, match="--device must be one of auto, cpu, gpu"):
         config(tiny_competition, tmp_path, ["baseline"], device="tpu")
+
+
+def test_ensembles_of_changed_members_are_removed(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    first = run(config(tiny_competition, tmp_path, ["baseline", "counting"]))
+    assert "ensemble_mean" in first.run.ensemble_names()
+    run(config(tiny_competition, tmp_path, ["counting"], ensemble=False))  # nothing retrained: ensembles still hold
+    assert "ensemble_mean" in first.run.ensemble_names()
+    (first.run.model_dir("counting") / "refit.json").unlink()
+    result = run(config(tiny_competition, tmp_path, ["counting"], ensemble=False))
+    assert result.run.ensemble_names() == [] and "ensemble_mean" not in set(result.leaderboard["model"])
