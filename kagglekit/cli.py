@@ -76,7 +76,8 @@ def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
     score_column = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
     table.add_column("model", no_wrap=True)
     table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right", no_wrap=True)
-    has_tuned = "oof_f1_tuned" in board.columns
+    tuned_column = next((c for c in board.columns if c.startswith("oof_") and c.endswith("_tuned")), None)
+    has_tuned = tuned_column is not None
     if has_tuned:
         table.add_column("tuned@thr", justify="right", no_wrap=True)
     for header in ("acc", "prec", "rec", "fit s", "ms/row"):
@@ -88,7 +89,7 @@ def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
             continue
         cells = [str(row["model"]), f"{_num(row.get(score_column))}±{_num(row.get(score_column + '_std'))}"]
         if has_tuned:
-            cells.append(f"{_num(row['oof_f1_tuned'])}@{_num(row['threshold'], 2)}")
+            cells.append(f"{_num(row[tuned_column])}@{_num(row['threshold'], 2)}")
         cells += [_num(row["accuracy"]), _num(row["precision"]), _num(row["recall"]), _num(row["fit_s"], 1), _num(row["predict_ms_per_row"])]
         table.add_row(*cells)
     console.print(table)

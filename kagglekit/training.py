@@ -29,7 +29,7 @@ from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
-from kagglekit.metrics import evaluate, greater_is_better, score, tune_threshold
+from kagglekit.metrics import THRESHOLD_METRICS, evaluate, greater_is_better, score, tune_threshold
 from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.runs import SUMMARY, Run
 from kagglekit.submission import write_submission
@@ -388,8 +388,8 @@ def leaderboard(run_: Run) -> pd.DataFrame:
     for name in run_.model_names(include_failed=True) + run_.ensemble_names():
         summary = run_.summary(name)
         row = {"model": name, "kind": summary["kind"], f"cv_{metric}": summary.get("cv_score"), f"cv_{metric}_std": summary.get("cv_score_std")}
-        if metric == "f1":
-            row["oof_f1_tuned"] = summary.get("oof_score_tuned")
+        if metric in THRESHOLD_METRICS:  # binary label metrics: submissions use the tuned threshold
+            row[f"oof_{metric}_tuned"] = summary.get("oof_score_tuned")
             row["threshold"] = summary.get("threshold")
         row.update({c: summary.get(c) for c in LEADERBOARD_COLUMNS})
         row["status"] = summary["status"] if summary["status"] == "ok" else summary.get("error", "failed")
