@@ -69,17 +69,19 @@ class Competition:
 
     def fingerprint(self) -> str:
         """A short hash of the training rows and targets: folds and caches are only valid for the same data."""
-        digest = hashlib.sha256()
-        digest.update(pd.util.hash_pandas_object(self.train[[self.id_column, self.target_column]], index=False).values.tobytes())
-        digest.update("\x1f".join(self.train_texts).encode("utf-8"))
-        return digest.hexdigest()[:12]
+        return _digest(self.train[self.id_column], self.train[self.target_column], self.train_texts)
 
     def test_fingerprint(self) -> str:
         """A short hash of the test ids and texts, in order: stored test predictions are only valid for these."""
-        digest = hashlib.sha256()
-        digest.update("\x1f".join(self.test[self.id_column].astype(str)).encode("utf-8"))
-        digest.update("\x1f".join(self.test_texts).encode("utf-8"))
-        return digest.hexdigest()[:12]
+        return _digest(self.test[self.id_column], self.test_texts)
+
+
+def _digest(*columns: pd.Series | np.ndarray) -> str:
+    """A short hash of columns' values as text, so it does not depend on how pandas typed them."""
+    digest = hashlib.sha256()
+    for column in columns:
+        digest.update("\x1f".join(map(str, column)).encode("utf-8") + b"\x1e")
+    return digest.hexdigest()[:12]
 
 
 def read_csv(path: Path, id_column: str | None = None) -> pd.DataFrame:
