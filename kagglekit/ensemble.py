@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import save_npy, write_json
-from kagglekit.metrics import THRESHOLD_METRICS, evaluate, greater_is_better, predict_labels, score, tune_threshold
+from kagglekit.metrics import THRESHOLD_METRICS, cv_scores, evaluate, greater_is_better, predict_labels, score
 from kagglekit.runs import SUMMARY, Run, find_run
 from kagglekit.submission import write_submission
 
@@ -149,11 +149,6 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
     return oof, _meta_model(seed).fit(features, y)
 
 
-def fold_scores(metric: str, y: np.ndarray, proba: np.ndarray, fold_index: np.ndarray) -> np.ndarray:
-    """The metric on each fold's rows, as the CV engine reports single models."""
-    return np.array([score(metric, y[fold_index == f], proba[fold_index == f]) for f in np.unique(fold_index)])
-
-
 # --- members and their consistency ---------------------------------------------------------------------------
 
 
@@ -169,8 +164,6 @@ class Member:
         return self.run.oof(self.name)
 
     def test(self, source: str) -> np.ndarray:
-        if source == "folds" and not (self.run.model_dir(self.name) / "test_folds.npy").is_file():
-            raise ConfigError(f"{self.label} has no fold-model test predictions (test_folds.npy): use --test-from refit")
         return self.run.test_proba(self.name, source)
 
     def summary(self) -> dict[str, Any]:
@@ -355,8 +348,6 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
 def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
                members: list[Member], summaries: list[dict[str, Any]], own_s: float, test_from: str) -> dict[str, Any]:
     """The keys a single model's summary has, so ensembles sit beside models on the leaderboard."""
-    per_fold = fold_scores(metric, y, result.oof, fold_index)
-    threshold, tuned = tune_threshold(y, result.oof, metric)
     return {
         "name": name,
         "kind": "ensemble",
@@ -364,12 +355,7 @@ def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: n
         "order": METHODS.index(method),
         "status": "ok",
         "metric": metric,
-        "cv_score": float(per_fold.mean()),
-        "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
-        "fold_scores": per_fold.tolist(),
-        "oof_score": score(metric, y, result.oof),
-        "threshold": threshold,
-        "oof_score_tuned": tuned,
+        **cv_scores(metric, y, result.oof, fold_index),
         **evaluate(y, result.oof, metric),
         "fit_s": float(sum(s.get("fit_s", 0.0) for s in summaries)) + own_s,
         "fit_s_marginal": own_s,

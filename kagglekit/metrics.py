@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -103,3 +104,18 @@ def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float
         if value > best + 1e-12:
             best_threshold, best = float(threshold), value
     return best_threshold, best
+
+
+def cv_scores(metric: str, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray) -> dict[str, Any]:
+    """The score keys of a leaderboard row, the same for a model and an ensemble: per-fold metric, its mean
+    and spread, the metric on all out-of-fold rows, and the tuned threshold with its score."""
+    per_fold = np.array([score(metric, y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
+    threshold, tuned = tune_threshold(y, oof, metric)
+    return {
+        "cv_score": float(per_fold.mean()),
+        "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
+        "fold_scores": per_fold.tolist(),
+        "oof_score": score(metric, y, oof),
+        "threshold": threshold,
+        "oof_score_tuned": tuned,
+    }

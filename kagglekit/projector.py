@@ -17,9 +17,9 @@ import numpy as np
 
 from kagglekit.errors import ConfigError, ModelError
 from kagglekit.io import atomic_path, write_text
+from kagglekit.models.keras_models import KERAS_FILE
 from kagglekit.runs import Run
 
-KERAS_FILE = "model.keras"
 PROJECTOR_DIR = "projector"
 
 

@@ -98,10 +98,9 @@ class Run:
         filename = {"refit": "test.npy", "folds": "test_folds.npy"}.get(source)
         if filename is None:
             raise ConfigError(f"unknown test source {source!r}; use refit or folds")
-        directory = self._entry_dir(name)
-        path = directory / filename
+        path = self._entry_dir(name) / filename
         if not path.is_file():
-            path = directory / "test.npy"
+            raise ConfigError(f"{name} in run {self.name} has no {source} test predictions ({filename}): use --test-from refit")
         return np.load(path)
 
     def folds(self) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
-from kagglekit.metrics import THRESHOLD_METRICS, evaluate, greater_is_better, score, tune_threshold
+from kagglekit.metrics import THRESHOLD_METRICS, cv_scores, evaluate, greater_is_better
 from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.runs import SUMMARY, Run
 from kagglekit.submission import write_submission
@@ -308,7 +308,7 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
     save_npy(directory / "oof.npy", oof)
     save_npy(directory / "test_folds.npy", np.mean([np.load(directory / f"fold{f}_test.npy") for f in range(k)], axis=0))
     refit = _refit(name, params, refit_hints, directory, texts, y, test_texts, competition.n_classes, progress, task)
-    summary = _summarize(name, order, competition, y, oof, fold_records, refit, params)
+    summary = _summarize(name, order, competition, y, oof, fold_index, fold_records, refit, params)
     previous = read_json(directory / SUMMARY) if (directory / SUMMARY).is_file() else None
     if previous != json.loads(json.dumps(summary)):  # untouched when resumed as is: ensembles compare its mtime
         write_json(directory / SUMMARY, summary)
@@ -337,23 +337,16 @@ def _refit(name: str, params: dict[str, Any], hints: list[dict[str, int]], direc
     return read_json(done)
 
 
-def _summarize(name: str, order: int, competition: Competition, y: np.ndarray, oof: np.ndarray,
+def _summarize(name: str, order: int, competition: Competition, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray,
                folds: list[dict[str, Any]], refit: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     metric = competition.metric
-    per_fold = np.array([f[metric] for f in folds])
-    threshold, tuned = tune_threshold(y, oof, metric)
     return {
         "name": name,
         "kind": "model",
         "order": order,
         "status": "ok",
         "metric": metric,
-        "cv_score": float(per_fold.mean()),
-        "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
-        "fold_scores": per_fold.tolist(),
-        "oof_score": score(metric, y, oof),
-        "threshold": threshold,
-        "oof_score_tuned": tuned,
+        **cv_scores(metric, y, oof, fold_index),
         **{m: float(np.mean([f[m] for f in folds])) for m in FOLD_METRICS},
         "fit_s": float(sum(f["fit_s"] for f in folds)),
         "refit_s": refit["fit_s"],
