@@ -144,16 +144,16 @@ def _is_integer_like(values: pd.Series) -> bool:
 
 def infer_metric(directory: Path, task: Task, fmt: SubmissionFormat, metric: str | None) -> tuple[str, str]:
     """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the format."""
-    from kagglekit.metrics import ALIASES, normalize_metric
+    from kagglekit.metrics import find_metric, get_metric
 
     if metric:
-        return normalize_metric(metric), "option"
+        return get_metric(metric).name, "option"
     meta_path = directory / META_FILE
     unsupported = ""
     if meta_path.is_file():
         recorded = read_json(meta_path).get("evaluation_metric")
-        if recorded and recorded.strip().lower().replace(" ", "") in ALIASES:
-            return normalize_metric(recorded), f"Kaggle API ({recorded})"
+        if recorded and find_metric(recorded):
+            return get_metric(recorded).name, f"Kaggle API ({recorded})"
         if recorded:
             unsupported = f"Kaggle's metric {recorded!r} is not supported; "
     if fmt != "label":

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import save_npy, write_json
-from kagglekit.metrics import THRESHOLD_METRICS, cv_scores, evaluate, greater_is_better, predict_labels, score
+from kagglekit.metrics import cv_scores, evaluate, get_metric, predict_labels
 from kagglekit.runs import SUMMARY, Run, find_run
 from kagglekit.submission import write_submission
 
@@ -76,12 +76,12 @@ def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: str, *, ite
     1/iterations, which overfit the out-of-fold rows less.
     """
     stacked = np.stack(probas)
-    sign = 1.0 if greater_is_better(metric) else -1.0
+    sign = get_metric(metric).sign
     counts = np.zeros(len(stacked), dtype=np.int64)
     total = np.zeros_like(stacked[0])
     best, best_counts = -np.inf, counts
     for step in range(1, iterations + 1):
-        candidates = [sign * score(metric, y, (total + proba) / step) for proba in stacked]
+        candidates = [sign * get_metric(metric).score(y, (total + proba) / step) for proba in stacked]
         pick = int(np.argmax(candidates))
         counts = counts.copy()
         counts[pick] += 1
@@ -269,7 +269,7 @@ def build_ensembles(
     if test_from not in TEST_SOURCES:
         raise ConfigError(f"unknown test source {test_from!r}; use {' or '.join(TEST_SOURCES)}")
     metric = competition.metric
-    if "vote" in chosen and metric not in THRESHOLD_METRICS:
+    if "vote" in chosen and get_metric(metric).needs != "labels":
         reason = f"a vote gives labels, and {metric} scores probabilities"
         if methods and "vote" in methods:
             raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
@@ -307,7 +307,7 @@ def build_ensembles(
         built[name] = summary, result.test
         console.print(_describe(summary), highlight=False)
 
-    sign = 1.0 if greater_is_better(metric) else -1.0
+    sign = get_metric(metric).sign
     best = max(built, key=lambda n: sign * built[n][0]["oof_score_tuned"])
     summary, test = built[best]
     submissions[BEST_NAME] = write_submission(competition, test, submissions_dir / f"{BEST_NAME}.csv", summary["threshold"])
@@ -322,7 +322,7 @@ def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.
     return _Result(oof, weighted_ensemble(tests, weights), {
         "weights": _labelled(members, weights),
         "fold_weights": [_labelled(members, w) for w in per_fold],
-        "oof_score_in_sample": score(metric, y, weighted_ensemble(oofs, weights)),
+        "oof_score_in_sample": get_metric(metric).score(y, weighted_ensemble(oofs, weights)),
         "note": "cv_score and oof_score use weights fitted on the other folds; oof_score_in_sample uses the "
                 "weights fitted on all rows (those of the test predictions), which saw the rows they are scored on",
     })
@@ -339,7 +339,7 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
             "type": "LogisticRegression", "C": STACK_C, "features": columns,
             "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist(),
         },
-        "oof_score_in_sample": score(metric, y, stack_predict(model, oofs)),
+        "oof_score_in_sample": get_metric(metric).score(y, stack_predict(model, oofs)),
         "note": "cv_score and oof_score use meta-models fitted on the other folds; oof_score_in_sample uses the "
                 "meta-model refitted on all rows (that of the test predictions)",
     })
@@ -355,8 +355,8 @@ def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: n
         "order": METHODS.index(method),
         "status": "ok",
         "metric": metric,
-        **cv_scores(metric, y, result.oof, fold_index),
-        **evaluate(y, result.oof, metric),
+        **cv_scores(metric, y, result.oof, fold_index, "binary" if result.oof.shape[1] == 2 else "multiclass"),
+        **evaluate(y, result.oof, metric, "binary" if result.oof.shape[1] == 2 else "multiclass"),
         "fit_s": float(sum(s.get("fit_s", 0.0) for s in summaries)) + own_s,
         "fit_s_marginal": own_s,
         "predict_ms_per_row": float(sum(s.get("predict_ms_per_row", 0.0) for s in summaries)),

@@ -1,121 +1,304 @@
-"""Competition metrics on class probabilities, and the per-fold metric set the leaderboard shows."""
+"""The metric registry: every competition metric kagglekit scores, and everything the rest of the code asks of one.
+
+A metric scores an (n, K) prediction matrix (see ``kagglekit.models.base``) against targets, possibly after
+a *decision* that turns predictions into what a label submission holds: a binary threshold, or the cut
+points from scores to integers of an ordinal competition. A metric that has one knows how to tune it on
+out-of-fold predictions (``Metric.tune``); the tuned decision is used in the submission.
+
+Nothing outside this module keeps lists of metric names, aliases or directions: ask ``get_metric``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from sklearn import metrics as skm
 
 from kagglekit.errors import ConfigError
 
-# Kaggle's evaluation_metric names (and common spellings) -> our metric names.
-ALIASES = {
-    "f1": "f1", "f1score": "f1", "meanfscore": "f1", "fscore": "f1", "f1-score": "f1",
-    "accuracy": "accuracy", "categorizationaccuracy": "accuracy", "acc": "accuracy",
-    "auc": "roc_auc", "roc_auc": "roc_auc", "rocauc": "roc_auc", "areaundercurve": "roc_auc",
-    "logloss": "logloss", "log_loss": "logloss", "multiclassloss": "logloss", "multiclasslogloss": "logloss",
-    "binarycrossentropy": "logloss", "mlogloss": "logloss",
-}
-LOWER_IS_BETTER = {"logloss"}
+Decision = dict[str, Any]
+Needs = Literal["labels", "probabilities", "values"]
+CLASSIFICATION = ("binary", "multiclass")
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
-def normalize_metric(name: str) -> str:
-    key = name.strip().lower().replace(" ", "")
-    if key not in ALIASES:
-        raise ConfigError(f"unknown metric {name!r}; use one of: f1, accuracy, roc_auc, logloss")
-    return ALIASES[key]
+def _key(name: str) -> str:
+    return name.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One competition metric: how it scores, which way is better, and what its submissions need."""
+
+    name: str
+    label: str  # for plots and reports
+    greater_is_better: bool
+    needs: Needs  # what the submission holds: labels (a decision applies), probabilities, or values
+    tasks: tuple[str, ...]
+    aliases: tuple[str, ...]  # Kaggle metadata names and common spellings
+    fn: Callable[[np.ndarray, np.ndarray, Decision], float]
+    tuner: Callable[[np.ndarray, np.ndarray, "Metric"], Decision] | None = None
+
+    @property
+    def sign(self) -> float:
+        """+1 when higher is better, -1 when lower is: ``sign * score`` is always to maximise."""
+        return 1.0 if self.greater_is_better else -1.0
+
+    def score(self, y: np.ndarray, pred: np.ndarray, decision: Decision | None = None) -> float:
+        return float(self.fn(y, pred, decision or {}))
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score ``a`` beats ``b``."""
+        return self.sign * a > self.sign * b + 1e-12
+
+    def tune(self, y: np.ndarray, pred: np.ndarray) -> tuple[Decision, float]:
+        """The decision (threshold, cut points) that scores best on these out-of-fold rows, and its score.
+
+        Tuners start from the untuned decision and accept only improvements, so tuning never scores below it.
+        """
+        if self.tuner is None or (self.tasks == CLASSIFICATION and pred.shape[1] != 2):
+            return {}, self.score(y, pred)
+        decision = self.tuner(y, pred, self)
+        return decision, self.score(y, pred, decision)
+
+
+# --- decisions: predictions -> submitted labels ------------------------------------------------------------
 
 
 def predict_labels(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Class indices: the positive class above ``threshold`` for binary, argmax otherwise."""
+    """Class indices: the positive class at or above ``threshold`` for binary, argmax otherwise."""
     if proba.shape[1] == 2:
         return (proba[:, 1] >= threshold).astype(np.int64)
     return proba.argmax(axis=1)
 
 
-def score(metric: str, y: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> float:
-    """The competition metric of probabilities ``proba`` (n, K) against class indices ``y``."""
-    return float(SCORERS[metric](y, proba, threshold))
+def default_cuts(low: int, high: int) -> np.ndarray:
+    """Rounding: cut points halfway between consecutive integer scores."""
+    return np.arange(low, high) + 0.5
 
 
-def greater_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
+def apply_cuts(values: np.ndarray, cuts: np.ndarray | list[float], low: int) -> np.ndarray:
+    """Integer scores from real-valued predictions: ``low`` below the first cut, one more past each cut."""
+    return low + np.searchsorted(np.asarray(cuts, dtype=np.float64), np.asarray(values).reshape(-1), side="right")
 
 
-def _f1(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+def decide(pred: np.ndarray, decision: Decision | None, task: str) -> np.ndarray:
+    """What a label submission holds: class indices (binary, multiclass) or integer scores (ordinal)."""
+    decision = decision or {}
+    if task in CLASSIFICATION:
+        return predict_labels(pred, float(decision.get("threshold", 0.5)))
+    if task == "ordinal":
+        low, high = int(decision["low"]), int(decision["high"])
+        return apply_cuts(pred, decision.get("cuts", default_cuts(low, high)), low)
+    raise ConfigError(f"a {task} task submits its predictions as they are; there is no decision to apply")
+
+
+# --- scorers -----------------------------------------------------------------------------------------------
+
+
+def _threshold(decision: Decision) -> float:
+    return float(decision.get("threshold", 0.5))
+
+
+def _f1(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     if proba.shape[1] == 2:  # numpy, not sklearn: threshold tuning and ensemble weights call this thousands of times
-        predicted = proba[:, 1] >= threshold
+        predicted = proba[:, 1] >= _threshold(decision)
         positive = y == 1
         true_positives = np.count_nonzero(predicted & positive)
         denominator = np.count_nonzero(predicted) + np.count_nonzero(positive)
         return 2.0 * true_positives / denominator if denominator else 0.0
-    return skm.f1_score(y, predict_labels(proba, threshold), average="macro", zero_division=0)
+    return skm.f1_score(y, predict_labels(proba), average="macro", zero_division=0)
 
 
-def _roc_auc(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+def _macro_f1(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+    labels = np.arange(proba.shape[1])
+    return skm.f1_score(y, predict_labels(proba, _threshold(decision)), average="macro", labels=labels, zero_division=0)
+
+
+def _accuracy(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+    return float(np.mean(predict_labels(proba, _threshold(decision)) == y))
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     if proba.shape[1] == 2:
         return skm.roc_auc_score(y, proba[:, 1])
     return skm.roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(proba.shape[1]))
 
 
-SCORERS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
-    "f1": _f1,
-    "accuracy": lambda y, p, t: float(np.mean(predict_labels(p, t) == y)),
-    "roc_auc": _roc_auc,
-    "logloss": lambda y, p, t: skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=np.arange(p.shape[1])),
-}
+def _logloss(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+    if y.ndim == 2:  # multi-label: the mean of the per-label binary log losses
+        clipped = np.clip(proba, 1e-15, 1 - 1e-15)
+        return float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
+    return skm.log_loss(y, np.clip(proba, 1e-15, 1 - 1e-15), labels=np.arange(proba.shape[1]))
 
 
-def evaluate(y: np.ndarray, proba: np.ndarray, metric: str, threshold: float = 0.5) -> dict[str, float]:
-    """Everything the leaderboard reports for one set of predictions, the competition metric under its own name."""
-    labels = predict_labels(proba, threshold)
-    average = "binary" if proba.shape[1] == 2 else "macro"
-    weighted = skm.precision_recall_fscore_support(y, labels, average="weighted", zero_division=0)
-    result = {
-        "accuracy": skm.accuracy_score(y, labels),
-        "precision": skm.precision_score(y, labels, average=average, zero_division=0),
-        "recall": skm.recall_score(y, labels, average=average, zero_division=0),
-        "f1": skm.f1_score(y, labels, average=average, zero_division=0),
-        "precision_weighted": weighted[0],
-        "recall_weighted": weighted[1],
-        "f1_weighted": weighted[2],
-    }
-    result[metric] = score(metric, y, proba, threshold)
+def _column_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+    """Mean column-wise ROC AUC (toxic comments); a label with one value in these rows is left out."""
+    scores = [skm.roc_auc_score(y[:, j], proba[:, j]) for j in range(y.shape[1]) if len(np.unique(y[:, j])) == 2]
+    return float(np.mean(scores)) if scores else 0.5
+
+
+def _rmse(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y, dtype=np.float64).reshape(values.shape) - values) ** 2)))
+
+
+def _mae(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    return float(np.mean(np.abs(np.asarray(y, dtype=np.float64).reshape(values.shape) - values)))
+
+
+def _mcrmse(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    """Mean column-wise RMSE (English-learner essays): each target counts the same, whatever its scale."""
+    errors = np.asarray(y, dtype=np.float64).reshape(values.shape) - values
+    return float(np.mean(np.sqrt(np.mean(errors**2, axis=0))))
+
+
+def _score_range(y: np.ndarray, decision: Decision) -> tuple[int, int]:
+    if "low" in decision:
+        return int(decision["low"]), int(decision["high"])
+    return int(np.floor(np.min(y))), int(np.ceil(np.max(y)))
+
+
+def _qwk(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    """Quadratic weighted kappa of integer scores, predictions cut into integers by the decision's cut points."""
+    low, high = _score_range(y, decision)
+    cuts = decision.get("cuts", default_cuts(low, high))
+    truth = np.rint(np.asarray(y, dtype=np.float64).reshape(-1)).astype(np.int64)
+    return float(skm.cohen_kappa_score(truth, apply_cuts(values, cuts, low), weights="quadratic", labels=np.arange(low, high + 1)))
+
+
+# --- tuners ------------------------------------------------------------------------------------------------
+
+
+def _tune_threshold(y: np.ndarray, proba: np.ndarray, metric: Metric) -> Decision:
+    best, best_score = 0.5, metric.score(y, proba)
+    for threshold in THRESHOLDS:
+        value = metric.score(y, proba, {"threshold": float(threshold)})
+        if metric.better(value, best_score):
+            best, best_score = float(threshold), value
+    return {"threshold": best}
+
+
+def _tune_cuts(y: np.ndarray, values: np.ndarray, metric: Metric) -> Decision:
+    """Coordinate search of the cut points (as Kaggle's essay-scoring winners did), from rounding.
+
+    Each pass moves one cut at a time over a grid around its neighbours and keeps a move only when the
+    metric improves, so the result is never worse than plain rounding; cuts stay sorted.
+    """
+    low, high = _score_range(y, {})
+    cuts = default_cuts(low, high)
+    decision = {"low": low, "high": high, "cuts": cuts.tolist()}
+    best = metric.score(y, values, decision)
+    for _ in range(3):
+        improved = False
+        for i in range(len(cuts)):
+            lo = cuts[i - 1] if i else low - 0.5
+            hi = cuts[i + 1] if i + 1 < len(cuts) else high + 0.5
+            for candidate in np.linspace(lo, hi, 21)[1:-1]:
+                trial = cuts.copy()
+                trial[i] = candidate
+                value = metric.score(y, values, {**decision, "cuts": trial.tolist()})
+                if metric.better(value, best):
+                    best, cuts, improved = value, trial, True
+        if not improved:
+            break
+    return {"low": low, "high": high, "cuts": [round(float(c), 4) for c in cuts]}
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("f1", "F1", True, "labels", CLASSIFICATION, ("f1", "f1score", "meanfscore", "fscore", "meanf1score"), _f1, _tune_threshold),
+    Metric("accuracy", "accuracy", True, "labels", CLASSIFICATION, ("accuracy", "categorizationaccuracy", "acc"), _accuracy, _tune_threshold),
+    Metric("macro_f1", "macro F1", True, "labels", CLASSIFICATION, ("macrof1", "f1macro", "macrofscore", "macroaveragedf1"), _macro_f1),
+    Metric("roc_auc", "ROC AUC", True, "probabilities", CLASSIFICATION, ("auc", "rocauc", "areaundercurve", "areaunderroccurve"), _roc_auc),
+    Metric("logloss", "log loss", False, "probabilities", (*CLASSIFICATION, "multilabel"),
+           ("logloss", "multiclassloss", "multiclasslogloss", "binarycrossentropy", "mlogloss", "crossentropy"), _logloss),
+    Metric("column_auc", "mean column-wise ROC AUC", True, "probabilities", ("multilabel",),
+           ("columnauc", "meancolumnwiserocauc", "meancolumnwiseauc", "columnwiseauc", "meanauc"), _column_auc),
+    Metric("rmse", "RMSE", False, "values", ("regression", "ordinal"), ("rmse", "rootmeansquarederror", "rootmeansquareerror"), _rmse),
+    Metric("mae", "MAE", False, "values", ("regression", "ordinal"), ("mae", "meanabsoluteerror"), _mae),
+    Metric("mcrmse", "MCRMSE", False, "values", ("regression",), ("mcrmse", "meancolumnwiserootmeansquarederror"), _mcrmse),
+    Metric("qwk", "quadratic weighted kappa", True, "labels", ("ordinal",),
+           ("qwk", "quadraticweightedkappa", "quadraticweighted", "cohenkappa", "kappa"), _qwk, _tune_cuts),
+)}
+_ALIASES = {alias: m.name for m in METRICS.values() for alias in (m.name, *m.aliases)}
+
+
+def find_metric(name: str) -> Metric | None:
+    """The metric a name (ours or a Kaggle metadata name, any case or spacing) stands for, or None."""
+    key = _key(name)
+    return METRICS.get(_ALIASES.get(key, ""))
+
+
+def get_metric(name: str) -> Metric:
+    metric = find_metric(name)
+    if metric is None:
+        raise ConfigError(f"unknown metric {name!r}; use one of: {', '.join(METRICS)}")
+    return metric
+
+
+def metrics_for(task: str) -> list[str]:
+    return [m.name for m in METRICS.values() if task in m.tasks]
+
+
+# --- what the leaderboard reports --------------------------------------------------------------------------
+
+
+def evaluate(y: np.ndarray, pred: np.ndarray, metric: str, task: str, decision: Decision | None = None) -> dict[str, float]:
+    """Everything the leaderboard reports for one set of predictions, the competition metric under its own name.
+
+    Classification adds accuracy, precision, recall and F1 (binary or macro) and their support-weighted
+    versions; regression adds RMSE and MAE; multi-label adds the column-wise AUC and log loss.
+    """
+    result: dict[str, float] = {}
+    if task in CLASSIFICATION:
+        labels = predict_labels(pred, _threshold(decision or {}))
+        average = "binary" if pred.shape[1] == 2 else "macro"
+        weighted = skm.precision_recall_fscore_support(y, labels, average="weighted", zero_division=0)
+        result.update({
+            "accuracy": skm.accuracy_score(y, labels),
+            "precision": skm.precision_score(y, labels, average=average, zero_division=0),
+            "recall": skm.recall_score(y, labels, average=average, zero_division=0),
+            "f1": skm.f1_score(y, labels, average=average, zero_division=0),
+            "precision_weighted": weighted[0],
+            "recall_weighted": weighted[1],
+            "f1_weighted": weighted[2],
+        })
+    elif task == "multilabel":
+        result.update({"column_auc": _column_auc(y, pred, {}), "logloss": _logloss(y, pred, {})})
+    else:
+        result.update({"rmse": _rmse(y, pred, {}), "mae": _mae(y, pred, {})})
+    result[metric] = get_metric(metric).score(y, pred, decision)
     return {k: float(v) for k, v in result.items()}
 
 
-THRESHOLD_METRICS = {"f1", "accuracy"}
+def report_columns(task: str) -> tuple[str, ...]:
+    """The extra per-fold figures ``evaluate`` gives for a task, in leaderboard order."""
+    if task in CLASSIFICATION:
+        return ("accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
+    return ("column_auc", "logloss") if task == "multilabel" else ("rmse", "mae")
 
 
-def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float, float]:
-    """The decision threshold that maximises a label metric on out-of-fold probabilities of a binary task.
-
-    0.5 is always a candidate and wins ties, so the tuned score is never below the score at 0.5.
-    Other tasks and probability metrics keep 0.5 (argmax for multiclass).
-    """
-    base = score(metric, y, proba, 0.5)
-    if proba.shape[1] != 2 or metric not in THRESHOLD_METRICS:
-        return 0.5, base
-    best_threshold, best = 0.5, base
-    for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
-        value = score(metric, y, proba, float(threshold))
-        if value > best + 1e-12:
-            best_threshold, best = float(threshold), value
-    return best_threshold, best
-
-
-def cv_scores(metric: str, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray) -> dict[str, Any]:
+def cv_scores(metric: str, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray, task: str) -> dict[str, Any]:
     """The score keys of a leaderboard row, the same for a model and an ensemble: per-fold metric, its mean
-    and spread, the metric on all out-of-fold rows, and the tuned threshold with its score."""
-    per_fold = np.array([score(metric, y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
-    threshold, tuned = tune_threshold(y, oof, metric)
+    and spread, the metric on all out-of-fold rows, and the tuned decision with its score.
+
+    An ordinal task's decision always carries the score range of the training targets, so its submission
+    can cut predictions into integers whatever the metric.
+    """
+    scorer = get_metric(metric)
+    per_fold = np.array([scorer.score(y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
+    decision, tuned = scorer.tune(y, oof)
+    if task == "ordinal":
+        low, high = _score_range(y, {})
+        decision = {"low": low, "high": high, **decision}
     return {
         "cv_score": float(per_fold.mean()),
         "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
         "fold_scores": per_fold.tolist(),
-        "oof_score": score(metric, y, oof),
-        "threshold": threshold,
+        "oof_score": scorer.score(y, oof),
+        "decision": decision,
+        "threshold": float(decision.get("threshold", 0.5)),
         "oof_score_tuned": tuned,
     }

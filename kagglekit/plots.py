@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from kagglekit.io import atomic_path, read_json
-from kagglekit.metrics import greater_is_better, predict_labels
+from kagglekit.metrics import find_metric, get_metric, predict_labels
 from kagglekit.runs import Run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-METRIC_LABELS = {"f1": "F1", "accuracy": "accuracy", "roc_auc": "ROC AUC", "logloss": "log loss"}
 PLOTS_DIR = "plots"
 MODEL_COLOR, ENSEMBLE_COLOR = "#4c72b0", "#c44e52"
 
@@ -33,7 +32,8 @@ class Plot(NamedTuple):
 
 def metric_label(metric: str) -> str:
     """The metric as axes and captions write it (F1, not f1)."""
-    return METRIC_LABELS.get(metric, metric)
+    found = find_metric(metric)
+    return found.label if found else metric
 
 
 def new_figure(width: float, height: float) -> "Figure":
@@ -106,7 +106,7 @@ def speed_score_plot(run: Run, path: Path) -> Path:
     for name, ms, value, dy in _label_offsets(ax, points):
         leader = {"arrowprops": {"arrowstyle": "-", "color": "gray", "linewidth": 0.5}} if dy else {}
         ax.annotate(name, (ms, value), xytext=(6, dy), textcoords="offset points", fontsize="small", va="center", **leader)
-    front = _pareto_front([(p[1], p[2]) for p in points], greater_is_better(metric))
+    front = _pareto_front([(p[1], p[2]) for p in points], get_metric(metric).greater_is_better)
     if len(front) > 1:
         ax.plot(*zip(*front), linestyle="--", color="gray", linewidth=1, label="Pareto front")
     ax.set(xlabel="prediction time per row (ms, full-data model on test)", ylabel=f"CV {metric_label(metric)}",
@@ -151,7 +151,7 @@ def cv_scores_plot(run: Run, path: Path) -> Path:
     """CV score per model and ensemble, best at the top, with the std over folds and each fold's score."""
     metric = run.manifest["metric"]
     summaries = [(n, s) for n, s in ok_summaries(run).items() if s.get("cv_score") is not None]
-    summaries.sort(key=lambda item: item[1]["cv_score"], reverse=not greater_is_better(metric))
+    summaries.sort(key=lambda item: item[1]["cv_score"], reverse=not get_metric(metric).greater_is_better)
     fig = new_figure(8, max(2.5, 0.45 * len(summaries) + 1.5))
     ax = fig.add_subplot()
     for row, (_, s) in enumerate(summaries):

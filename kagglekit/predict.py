@@ -31,12 +31,12 @@ class Predictions:
 
 def best_model(run: Run) -> str:
     """The run's best single model by CV score (ensembles have no saved model of their own)."""
-    from kagglekit.metrics import greater_is_better
+    from kagglekit.metrics import get_metric
 
     names = run.model_names()
     if not names:
         raise ConfigError(f"run {run.name} has no trained model: train first with `kagglekit train`")
-    sign = 1 if greater_is_better(run.manifest["metric"]) else -1
+    sign = get_metric(run.manifest["metric"]).sign
     return max(names, key=lambda name: sign * run.summary(name)["cv_score"])
 
 

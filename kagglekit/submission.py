@@ -106,11 +106,12 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
 def _recorded_metric(directory: Path) -> str | None:
     """The metric fetch recorded for the competition whose files are in ``directory``, if it is one we know."""
     from kagglekit.io import read_json
-    from kagglekit.metrics import ALIASES
+    from kagglekit.metrics import find_metric
 
     meta = directory / META_FILE
     recorded = str(read_json(meta).get("evaluation_metric") or "") if meta.is_file() else ""
-    return ALIASES.get(recorded.strip().lower().replace(" ", ""))
+    metric = find_metric(recorded) if recorded else None
+    return metric.name if metric else None
 
 
 def _few(values: list, limit: int = 5) -> str:

@@ -29,7 +29,7 @@ from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
-from kagglekit.metrics import THRESHOLD_METRICS, cv_scores, evaluate, greater_is_better
+from kagglekit.metrics import cv_scores, evaluate, get_metric
 from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.runs import SUMMARY, Run
 from kagglekit.submission import write_submission
@@ -57,6 +57,11 @@ class TrainConfig:
     ensemble: bool = True
     workspace: Workspace = field(default_factory=Workspace.current)
     quiet: bool = False
+    jobs: int = 1  # parallel worker processes (local backend)
+    backend: str = "local"  # local or ray
+    ray_address: str | None = None  # an existing Ray cluster (ray start --head), for backend ray
+    target_columns: list[str] | None = None  # default: the sample's columns other than the id
+    group_column: str | None = None  # rows sharing a value stay in one fold
 
     @classmethod
     def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
@@ -297,7 +302,7 @@ def train_model(config: TrainConfig, competition: Competition, run_: Run, name: 
                 "fit_s": model.fit_seconds_,
                 "predict_ms_per_row": 1000 * predict_s / max(1, int(val.sum())),
                 "refit_params": model.refit_params(),
-                **evaluate(y[val], val_proba, competition.metric),
+                **evaluate(y[val], val_proba, competition.metric, competition.task),
             }
             write_json(record_path, record)  # written last: marks the fold as done
         record = read_json(record_path)
@@ -346,7 +351,7 @@ def _summarize(name: str, order: int, competition: Competition, y: np.ndarray, o
         "order": order,
         "status": "ok",
         "metric": metric,
-        **cv_scores(metric, y, oof, fold_index),
+        **cv_scores(metric, y, oof, fold_index, competition.task),
         **{m: float(np.mean([f[m] for f in folds])) for m in FOLD_METRICS},
         "fit_s": float(sum(f["fit_s"] for f in folds)),
         "refit_s": refit["fit_s"],
@@ -386,7 +391,7 @@ def leaderboard(run_: Run) -> pd.DataFrame:
     for name in run_.model_names(include_failed=True) + run_.ensemble_names():
         summary = run_.summary(name)
         row = {"model": name, "kind": summary["kind"], f"cv_{metric}": summary.get("cv_score"), f"cv_{metric}_std": summary.get("cv_score_std")}
-        if metric in THRESHOLD_METRICS:  # binary label metrics: submissions use the tuned threshold
+        if get_metric(metric).tuner is not None:  # binary label metrics: submissions use the tuned threshold
             row[f"oof_{metric}_tuned"] = summary.get("oof_score_tuned")
             row["threshold"] = summary.get("threshold")
         row.update({c: summary.get(c) for c in LEADERBOARD_COLUMNS})
@@ -395,7 +400,7 @@ def leaderboard(run_: Run) -> pd.DataFrame:
     board = pd.DataFrame(rows)
     if board.empty:
         return board
-    board = board.sort_values(f"cv_{metric}", ascending=not greater_is_better(metric), na_position="last")
+    board = board.sort_values(f"cv_{metric}", ascending=not get_metric(metric).greater_is_better, na_position="last")
     return board.reset_index(drop=True)
 
 

@@ -32,7 +32,16 @@ from kagglekit.ensemble import (
 )
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import read_json, write_json
-from kagglekit.metrics import score, tune_threshold
+from kagglekit.metrics import get_metric
+
+
+def score(metric: str, y: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> float:
+    return get_metric(metric).score(y, proba, {"threshold": threshold})
+
+
+def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float, float]:
+    decision, tuned = get_metric(metric).tune(y, proba)
+    return decision.get("threshold", 0.5), tuned
 from kagglekit.models.base import TextModel
 from kagglekit.runs import Run
 from kagglekit.training import TrainConfig, leaderboard

@@ -10,7 +10,16 @@ import pytest
 
 from kagglekit.data import load_competition
 from kagglekit.errors import DataError
-from kagglekit.metrics import score, tune_threshold
+from kagglekit.metrics import get_metric
+
+
+def score(metric: str, y: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> float:
+    return get_metric(metric).score(y, proba, {"threshold": threshold})
+
+
+def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float, float]:
+    decision, tuned = get_metric(metric).tune(y, proba)
+    return decision.get("threshold", 0.5), tuned
 from kagglekit.submission import validate_submission, write_submission
 from tests.conftest import write_competition
 

@@ -1,4 +1,10 @@
-"""The one interface every model has: fit on texts and class indices, predict_proba on texts, save and load."""
+"""The one interface every model has: fit on texts and targets, predict on texts, save and load.
+
+Every task shape flows through the same two arrays. Targets ``y``: class indices (n,) for binary and
+multiclass, 0/1 (n, L) for multi-label, floats (n, T) for regression. Predictions: an (n, K) float matrix,
+class probabilities (rows sum to 1), per-label probabilities, or values in the target's own units.
+The engine, the metrics and the ensembles only ever see these shapes.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,9 @@ import random
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -17,6 +24,47 @@ from kagglekit.errors import ModelError
 from kagglekit.io import read_json, write_json
 
 MODEL_FILE = "model.json"
+TaskKind = Literal["binary", "multiclass", "multilabel", "regression"]
+CLASSIFICATION: frozenset[str] = frozenset({"binary", "multiclass"})
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a model learns: the kind of target and how many prediction columns it has.
+
+    ``n_outputs`` is the class count (2 for binary), the label count (multi-label) or the target count
+    (regression). Ordinal scores are learnt as regression; their metric turns values into integers.
+    """
+
+    kind: TaskKind
+    n_outputs: int
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in CLASSIFICATION
+
+    @classmethod
+    def infer(cls, y: np.ndarray) -> "TaskSpec":
+        """The task of bare class indices (the default when ``fit`` is given no task)."""
+        n = int(np.max(y)) + 1 if len(y) else 2
+        return cls("binary" if n <= 2 else "multiclass", max(n, 2))
+
+    def targets(self, y: Any, what: str = "labels") -> np.ndarray:
+        """``y`` in the task's canonical dtype and shape, or a ModelError saying what was expected."""
+        array = np.asarray(y)
+        if self.is_classification:
+            array = array.reshape(-1).astype(np.int64)
+            if len(array) and (array.min() < 0 or array.max() >= self.n_outputs):
+                raise ModelError(f"{what} must be class indices 0..{self.n_outputs - 1}, found {array.min()}..{array.max()}")
+            return array
+        array = array.reshape(len(array), -1)
+        if array.shape[1] != self.n_outputs:
+            raise ModelError(f"{what} have {array.shape[1]} column(s), the {self.kind} task has {self.n_outputs}")
+        if self.kind == "multilabel":
+            if not np.isin(array, (0, 1)).all():
+                raise ModelError(f"multi-label {what} must be 0 or 1")
+            return array.astype(np.int64)
+        return array.astype(np.float64)
 
 
 def as_texts(texts: Any) -> np.ndarray:
@@ -34,6 +82,15 @@ class TextModel:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # Task kinds this model can learn; the engine refuses others before any fold starts.
+    supported_tasks: ClassVar[frozenset[str]] = CLASSIFICATION
+    # False for models too expensive to refit on all rows: their test predictions are the fold models' mean.
+    full_refit: ClassVar[bool] = True
+    # Parameters that change where output goes or how much is printed, never the predictions: no retrain.
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "cache_dir", "tensorboard_dir"})
+    # What one fit needs from a worker (Ray resources; the local backend reads "gpus").
+    resources: ClassVar[dict[str, float]] = {"cpus": 1, "gpus": 0}
+    uses_tensorflow: ClassVar[bool] = False
     seed: int = 42
 
     def get_params(self) -> dict[str, Any]:
@@ -55,21 +112,60 @@ class TextModel:
                     names.append(p.name)
         return names
 
-    def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None, n_classes: int | None = None) -> "TextModel":
-        """Fit on raw texts and class indices 0..K-1; ``val`` enables early stopping where a model has it.
+    @classmethod
+    def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
+        """Hook run once per model and run, before any job: pin what must be the same in every fold.
 
-        ``n_classes`` is the competition's class count (default: inferred from the labels), so a fold
-        that happens to lack a class still predicts one column per class.
+        ``texts`` are all training texts. The result is recorded with the run, so a resumed run never mixes
+        folds trained under different resolutions (e.g. of ``encoder="auto"``).
         """
-        texts, y = as_texts(texts), np.asarray(y, dtype=np.int64)
+        return params
+
+    @classmethod
+    def job_params(cls, params: dict[str, Any], fold: int | None, *, tensorboard_dir: str | None = None) -> dict[str, Any]:
+        """Hook: the parameters of one job, fold ``fold`` (None for the full-data refit).
+
+        Folds get their own seed (seed + fold), so fold models are not copies of one another.
+        """
+        params = dict(params)
+        if fold is not None and "seed" in params:
+            params["seed"] = params["seed"] + fold
+        if tensorboard_dir and "tensorboard_dir" in cls.param_names():
+            params["tensorboard_dir"] = str(Path(tensorboard_dir) / cls.name / ("full" if fold is None else f"fold{fold}"))
+        return params
+
+    def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None, task: TaskSpec | None = None,
+            n_classes: int | None = None) -> "TextModel":
+        """Fit on raw texts and targets; ``val`` enables early stopping where a model has it.
+
+        ``task`` is the competition's task (default: classification inferred from the labels); ``n_classes``
+        is shorthand for a classification task of that many classes, so a fold that happens to lack a class
+        still predicts one column per class. Regression targets are standardised here and predictions
+        mapped back, so every model sees targets of unit scale.
+        """
+        texts = as_texts(texts)
+        if task is None:
+            labels = np.asarray(y, dtype=np.int64).reshape(-1)
+            seen = TaskSpec.infer(np.concatenate([labels, np.asarray(val[1], dtype=np.int64).reshape(-1)]) if val is not None else labels)
+            if n_classes is not None and n_classes < seen.n_outputs:
+                raise ModelError(f"{self.name}: labels go up to {seen.n_outputs - 1} but n_classes is {n_classes}")
+            task = TaskSpec("binary" if (n_classes or seen.n_outputs) <= 2 else "multiclass", n_classes or seen.n_outputs)
+        if task.kind not in self.supported_tasks:
+            raise ModelError(f"{self.name} cannot learn a {task.kind} task; it supports {', '.join(sorted(self.supported_tasks))}")
+        y = task.targets(y, f"{self.name}: training targets")
         if len(texts) != len(y):
-            raise ModelError(f"{self.name}: {len(texts)} texts but {len(y)} labels")
+            raise ModelError(f"{self.name}: {len(texts)} texts but {len(y)} targets")
+        self.task_ = task
+        self.n_classes_ = task.n_outputs
+        if task.kind == "regression":
+            self.y_mean_ = y.mean(axis=0)
+            self.y_scale_ = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
+            y = (y - self.y_mean_) / self.y_scale_
         if val is not None:
-            val = (as_texts(val[0]), np.asarray(val[1], dtype=np.int64))
-        seen = int(max(y.max(), val[1].max() if val is not None and len(val[1]) else 0)) + 1
-        if n_classes is not None and n_classes < seen:
-            raise ModelError(f"{self.name}: labels go up to {seen - 1} but n_classes is {n_classes}")
-        self.n_classes_ = n_classes or seen
+            val_y = task.targets(val[1], f"{self.name}: validation targets")
+            if task.kind == "regression":
+                val_y = (val_y - self.y_mean_) / self.y_scale_
+            val = (as_texts(val[0]), val_y)
         random.seed(self.seed)
         np.random.seed(self.seed)
         start = time.perf_counter()
@@ -77,15 +173,27 @@ class TextModel:
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
+    def predict(self, texts: Any) -> np.ndarray:
+        """The (n, K) prediction matrix of the task: probabilities per class or label, or target values."""
+        if not hasattr(self, "task_"):
+            raise ModelError(f"{self.name}: predict called before fit")
+        raw = np.asarray(self._predict_proba(as_texts(texts)), dtype=np.float64)
+        if self.task_.kind == "regression":
+            return raw.reshape(len(raw), -1) * self.y_scale_ + self.y_mean_
+        if self.task_.kind == "multilabel":
+            return np.clip(raw.reshape(len(raw), -1), 0.0, 1.0)
+        if raw.ndim == 1 or raw.shape[1] == 1:
+            positive = np.clip(raw.reshape(-1), 0.0, 1.0)
+            return np.column_stack([1.0 - positive, positive])
+        raw = np.clip(raw, 0.0, None)
+        total = raw.sum(axis=1, keepdims=True)  # float32 softmax and per-class models drift from 1
+        return np.divide(raw, total, out=np.full_like(raw, 1.0 / raw.shape[1]), where=total > 0)
+
     def predict_proba(self, texts: Any) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes), rows summing to 1."""
-        if not hasattr(self, "n_classes_"):
-            raise ModelError(f"{self.name}: predict_proba called before fit")
-        proba = np.asarray(self._predict_proba(as_texts(texts)), dtype=np.float64)
-        if proba.ndim == 1 or proba.shape[1] == 1:
-            positive = proba.reshape(-1)
-            proba = np.column_stack([1.0 - positive, positive])
-        return proba
+        """Class (or per-label) probabilities, shape (n, K); classification rows sum to 1."""
+        if hasattr(self, "task_") and self.task_.kind == "regression":
+            raise ModelError(f"{self.name} is a regression model: use predict()")
+        return self.predict(texts)
 
     def refit_params(self) -> dict[str, int]:
         """Parameters a full-data refit should take from this fold's training (e.g. the best epoch)."""
@@ -98,7 +206,11 @@ class TextModel:
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
             self._save(tmp)
-            write_json(tmp / MODEL_FILE, {"name": self.name, "params": self.get_params(), "n_classes": self.n_classes_})
+            write_json(tmp / MODEL_FILE, {
+                "name": self.name, "params": self.get_params(), "n_classes": self.n_classes_,
+                "task": {"kind": self.task_.kind, "n_outputs": self.task_.n_outputs},
+                **({"y_mean": self.y_mean_.tolist(), "y_scale": self.y_scale_.tolist()} if self.task_.kind == "regression" else {}),
+            })
             if directory.exists():
                 shutil.rmtree(directory)
             os.replace(tmp, directory)
@@ -127,6 +239,10 @@ def load_model(directory: Path | str) -> TextModel:
         raise ModelError(f"no saved model in {directory}: train it first with `kagglekit train`")
     meta = read_json(directory / MODEL_FILE)
     model = get_model(meta["name"], **meta["params"])
-    model.n_classes_ = int(meta["n_classes"])
+    task = meta.get("task", {"kind": "binary" if meta["n_classes"] <= 2 else "multiclass", "n_outputs": meta["n_classes"]})
+    model.task_ = TaskSpec(task["kind"], int(task["n_outputs"]))
+    model.n_classes_ = model.task_.n_outputs
+    if model.task_.kind == "regression":
+        model.y_mean_, model.y_scale_ = np.asarray(meta["y_mean"]), np.asarray(meta["y_scale"])
     model._load(directory)
     return model

