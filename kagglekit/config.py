@@ -48,16 +48,32 @@ class Workspace:
         return self.root / ".cache" / "kagglekit"
 
 
-def load_settings(directory: Path | None = None) -> dict[str, Any]:
-    """Defaults for CLI options from ``kagglekit.toml`` or ``[tool.kagglekit]`` in ``pyproject.toml``."""
+@dataclass(frozen=True)
+class Settings:
+    """The settings file's table and where it came from, so an error can name the file."""
+
+    values: dict[str, Any]
+    source: str = "no settings file"
+
+
+def load_settings(directory: Path | None = None) -> Settings:
+    """Defaults for CLI options from ``kagglekit.toml`` or ``[tool.kagglekit]`` in ``pyproject.toml``.
+
+    ``kagglekit.toml`` wins when both exist; a ``pyproject.toml`` without the table gives no settings.
+    """
     directory = directory or Path.cwd()
-    own = directory / "kagglekit.toml"
+    own, pyproject = directory / "kagglekit.toml", directory / "pyproject.toml"
+    if own.is_file():
+        return Settings(_read_toml(own), str(own))
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("kagglekit")
+        if table is not None:
+            return Settings(table, f"{pyproject} [tool.kagglekit]")
+    return Settings({})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        if own.is_file():
-            return tomllib.loads(own.read_text(encoding="utf-8"))
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file():
-            return tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("kagglekit", {})
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"settings file in {directory} is not valid TOML: {e}") from None
-    return {}
+        raise ConfigError(f"settings file {path} is not valid TOML: {e}") from None

