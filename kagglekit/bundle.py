@@ -86,12 +86,12 @@ def requirement_names(distribution: str = "kagglekit") -> set[str]:
 def build_bundle(
     directory: Path,
     *,
-    extras: Sequence[str] = KAGGLE_IMAGE_LACKS,
+    extras: Sequence[str] | None = None,
     find_links: Sequence[Path] = (),
     offline: bool = False,
     source: Path | None = None,
 ) -> Bundle:
-    """Write kagglekit's wheel, the wheels of ``extras`` and requirements.txt into ``directory`` (replaced).
+    """Write kagglekit's wheel, the wheels of ``extras`` (default: KAGGLE_IMAGE_LACKS) and requirements.txt into ``directory``.
 
     kagglekit's wheel is built from its source checkout (``source``, default: the one this kagglekit is
     imported from). The other wheels come from the ``find_links`` folders, or from the package index unless
@@ -100,11 +100,11 @@ def build_bundle(
     directory = Path(directory)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=_parent(directory)))
     try:
+        extra_requirements = [_pinned(name) for name in (KAGGLE_IMAGE_LACKS if extras is None else extras)]
+        for requirement in extra_requirements:  # first: a missing wheel fails before the slower build
+            _download_wheel(requirement, staging, find_links, offline)
         kagglekit_wheel = _build_kagglekit_wheel(source or _source_checkout(), staging, offline)
-        requirements = [f"kagglekit=={_wheel_version(kagglekit_wheel)}"]
-        for name in extras:
-            requirements.append(_pinned(name))
-            _download_wheel(requirements[-1], staging, find_links, offline)
+        requirements = [f"kagglekit=={_wheel_version(kagglekit_wheel)}", *extra_requirements]
         wheels = sorted(staging.glob("*.whl"))
         impure = [w.name for w in wheels if not w.name.endswith("-none-any.whl")]
         if impure:
@@ -113,6 +113,7 @@ def build_bundle(
                 f"(Linux x86_64): only pure-Python wheels (*-none-any.whl) can go into the bundle; drop them from the extras"
             )
         write_text(staging / REQUIREMENTS_FILE, "\n".join(requirements) + "\n")
+        staging.chmod(0o755)  # mkdtemp made it private; it is an ordinary output folder
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)

@@ -90,6 +90,10 @@ class KernelStatus:
     status: str  # one of STATES
     failure_message: str
 
+    @property
+    def label(self) -> str:
+        return _label(self.kernel, self.version)
+
 
 # -- init ------------------------------------------------------------------------------------------
 

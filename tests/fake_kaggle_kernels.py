@@ -385,3 +385,21 @@ def notebook_python(directory: Path) -> Path:
                                  capture_output=True, text=True, check=True).stdout.strip())
     (theirs / "kaggle-image.pth").write_text(f"import site; site.addsitedir({str(image)!r})\n")
     return python
+
+
+def make_wheel(directory: Path, name: str, version: str = "1.0", tag: str = "py3-none-any") -> Path:
+    """A minimal installable wheel of a one-module package ``name`` (its module: name with underscores)."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}.py": f"VERSION = {version!r}\n",
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: kagglekit-tests\nRoot-Is-Purelib: true\nTag: {tag}\n",
+    }
+    files[f"{dist_info}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{dist_info}/RECORD"])
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{module}-{version}-{tag}.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return path

