@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
-from kagglekit.io import save_npy, write_json
-from kagglekit.metrics import cv_scores, evaluate, get_metric, predict_labels
-from kagglekit.runs import SUMMARY, Run, find_run
-from kagglekit.submission import write_submission
+from kagglekit.metrics import CLASSIFICATION, cv_scores, evaluate, get_metric, predict_labels
+from kagglekit.outputs import write_run_submission
+from kagglekit.runs import Run, find_run
 
 METHODS = ("mean", "vote", "weighted", "stack")
 TEST_SOURCES = ("refit", "folds")
@@ -33,6 +32,7 @@ PREFIX = "ensemble_"
 BEST_NAME = "ensemble"
 WEIGHT_ITERATIONS = 50
 STACK_C = 1.0
+STACK_RIDGE_ALPHA = 1.0
 
 
 # --- methods on arrays: probas is a sequence of M member predictions, each (n, K) -------------------------
@@ -120,17 +120,47 @@ def _meta_model(seed: int) -> LogisticRegression:
     return LogisticRegression(C=STACK_C, max_iter=1000, random_state=seed)
 
 
-def stack_predict(model: LogisticRegression, probas: Sequence[np.ndarray]) -> np.ndarray:
-    """Class probabilities (n, K) of a fitted meta-model; a class absent from its training rows gets 0."""
-    n_classes = np.shape(probas[0])[1]
-    features = stack_features(probas)
-    proba = np.zeros((len(features), n_classes))
-    proba[:, model.classes_] = model.predict_proba(features)
-    return proba
+MetaModel = LogisticRegression | list[LogisticRegression | Ridge | float]
+
+
+def _fit_meta(stacked: np.ndarray, y: np.ndarray, seed: int, task: str) -> MetaModel:
+    """Classification: one logistic regression on all members' probabilities. Otherwise one model per output
+    column on the members' predictions of that column: a logistic regression per label (a label with one
+    value in these rows predicts its rate), a ridge regression per target."""
+    if task in CLASSIFICATION:
+        return _meta_model(seed).fit(stack_features(stacked), y)
+    models: list[LogisticRegression | Ridge | float] = []
+    for j in range(stacked.shape[2]):
+        features, target = stacked[:, :, j].T, y[:, j]
+        if task == "multilabel":
+            models.append(_meta_model(seed).fit(features, target) if len(np.unique(target)) == 2 else float(target.mean()))
+        else:
+            models.append(Ridge(alpha=STACK_RIDGE_ALPHA).fit(features, target))
+    return models
+
+
+def stack_predict(model: MetaModel, probas: Sequence[np.ndarray]) -> np.ndarray:
+    """Predictions (n, K) of a fitted meta-model; a class absent from its training rows gets probability 0."""
+    stacked = np.stack(probas)
+    if isinstance(model, LogisticRegression):
+        features = stack_features(stacked)
+        proba = np.zeros((len(features), stacked.shape[2]))
+        proba[:, model.classes_] = model.predict_proba(features)
+        return proba
+    columns = []
+    for j, column_model in enumerate(model):
+        features = stacked[:, :, j].T
+        if isinstance(column_model, float):
+            columns.append(np.full(len(features), column_model))
+        elif isinstance(column_model, LogisticRegression):
+            columns.append(column_model.predict_proba(features)[:, 1])
+        else:
+            columns.append(column_model.predict(features))
+    return np.column_stack(columns)
 
 
 def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray,
-              seed: int = 42) -> tuple[np.ndarray, LogisticRegression]:
+              seed: int = 42, task: str = "binary") -> tuple[np.ndarray, MetaModel]:
     """Stacking: a logistic regression on the members' out-of-fold probabilities.
 
     The meta-model is itself cross-validated on the members' folds: each row's prediction comes from a
@@ -141,12 +171,10 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
     """
     stacked = np.stack(probas)
     oof = np.zeros_like(stacked[0])
-    features = stack_features(stacked)
     for fold in np.unique(fold_index):
         val = fold_index == fold
-        model = _meta_model(seed).fit(features[~val], y[~val])
-        oof[val] = stack_predict(model, stacked[:, val])
-    return oof, _meta_model(seed).fit(features, y)
+        oof[val] = stack_predict(_fit_meta(stacked[:, ~val], y[~val], seed, task), stacked[:, val])
+    return oof, _fit_meta(stacked, y, seed, task)
 
 
 # --- members and their consistency ---------------------------------------------------------------------------
@@ -268,9 +296,10 @@ def build_ensembles(
         raise ConfigError(f"unknown ensemble method {', '.join(map(repr, unknown))}; use {', '.join(METHODS)}")
     if test_from not in TEST_SOURCES:
         raise ConfigError(f"unknown test source {test_from!r}; use {' or '.join(TEST_SOURCES)}")
-    metric = competition.metric
-    if "vote" in chosen and get_metric(metric).needs != "labels":
-        reason = f"a vote gives labels, and {metric} scores probabilities"
+    metric, task = competition.metric, competition.task
+    if "vote" in chosen and (get_metric(metric).needs != "labels" or task not in CLASSIFICATION):
+        reason = (f"a vote gives labels, and {metric} scores probabilities" if task in CLASSIFICATION
+                  else f"a majority vote means nothing for a {task} task")
         if methods and "vote" in methods:
             raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
         console.print(f"ensemble vote skipped: {reason}", highlight=False)
@@ -280,15 +309,16 @@ def build_ensembles(
 
     y, fold_index = run.y, run.fold_index
     seed = int(run.manifest.get("seed", 42))
-    oofs = _stack_checked(members, [m.oof() for m in members], (len(y), competition.n_classes), "out-of-fold")
-    tests = _stack_checked(members, [m.test(test_from) for m in members], (len(competition.test), competition.n_classes), "test")
+    width = members[0].oof().shape[1]
+    oofs = _stack_checked(members, [m.oof() for m in members], (len(y), width), "out-of-fold")
+    tests = _stack_checked(members, [m.test(test_from) for m in members], (len(competition.test), width), "test")
     summaries = [m.summary() for m in members]
     equal = {"weights": _labelled(members, np.full(len(members), 1 / len(members)))}
     builders: dict[str, Callable[[], _Result]] = {
         "mean": lambda: _Result(mean_ensemble(oofs), mean_ensemble(tests), equal),
         "vote": lambda: _Result(vote_ensemble(oofs), vote_ensemble(tests), equal),
         "weighted": lambda: _weighted(members, oofs, tests, y, fold_index, metric),
-        "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed),
+        "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed, task),
     }
 
     submissions: dict[str, Path] = {}
@@ -298,19 +328,16 @@ def build_ensembles(
         start = time.perf_counter()
         result = builders[method]()
         own_s = time.perf_counter() - start
-        summary = _summarize(name, method, metric, y, fold_index, result, members, summaries, own_s, test_from)
-        directory = run.ensemble_dir(name)
-        save_npy(directory / "oof.npy", result.oof)
-        save_npy(directory / "test.npy", result.test)
-        write_json(directory / SUMMARY, summary)  # written last: marks the ensemble as complete
-        submissions[name] = write_submission(competition, result.test, submissions_dir / f"{name}.csv", summary["threshold"])
+        summary = _summarize(name, method, metric, task, y, fold_index, result, members, summaries, own_s, test_from)
+        run.save_ensemble(name, result.oof, result.test, summary)
+        submissions[name] = write_run_submission(run, competition, submissions_dir, name, summary, result.test)
         built[name] = summary, result.test
         console.print(_describe(summary), highlight=False)
 
     sign = get_metric(metric).sign
     best = max(built, key=lambda n: sign * built[n][0]["oof_score_tuned"])
     summary, test = built[best]
-    submissions[BEST_NAME] = write_submission(competition, test, submissions_dir / f"{BEST_NAME}.csv", summary["threshold"])
+    submissions[BEST_NAME] = write_run_submission(run, competition, submissions_dir, BEST_NAME, summary, test)
     console.print(f"best ensemble by OOF {metric}: {best}, written as {submissions[BEST_NAME]}", highlight=False)
     return submissions
 
@@ -329,23 +356,27 @@ def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.
 
 
 def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
-             metric: str, seed: int) -> _Result:
-    oof, model = stack_oof(oofs, y, fold_index, seed)
-    n_classes = oofs.shape[2]
-    columns = [m.label for m in members] if n_classes == 2 else [f"{m.label}[{c}]" for m in members for c in range(n_classes)]
+             metric: str, seed: int, task: str) -> _Result:
+    oof, model = stack_oof(oofs, y, fold_index, seed, task)
+    width = oofs.shape[2]
+    if isinstance(model, LogisticRegression):
+        columns = [m.label for m in members] if width == 2 else [f"{m.label}[{c}]" for m in members for c in range(width)]
+        meta = {"type": "LogisticRegression", "C": STACK_C, "features": columns,
+                "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist()}
+    else:
+        meta = {"type": "Ridge per target" if task != "multilabel" else "LogisticRegression per label",
+                "features": [m.label for m in members],
+                "coef": [np.round(np.ravel(getattr(c, "coef_", [])), 6).tolist() for c in model]}
     return _Result(oof, stack_predict(model, tests), {
         "weights": None,
-        "meta_model": {
-            "type": "LogisticRegression", "C": STACK_C, "features": columns,
-            "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist(),
-        },
+        "meta_model": meta,
         "oof_score_in_sample": get_metric(metric).score(y, stack_predict(model, oofs)),
         "note": "cv_score and oof_score use meta-models fitted on the other folds; oof_score_in_sample uses the "
                 "meta-model refitted on all rows (that of the test predictions)",
     })
 
 
-def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
+def _summarize(name: str, method: str, metric: str, task: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
                members: list[Member], summaries: list[dict[str, Any]], own_s: float, test_from: str) -> dict[str, Any]:
     """The keys a single model's summary has, so ensembles sit beside models on the leaderboard."""
     return {
@@ -355,12 +386,15 @@ def _summarize(name: str, method: str, metric: str, y: np.ndarray, fold_index: n
         "order": METHODS.index(method),
         "status": "ok",
         "metric": metric,
-        **cv_scores(metric, y, result.oof, fold_index, "binary" if result.oof.shape[1] == 2 else "multiclass"),
-        **evaluate(y, result.oof, metric, "binary" if result.oof.shape[1] == 2 else "multiclass"),
+        "task": task,
+        **cv_scores(metric, y, result.oof, fold_index, task),
+        **evaluate(y, result.oof, metric, task, None),
         "fit_s": float(sum(s.get("fit_s", 0.0) for s in summaries)) + own_s,
         "fit_s_marginal": own_s,
         "predict_ms_per_row": float(sum(s.get("predict_ms_per_row", 0.0) for s in summaries)),
         "members": [m.label for m in members],
+        # content hashes of the members' summaries: a retrained member makes this ensemble stale
+        "member_hashes": {m.label: m.run.summary_hash(m.name) for m in members},
         "test_from": test_from,
         **result.details,
     }
@@ -372,7 +406,7 @@ def _describe(summary: dict[str, Any]) -> str:
     text = f"{summary['name']}: {metric} {summary['cv_score']:.4f} ± {summary['cv_score_std']:.4f} (CV)"
     if "oof_score_in_sample" in summary:
         text += f", {summary['oof_score_in_sample']:.4f} in-sample"
-    if summary["threshold"] != 0.5 or summary["oof_score_tuned"] != summary["oof_score"]:
+    if "threshold" in summary.get("decision", {}) and (summary["threshold"] != 0.5 or summary["oof_score_tuned"] != summary["oof_score"]):
         text += f"; OOF {summary['oof_score']:.4f} at 0.5, {summary['oof_score_tuned']:.4f} at {summary['threshold']:.2f}"
     if summary.get("weights"):
         text += "; weights " + ", ".join(f"{k} {v:.2f}" for k, v in summary["weights"].items())

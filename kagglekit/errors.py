@@ -19,3 +19,7 @@ class KaggleApiError(KaggleKitError):
 
 class ModelError(KaggleKitError):
     """A model cannot be built, trained or loaded."""
+
+
+class RunLockedError(KaggleKitError):
+    """Another process is training into the same run folder."""

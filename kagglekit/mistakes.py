@@ -17,7 +17,6 @@ from kagglekit.io import atomic_path
 from kagglekit.runs import Run
 from kagglekit.training import leaderboard
 
-ERRORS_DIR = "errors"
 COLUMNS = ["error", "id", "label", "prediction", "probability", "text"]
 
 
@@ -91,7 +90,7 @@ def most_wrong(run: Run, competition: Competition, name: str, top: int | None = 
 
 def write_most_wrong(run: Run, name: str, frame: pd.DataFrame) -> Path:
     """RUN/errors/NAME.csv, for a spreadsheet or pandas."""
-    path = run.directory / ERRORS_DIR / f"{name}.csv"
+    path = run.output_dir("errors") / f"{name}.csv"
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
     return path

@@ -6,20 +6,18 @@ global figure state to leak between plots, and matplotlib is imported only when 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from kagglekit.io import atomic_path, read_json
+from kagglekit.io import atomic_path
 from kagglekit.metrics import find_metric, get_metric, predict_labels
 from kagglekit.runs import Run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-PLOTS_DIR = "plots"
 MODEL_COLOR, ENSEMBLE_COLOR = "#4c72b0", "#c44e52"
 
 
@@ -172,9 +170,7 @@ def cv_scores_plot(run: Run, path: Path) -> Path:
 
 def histories(run: Run, name: str) -> list[dict[str, list[float]]]:
     """Per-epoch training histories of a model's folds, fold order; empty for models without epochs."""
-    directory = run.model_dir(name)
-    files = sorted(directory.glob("fold*_history.json"), key=lambda p: int(re.findall(r"\d+", p.name)[0]))
-    return [read_json(f) for f in files]
+    return run.histories(name)
 
 
 def training_curves_plot(run: Run, name: str, path: Path) -> Path | None:
@@ -205,7 +201,7 @@ def training_curves_plot(run: Run, name: str, path: Path) -> Path | None:
 
 def plot_run(run: Run, name: str) -> list[Plot]:
     """Every plot of the run into RUN/plots/ (old PNGs there are removed first); ``name`` gets the confusion matrix."""
-    out_dir = run.directory / PLOTS_DIR
+    out_dir = run.output_dir("plots")
     if out_dir.is_dir():
         for old in out_dir.glob("*.png"):
             old.unlink()

@@ -45,7 +45,7 @@ def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predi
     name = model or best_model(run)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
-    proba = load_model(run.model_dir(name) / "full").predict_proba(texts)
+    proba = load_model(run.fold_model_dir(name, None)).predict_proba(texts)
     threshold = float(run.summary(name).get("threshold", 0.5))
     labels = predict_labels(proba, threshold)
     classes = run.manifest["classes"]

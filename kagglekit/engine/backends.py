@@ -1,0 +1,304 @@
+"""Backends run a plan's jobs: in this process, in N local worker processes, or as tasks on a Ray cluster.
+
+Every backend asks the plan for jobs that are ready (a refit only after its model's folds), reports each
+result back to it, and emits the same events. A job that raises, or whose worker dies, fails alone: the
+plan fails that model, the other jobs go on, and a rerun redoes only what has no record on disk.
+
+Results do not depend on the backend: a job's seed comes from its description, and each job reads the same
+persisted folds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Listener
+from kagglekit.engine.jobs import Job, run_job
+from kagglekit.errors import ConfigError
+
+BACKENDS = ("local", "ray")
+
+
+class Plan(Protocol):
+    """What a backend needs from the engine's job plan."""
+
+    def ready(self) -> list[Job]: ...
+    def done(self, job: Job, record: dict[str, Any]) -> None: ...
+    def failed(self, job: Job, error: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """How a worker sets up TensorFlow before its first job."""
+
+    device: str = "auto"
+    mixed_precision: bool = False
+    uses_tensorflow: bool = False
+    verbose: bool = False
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class SequentialBackend:
+    """Every job in this process, one after another: the default, and the reference the others must equal."""
+
+    name = "sequential"
+
+    def run(self, plan: Plan, emit: Listener) -> None:
+        while jobs := plan.ready():
+            for job in jobs:
+                emit(JobStarted(job))
+                start = time.perf_counter()
+                try:
+                    record = run_job(job)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:  # one failed job must not lose the others
+                    emit(JobFailed(job, _describe(e)))
+                    plan.failed(job, _describe(e) + "\n" + traceback.format_exc())
+                    continue
+                emit(JobFinished(job, time.perf_counter() - start, record))
+                plan.done(job, record)
+
+
+# --- local worker processes ------------------------------------------------------------------------------
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use, without importing TensorFlow: CUDA_VISIBLE_DEVICES, else nvidia-smi."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_slots(n_workers: int, cpus: list[int], gpus: list[str]) -> list[tuple[list[int], str | None]]:
+    """Each worker's share of the cores (disjoint, as equal as possible) and its GPU (round robin), if any."""
+    slots = []
+    for i in range(n_workers):
+        share = cpus[i::n_workers] if len(cpus) >= n_workers else [cpus[i % len(cpus)]]
+        slots.append((sorted(share), gpus[i % len(gpus)] if gpus else None))
+    return slots
+
+
+def _worker_main(conn: Connection, cpus: list[int], gpu: str | None, settings: DeviceSettings) -> None:
+    """A worker: pin to its cores (and GPU) before TensorFlow starts, then run jobs until told to stop."""
+    os.sched_setaffinity(0, cpus)
+    threads = str(len(cpus))
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = threads
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else "-1" if settings.device == "cpu" else ""
+    _prepare_worker(settings)
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        try:
+            conn.send(("ok", run_job(job)))
+        except Exception as e:
+            conn.send(("error", _describe(e) + "\n" + traceback.format_exc()))
+
+
+def _prepare_worker(settings: DeviceSettings) -> None:
+    if not settings.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if settings.uses_tensorflow:
+        from kagglekit.device import configure_device
+
+        configure_device(settings.device, settings.mixed_precision)
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    job: Job | None = None
+    started: float = 0.0
+
+
+class LocalBackend:
+    """N worker processes on this machine, each pinned to its share of the cores, or to one GPU when there are several.
+
+    Workers are spawned (not forked: TensorFlow is not fork-safe) and kept for many jobs, so each pays
+    TensorFlow's start-up once. A worker that dies (killed, out of memory) fails only its job, and a fresh
+    worker takes its place.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int, settings: DeviceSettings):
+        if workers < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {workers}")
+        self.workers, self.settings = workers, settings
+
+    def run(self, plan: Plan, emit: Listener) -> None:
+        context = multiprocessing.get_context("spawn")
+        slots = worker_slots(self.workers, sorted(os.sched_getaffinity(0)), visible_gpus())
+        pool: list[_Worker | None] = [None] * self.workers
+        pending: list[Job] = []
+        try:
+            while True:
+                pending += plan.ready()
+                for i, worker in enumerate(pool):
+                    if pending and (worker is None or worker.job is None):
+                        if worker is None:
+                            worker = pool[i] = self._start(context, *slots[i])
+                        worker.job, worker.started = pending.pop(0), time.perf_counter()
+                        worker.conn.send(worker.job)
+                        emit(JobStarted(worker.job))
+                busy = [w for w in pool if w is not None and w.job is not None]
+                if not busy:  # nothing running and nothing ready: new jobs only come from finished ones
+                    break
+                wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                for i, worker in enumerate(pool):
+                    if worker is None or worker.job is None:
+                        continue
+                    job = worker.job
+                    if worker.conn.poll():
+                        status, payload = worker.conn.recv()
+                        worker.job = None
+                        if status == "ok":
+                            emit(JobFinished(job, time.perf_counter() - worker.started, payload))
+                            plan.done(job, payload)
+                        else:
+                            emit(JobFailed(job, payload.splitlines()[0]))
+                            plan.failed(job, payload)
+                    elif not worker.process.is_alive():
+                        error = f"worker process died (exit code {worker.process.exitcode}) while running {job.label}"
+                        emit(JobFailed(job, error))
+                        plan.failed(job, error)
+                        worker.conn.close()
+                        pool[i] = None  # a fresh worker takes the next job
+        finally:
+            for worker in pool:
+                if worker is not None:
+                    self._stop(worker)
+
+    def _start(self, context: Any, cpus: list[int], gpu: str | None) -> _Worker:
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child, cpus, gpu, self.settings), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    @staticmethod
+    def _stop(worker: _Worker) -> None:
+        if worker.job is None and worker.process.is_alive():
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+            worker.process.join(timeout=10)
+        if worker.process.is_alive():  # interrupted mid-job: its artifacts are incomplete and get redone
+            worker.process.terminate()
+            worker.process.join(timeout=10)
+
+
+# --- Ray -----------------------------------------------------------------------------------------------------
+
+_PREPARED: list[DeviceSettings] = []
+
+
+def _ray_job(job: Job, settings: DeviceSettings) -> dict[str, Any]:
+    """A Ray task: set up the worker process once, then run the job into the shared run folder."""
+    if settings not in _PREPARED:
+        _prepare_worker(settings)
+        _PREPARED.append(settings)
+    return run_job(job)
+
+
+class RayBackend:
+    """Jobs as Ray tasks on an existing cluster (``ray start --head`` prints its address), each asking for its
+    model's CPUs and GPUs.
+
+    The nodes write into the run folder themselves, so the run folder must be on storage every node sees
+    at the same path (one machine, or NFS): models of transformer size are too big to send back through the
+    object store, and a resumed run must find them on disk anyway. The driver checks that each finished
+    job's record is there and says so when it is not.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None, settings: DeviceSettings):
+        self.address, self.settings = address, settings
+
+    def run(self, plan: Plan, emit: Listener) -> None:
+        import ray
+
+        try:
+            ray.init(address=self.address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=self.settings.verbose,
+                     configure_logging=self.settings.verbose, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(
+                f"cannot connect to the Ray cluster at {self.address or 'RAY_ADDRESS/auto'} ({e}): start one with "
+                "`ray start --head` and pass the address it prints with --address, or use --backend local"
+            ) from None
+        task = ray.remote(max_retries=0)(_ray_job)
+        in_flight: dict[Any, tuple[Job, float]] = {}
+        try:
+            while True:
+                for job in plan.ready():
+                    options = {"num_cpus": job.resources.get("cpus", 1), "num_gpus": job.resources.get("gpus", 0)}
+                    if job.resources.get("memory"):
+                        options["memory"] = int(job.resources["memory"])
+                    in_flight[task.options(**options).remote(job, self.settings)] = (job, time.perf_counter())
+                    emit(JobStarted(job))
+                if not in_flight:
+                    break
+                finished, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in finished:
+                    job, started = in_flight.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except ray.exceptions.RayError as e:  # the task raised, or its worker or node died
+                        error = _describe(getattr(e, "cause", None) or e)
+                        emit(JobFailed(job, error.splitlines()[0]))
+                        plan.failed(job, error)
+                        continue
+                    if not _job_on_disk(job):
+                        error = (f"{job.label} finished on the cluster but its record is not in {job.run_dir}: the Ray "
+                                 "backend needs the run folder on storage every node sees at the same path")
+                        emit(JobFailed(job, error))
+                        plan.failed(job, error)
+                        continue
+                    emit(JobFinished(job, time.perf_counter() - started, record))
+                    plan.done(job, record)
+        finally:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+            ray.shutdown()
+
+
+def _job_on_disk(job: Job) -> bool:
+    from kagglekit.runs import Run
+
+    run = Run(job.run_dir)
+    return run.refit_done(job.model) if job.fold is None else run.fold_done(job.model, job.fold)
+
+
+def make_backend(backend: str, jobs: int, address: str | None, settings: DeviceSettings) -> SequentialBackend | LocalBackend | RayBackend:
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "ray":
+        return RayBackend(address, settings)
+    if address:
+        raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
+    return SequentialBackend() if jobs == 1 else LocalBackend(jobs, settings)
+

@@ -1,0 +1,81 @@
+"""What the engine reports while it works. Listeners (a progress bar, a notebook widget, a test) receive these.
+
+Like Keras callbacks: the engine never prints progress itself, so the CLI, a notebook and a test each
+show (or record) the same run their own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kagglekit.engine.jobs import Job
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run: str
+    models: list[str]
+    total_jobs: int  # jobs of this run, done before or not
+    done_jobs: int  # jobs already finished by an earlier, interrupted run: resumed, not redone
+    backend: str
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job: Job
+    seconds: float
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job: Job
+    error: str
+
+
+@dataclass(frozen=True)
+class ModelFinished:
+    name: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class EnsembleBuilt:
+    name: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run: str
+    failed: list[str]
+
+
+Event = RunStarted | JobStarted | JobFinished | JobFailed | ModelFinished | ModelFailed | EnsembleBuilt | RunFinished
+Listener = Callable[[Event], None]
+
+
+class Recorder:
+    """A listener that keeps every event, in order (for tests and for notebooks that inspect a run)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[str]:
+        return [type(e).__name__ for e in self.events]
