@@ -11,20 +11,35 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kagglekit.errors import DataError
+from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import read_json
+from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
+from kagglekit.models.base import TaskSpec
 
-Task = Literal["binary", "multiclass"]
-SubmissionFormat = Literal["label", "probability", "class_probabilities"]
+Task = Literal["binary", "multiclass", "multilabel", "regression", "ordinal"]
+# label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
+# class; label_probabilities: one probability column per label (multi-label); values: one float column per
+# regression target; scores: one integer column (ordinal).
+SubmissionFormat = Literal["label", "probability", "class_probabilities", "label_probabilities", "values", "scores"]
+HOLDS: dict[str, Needs] = {
+    "label": "labels", "scores": "labels", "probability": "probabilities", "class_probabilities": "probabilities",
+    "label_probabilities": "probabilities", "values": "values",
+}
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 META_FILE = "kagglekit.json"
 MAX_CLASSES = 100
-PROBABILITY_METRICS = ("roc_auc", "logloss")
+# A text column holds long, varied strings in both train.csv and test.csv (see infer_text_columns).
+MIN_TEXT_CHARS = 20
+TEXT_DOMINANCE = 3.0
 
 
 @dataclass
 class Competition:
-    """A loaded competition: frames plus everything inferred from them."""
+    """A loaded competition: frames plus everything inferred from them.
+
+    ``target_columns`` are the train.csv columns learnt from (the class column of a one-column-per-class
+    sample); ``inferred`` says what was inferred and from what, for printing once and for the manifest.
+    """
 
     name: str
     directory: Path
@@ -32,26 +47,65 @@ class Competition:
     test: pd.DataFrame
     sample: pd.DataFrame
     id_column: str
-    target_column: str
+    target_columns: list[str]
     text_columns: list[str]
     task: Task
     classes: list
     submission_format: SubmissionFormat
     metric: str
     metric_source: str
+    group_column: str | None = None
     warnings: list[str] = field(default_factory=list)
+    inferred: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_column(self) -> str:
+        """The one target column (binary, multiclass, one-target regression, ordinal)."""
+        if len(self.target_columns) != 1:
+            raise DataError(f"{self.name} has {len(self.target_columns)} target columns ({', '.join(self.target_columns)}); use target_columns")
+        return self.target_columns[0]
 
     @property
     def n_classes(self) -> int:
+        """The class count of a classification task; 0 otherwise (see ``n_outputs``)."""
         return len(self.classes)
 
+    @property
+    def task_spec(self) -> TaskSpec:
+        """What the models learn: ordinal scores are learnt as one-output regression."""
+        if self.task in ("binary", "multiclass"):
+            return TaskSpec(self.task, self.n_classes)
+        if self.task == "multilabel":
+            return TaskSpec("multilabel", len(self.target_columns))
+        return TaskSpec("regression", len(self.target_columns))
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of a prediction matrix: classes, labels or targets."""
+        return self.task_spec.n_outputs
+
+    @property
+    def holds(self) -> Needs:
+        """What the submission's value columns hold: labels (or integer scores), probabilities, or values."""
+        return HOLDS[self.submission_format]
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        """The group of each training row (rows sharing one stay in one fold), or None."""
+        return None if self.group_column is None else self.train[self.group_column].to_numpy()
+
     def texts(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model input: the text columns joined by spaces (missing values are empty strings)."""
-        parts = [frame[c].fillna("").astype(str) for c in self.text_columns]
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = joined + " " + part
-        return joined.str.strip().to_numpy(dtype=object)
+        """The model input: one text column as it is, or several joined as ``name: value | name: value``.
+
+        Missing values are empty strings; a missing field is left out of the joined text, so its marker
+        never stands alone.
+        """
+        if len(self.text_columns) == 1:
+            return frame[self.text_columns[0]].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        parts = [frame[c].fillna("").astype(str).str.strip() for c in self.text_columns]
+        rows = zip(*(p.tolist() for p in parts))
+        joined = [" | ".join(f"{name}: {value}" for name, value in zip(self.text_columns, row) if value) for row in rows]
+        return np.array(joined, dtype=object)
 
     @property
     def train_texts(self) -> np.ndarray:
@@ -63,13 +117,17 @@ class Competition:
 
     @property
     def y(self) -> np.ndarray:
-        """Targets as class indices 0..K-1, in the order of ``classes``."""
-        index = {label: i for i, label in enumerate(self.classes)}
-        return self.train[self.target_column].map(index).to_numpy(dtype=np.int64)
+        """Targets in the task spec's canonical form: class indices (n,) in the order of ``classes``,
+        0/1 (n, L) for multi-label, floats (n, T) for regression and ordinal scores."""
+        if self.task in ("binary", "multiclass"):
+            index = {label: i for i, label in enumerate(self.classes)}
+            return self.train[self.target_column].map(index).to_numpy(dtype=np.int64)
+        dtype = np.int64 if self.task == "multilabel" else np.float64
+        return self.train[self.target_columns].to_numpy(dtype=dtype)
 
     def fingerprint(self) -> str:
         """A short hash of the training rows and targets: folds and caches are only valid for the same data."""
-        return _digest(self.train[self.id_column], self.train[self.target_column], self.train_texts)
+        return _digest(self.train[self.id_column], *(self.train[c] for c in self.target_columns), self.train_texts)
 
     def test_fingerprint(self) -> str:
         """A short hash of the test ids and texts, in order: stored test predictions are only valid for these."""
@@ -142,23 +200,50 @@ def _is_integer_like(values: pd.Series) -> bool:
     return bool(numeric.notna().all() and np.all(np.mod(numeric, 1) == 0))
 
 
-def infer_metric(directory: Path, task: Task, fmt: SubmissionFormat, metric: str | None) -> tuple[str, str]:
-    """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the format."""
-    from kagglekit.metrics import find_metric, get_metric
+def _known_metric(directory: Path, metric: str | None) -> tuple[Metric | None, str]:
+    """The metric given as an option or recorded by fetch from the API, and where it came from.
 
+    Without one: None and, when fetch recorded a metric kagglekit does not know, a note saying so.
+    """
     if metric:
-        return get_metric(metric).name, "option"
+        return get_metric(metric), "option"
     meta_path = directory / META_FILE
-    unsupported = ""
     if meta_path.is_file():
         recorded = read_json(meta_path).get("evaluation_metric")
         if recorded and find_metric(recorded):
-            return get_metric(recorded).name, f"Kaggle API ({recorded})"
+            return get_metric(recorded), f"Kaggle API ({recorded})"
         if recorded:
-            unsupported = f"Kaggle's metric {recorded!r} is not supported; "
-    if fmt != "label":
-        return "logloss", f"{unsupported}guessed from the probability submission format (set --metric to change)"
-    return ("f1" if task == "binary" else "accuracy"), f"{unsupported}guessed from the task (set --metric to change)"
+            return None, f"Kaggle's metric {recorded!r} is not supported; "
+    return None, ""
+
+
+GUESSED_METRICS: dict[str, str] = {
+    "binary": "f1", "multiclass": "accuracy", "multilabel": "column_auc", "regression": "rmse", "ordinal": "qwk",
+}
+
+
+def _guess_metric(task: Task, fmt: SubmissionFormat, n_targets: int) -> tuple[str, str]:
+    if fmt == "class_probabilities" or (fmt == "probability" and task == "binary"):
+        return "logloss", "guessed from the probability submission format (set --metric to change)"
+    if task == "regression" and n_targets > 1:
+        return "mcrmse", "guessed from the task (set --metric to change)"
+    return GUESSED_METRICS[task], "guessed from the task (set --metric to change)"
+
+
+def infer_metric(directory: Path, task: Task, fmt: SubmissionFormat, metric: str | None, n_targets: int = 1) -> tuple[str, str]:
+    """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the task.
+
+    An explicit metric that cannot score the task is a ConfigError; a recorded one falls back to the guess.
+    """
+    known, note = _known_metric(directory, metric)
+    if known is not None and task in known.tasks:
+        return known.name, note
+    if known is not None and note == "option":
+        raise ConfigError(f"metric {known.name} cannot score a {task} task; use one of: {', '.join(metrics_for(task))}")
+    if known is not None:
+        note = f"{note} scores no {task} task; "
+    name, guess = _guess_metric(task, fmt, n_targets)
+    return name, note + guess
 
 
 def load_competition(
@@ -166,9 +251,16 @@ def load_competition(
     *,
     name: str | None = None,
     text_columns: list[str] | None = None,
+    target_columns: list[str] | None = None,
     metric: str | None = None,
+    group_column: str | None = None,
 ) -> Competition:
-    """Load and check train/test/sample_submission from a folder in Kaggle's layout."""
+    """Load and check train/test/sample_submission from a folder in Kaggle's layout; infer what is not given.
+
+    ``text_columns`` None infers them (see ``infer_text_columns``); ``target_columns`` None takes the
+    sample's columns other than the id; the task follows from the targets' values (see ``infer_task``).
+    Columns found only in train.csv (e.g. ``standard_error``) are never model inputs.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"data folder {directory} does not exist: run `kagglekit fetch` or pass --data-dir")
@@ -176,6 +268,7 @@ def load_competition(
     id_column = str(read_csv(sample_path).columns[0])
     train, test, sample = (read_csv(path, id_column) for path in (train_path, test_path, sample_path))
     warnings: list[str] = []
+    inferred: dict[str, str] = {}
 
     for frame, path in ((train, train_path), (test, test_path)):
         _require_columns(frame, [id_column], path)
@@ -184,49 +277,232 @@ def load_competition(
     _check_ids(sample, id_column, sample_path)
     _check_same_ids(test, sample, id_column, test_path, sample_path)
 
-    sample_targets = [str(c) for c in sample.columns[1:]]
-    if len(sample_targets) == 1:
-        target_column = sample_targets[0]
-        _require_columns(train, [target_column], train_path)
-        labels_in_sample = _is_integer_like(sample[target_column]) or not pd.api.types.is_numeric_dtype(sample[target_column])
-        fmt: SubmissionFormat = "label" if labels_in_sample else "probability"
-    else:
-        target_column = _find_class_column(train, sample_targets, train_path, sample_path)
-        fmt = "class_probabilities"
-
-    text_columns = list(text_columns or ["text"])
-    _require_columns(train, text_columns, train_path)
-    _require_columns(test, text_columns, test_path)
-    for frame, path in ((train, train_path), (test, test_path)):
-        for column in text_columns:
-            empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
-            if column == text_columns[0] and empty.any():
-                warnings.append(f"{path.name}: {int(empty.sum())} empty or missing '{column}' value(s) at {_rows(empty)}; kept as empty strings")
-
-    classes = _check_labels(train, target_column, fmt, sample_targets, train_path)
-    task: Task = "binary" if len(classes) == 2 else "multiclass"
-    metric_name, metric_source = infer_metric(directory, task, fmt, metric)
-    if fmt == "label" and task == "binary" and metric_name in PROBABILITY_METRICS:
+    known_metric, metric_note = _known_metric(directory, metric)
+    targets, task, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
+    inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'the columns of {sample_path.name}'})"
+    inferred["task"] = f"{task}: {why}"
+    metric_name, metric_source = infer_metric(directory, task, fmt, metric, len(targets))
+    if fmt == "label" and task == "binary" and get_metric(metric_name).needs == "probabilities":
         # Samples often hold placeholder zeros; a ranking or log-loss metric needs the probability itself.
         fmt = "probability"
-        warnings.append(f"metric {metric_name} scores probabilities: submissions hold P({target_column}={classes[1]}), "
+        warnings.append(f"metric {metric_name} scores probabilities: submissions hold P({targets[0]}={classes[1]}), "
                         f"not the integer labels of {sample_path.name}")
-    return Competition(
+    inferred["metric"] = f"{metric_name} ({metric_source})"
+    inferred["submission"] = SUBMISSION_WORDS[fmt]
+
+    if text_columns:
+        text_columns = list(text_columns)
+        _check_text_columns(train, test, text_columns, [id_column, *targets], train_path, test_path)
+        inferred["text_columns"] = f"{', '.join(text_columns)} (option)"
+    else:
+        text_columns, reason = infer_text_columns(train, test, [id_column, *targets], train_path)
+        inferred["text_columns"] = f"{text_columns[0]} ({reason})"
+    train_only = [str(c) for c in train.columns if c not in test.columns and c not in targets]
+    if train_only:
+        inferred["train_only"] = f"{', '.join(train_only)} (in train.csv only: never a model input)"
+    if group_column:
+        _check_group_column(train, group_column, train_path)
+        inferred["group_column"] = f"{group_column} ({train[group_column].nunique()} groups, option)"
+
+    competition = Competition(
         name=name or directory.name,
         directory=directory,
         train=train,
         test=test,
         sample=sample,
         id_column=id_column,
-        target_column=target_column,
+        target_columns=targets,
         text_columns=text_columns,
         task=task,
         classes=classes,
         submission_format=fmt,
         metric=metric_name,
         metric_source=metric_source,
+        group_column=group_column,
         warnings=warnings,
+        inferred=inferred,
     )
+    for frame, path in ((train, train_path), (test, test_path)):
+        empty = pd.Series(competition.texts(frame)) == ""
+        if empty.any():
+            shown = "', '".join(text_columns)
+            warnings.append(f"{path.name}: {int(empty.sum())} empty or missing '{shown}' value(s) at {_rows(empty)}; kept as empty strings")
+    return competition
+
+
+SUBMISSION_WORDS: dict[str, str] = {
+    "label": "one label per row",
+    "probability": "P(positive) per row",
+    "class_probabilities": "one probability column per class",
+    "label_probabilities": "one probability column per label",
+    "values": "one float column per target",
+    "scores": "one integer score per row",
+}
+
+
+def infer_text_columns(train: pd.DataFrame, test: pd.DataFrame, exclude: list[str], train_path: Path) -> tuple[list[str], str]:
+    """The text column: a string column of both files whose values are long and varied.
+
+    A candidate is present in at least half the rows, averages ``MIN_TEXT_CHARS`` characters or more,
+    mostly holds several words (so URLs, ids and keywords are not text) and mostly distinct values. The
+    longest candidate wins when it is ``TEXT_DOMINANCE`` times longer on average than the next; otherwise
+    the choice is the user's, and the error lists the candidates.
+    """
+    candidates: list[tuple[str, float]] = []
+    strings: list[tuple[str, float]] = []
+    for column in train.columns:
+        if column in exclude or column not in test.columns or pd.api.types.is_numeric_dtype(train[column]):
+            continue
+        present = train[column].dropna().astype(str)
+        if present.empty:
+            continue
+        mean_chars = float(present.str.len().mean())
+        strings.append((str(column), mean_chars))
+        if (len(present) >= 0.5 * len(train) and mean_chars >= MIN_TEXT_CHARS
+                and present.str.strip().str.contains(r"\s").mean() >= 0.5 and present.nunique() >= 0.5 * len(present)):
+            candidates.append((str(column), mean_chars))
+    candidates.sort(key=lambda c: -c[1])
+    described = ", ".join(f"'{c}' ({chars:.0f} characters on average)" for c, chars in candidates or strings)
+    if not candidates:
+        raise DataError(f"{train_path}: no column holds long, varied text (string columns of train and test: {described or 'none'}); "
+                        "name it with --text-column")
+    if len(candidates) > 1 and candidates[0][1] < TEXT_DOMINANCE * candidates[1][1]:
+        raise DataError(f"{train_path}: several columns hold text: {described}; choose with --text-column NAME "
+                        "(repeat it to join several, e.g. --text-column title --text-column body)")
+    others = [c for c, _ in candidates[1:]]
+    reason = "the only long, varied text column" if not others else f"the longest text column; also text: {', '.join(others)}"
+    return [candidates[0][0]], reason
+
+
+def _check_text_columns(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], reserved: list[str],
+                        train_path: Path, test_path: Path) -> None:
+    """Chosen text columns exist in both files, are not the id or a target, and hold text rather than numbers."""
+    for column in columns:
+        if column in reserved:
+            raise DataError(f"{train_path}: '{column}' is the id or a target column; it cannot be a text column too")
+        if column in train.columns and column not in test.columns:
+            raise DataError(f"'{column}' is only in {train_path.name}, not in {test_path.name}: a model input must be in both "
+                            f"(text columns of both: {', '.join(map(str, [c for c in test.columns if c in train.columns]))})")
+    _require_columns(train, columns, train_path)
+    _require_columns(test, columns, test_path)
+    for frame, path in ((train, train_path), (test, test_path)):
+        for column in columns:
+            values = frame[column]
+            if pd.api.types.is_numeric_dtype(values) and values.notna().any():
+                first = values.notna().to_numpy().argmax()
+                raise DataError(f"{path}: text column '{column}' is numeric ({values.iloc[first]!r} at line {first + 2}); "
+                                "choose the column that holds the text with --text-column")
+
+
+def _check_group_column(train: pd.DataFrame, column: str, path: Path) -> None:
+    _require_columns(train, [column], path)
+    missing = train[column].isna()
+    if missing.any():
+        raise DataError(f"{path}: group column '{column}' is empty at {_rows(missing)}; every row needs a group")
+
+
+def _numeric_target(train: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A target column as numbers, or a DataError naming the first empty or non-numeric row."""
+    values = train[column]
+    if values.isna().any():
+        raise DataError(f"{path}: column '{column}' is empty at {_rows(values.isna())}; fix or drop those rows")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().any():
+        bad = numeric.isna()
+        raise DataError(f"{path}: target column '{column}' must hold numbers; found {values[bad].iloc[0]!r} at {_rows(bad)}")
+    if not np.isfinite(numeric.to_numpy(dtype=np.float64)).all():
+        bad = ~np.isfinite(numeric.to_numpy(dtype=np.float64))
+        raise DataError(f"{path}: target column '{column}' holds infinite values at {_rows(bad)}")
+    return numeric
+
+
+def _looks_like_scores(values: pd.Series) -> bool:
+    """Integer scores (1-6, 1-10, ...): every integer from the lowest to the highest occurs and the lowest is
+    1 or more (class indices start at 0), or there are more distinct values than any set of classes."""
+    distinct = np.unique(values.to_numpy())
+    if len(distinct) > MAX_CLASSES:
+        return True
+    return len(distinct) >= 3 and distinct[0] >= 1 and len(distinct) == distinct[-1] - distinct[0] + 1
+
+
+def infer_task(
+    train: pd.DataFrame,
+    sample: pd.DataFrame,
+    target_columns: list[str] | None,
+    metric: Metric | None,
+    train_path: Path,
+    sample_path: Path,
+) -> tuple[list[str], Task, list, SubmissionFormat, str]:
+    """Targets, task, classes, submission format and the reason, from the targets' values, the sample and the metric.
+
+    Several target columns: multi-label when all hold integers (each must be 0 or 1) unless the metric
+    scores values; regression otherwise. One column: text labels are classes; non-integer numbers are
+    regression; integers are ordinal scores when the metric is QWK, or when the sample holds integers
+    and the values look like scores (``_looks_like_scores``) under a value metric (RMSE, MAE) or no known
+    metric; two integer values are binary; other integers are classes, or regression when a value metric
+    scores a float sample. Target columns are converted in place (labels, 0/1 or floats).
+    """
+    sample_columns = [str(c) for c in sample.columns[1:]]
+    one_per_class = target_columns is None and len(sample_columns) > 1 and not any(c in train.columns for c in sample_columns)
+    if one_per_class or (target_columns and len(target_columns) == 1 and len(sample_columns) > 1):
+        column = target_columns[0] if target_columns else _find_class_column(train, sample_columns, train_path, sample_path)
+        _require_columns(train, [column], train_path)
+        classes = _check_labels(train, column, "class_probabilities", sample_columns, train_path)
+        task: Task = "binary" if len(classes) == 2 else "multiclass"
+        return [column], task, classes, "class_probabilities", f"labels of '{column}' are the columns of {sample_path.name}"
+    targets = list(target_columns or sample_columns)
+    if len(targets) != len(sample_columns):
+        raise DataError(f"{sample_path.name} has {len(sample_columns)} prediction column(s) ({', '.join(sample_columns)}) "
+                        f"but {len(targets)} target column(s) were given ({', '.join(targets)})")
+    missing = [c for c in targets if c not in train.columns]
+    if missing:
+        source = "--target-column" if target_columns else f"{sample_path.name} column"
+        raise DataError(f"{train_path} has no column {', '.join(repr(c) for c in missing)} (the {source} to predict); "
+                        f"its columns are {', '.join(map(str, train.columns))}: pass --target-column")
+    if set(targets) == set(sample_columns):
+        targets = sample_columns  # prediction column i is the sample's column i
+    values_metric = metric is not None and metric.needs == "values"
+    if len(targets) > 1:
+        numeric = {c: _numeric_target(train, c, train_path) for c in targets}
+        if not values_metric and all(_is_integer_like(v) for v in numeric.values()):
+            for column, values in numeric.items():
+                bad = ~values.isin([0, 1])
+                if bad.any():
+                    raise DataError(f"{train_path}: multi-label column '{column}' must hold 0 or 1; found {values[bad].iloc[0]} "
+                                    f"at {_rows(bad)} (for several numeric targets pass --metric mcrmse)")
+                train[column] = values.astype(np.int64)
+            return targets, "multilabel", [], "label_probabilities", f"{len(targets)} columns of 0/1 labels"
+        for column, values in numeric.items():
+            train[column] = values.astype(np.float64)
+        return targets, "regression", [], "values", f"{len(targets)} numeric target columns"
+
+    column = targets[0]
+    target = train[column]
+    if target.isna().any():
+        raise DataError(f"{train_path}: column '{column}' is empty at {_rows(target.isna())}; fix or drop those rows")
+    numeric = pd.to_numeric(target, errors="coerce")
+    sample_integers = pd.api.types.is_integer_dtype(sample[sample_columns[0]])
+    sample_labels = sample_integers or not pd.api.types.is_numeric_dtype(sample[sample_columns[0]])
+    class_metric = metric is not None and metric.needs != "values" and metric.name != "qwk"
+    if numeric.isna().any() or (class_metric and _is_integer_like(numeric)):
+        fmt: SubmissionFormat = "label" if sample_labels else "probability"
+        classes = _check_labels(train, column, fmt, sample_columns, train_path)
+        task = "binary" if len(classes) == 2 else "multiclass"
+        return [column], task, classes, fmt, f"{len(classes)} labels in '{column}'"
+    numeric = _numeric_target(train, column, train_path)
+    integers = _is_integer_like(numeric)
+    if integers and (metric is not None and metric.name == "qwk"
+                     or sample_integers and _looks_like_scores(numeric) and (values_metric or metric is None)):
+        train[column] = numeric.astype(np.float64)
+        low, high = int(numeric.min()), int(numeric.max())
+        return [column], "ordinal", [], "scores", f"integer scores {low}..{high} in '{column}'"
+    if not integers or values_metric or (not sample_labels and numeric.nunique() > 2):
+        train[column] = numeric.astype(np.float64)
+        return [column], "regression", [], "values", f"numeric values in '{column}'"
+    fmt = "label" if sample_labels else "probability"
+    classes = _check_labels(train, column, fmt, sample_columns, train_path)
+    task = "binary" if len(classes) == 2 else "multiclass"
+    return [column], task, classes, fmt, f"{len(classes)} labels in '{column}'"
 
 
 def _check_same_ids(test: pd.DataFrame, sample: pd.DataFrame, id_column: str, test_path: Path, sample_path: Path) -> None:
@@ -249,13 +525,9 @@ def _find_class_column(train: pd.DataFrame, class_names: list[str], train_path: 
         values = set(train[column].dropna().astype(str).unique())
         if values and values <= wanted and len(values) > 1:
             return str(column)
-    if wanted <= set(map(str, train.columns)):
-        raise DataError(
-            f"{sample_path.name} has one column per target ({', '.join(class_names)}) and so does {train_path.name}: "
-            "multi-label competitions are not supported yet"
-        )
     raise DataError(
-        f"{sample_path.name} has columns {', '.join(class_names)} but no column of {train_path.name} holds those labels"
+        f"{sample_path.name} has columns {', '.join(class_names)}, none of them in {train_path.name}, and no column of "
+        f"{train_path.name} holds those labels: pass --target-column"
     )
 
 
@@ -280,7 +552,8 @@ def _check_labels(train: pd.DataFrame, target_column: str, fmt: SubmissionFormat
     if len(counts) < 2:
         raise DataError(f"{path}: column '{target_column}' has a single label ({counts.index[0]}); there is nothing to learn")
     if len(counts) > MAX_CLASSES:
-        raise DataError(f"{path}: column '{target_column}' has {len(counts)} distinct values; regression targets are not supported")
+        raise DataError(f"{path}: column '{target_column}' has {len(counts)} distinct labels, too many for classes: "
+                        "for numeric targets pass --metric rmse (regression) or --metric qwk (integer scores)")
     if fmt == "probability" and len(counts) != 2:
         raise DataError(f"{path}: a one-column probability submission needs a binary target; '{target_column}' has labels {sorted(counts.index)}")
     rare = counts[counts < max(2, int(0.001 * len(train)))]

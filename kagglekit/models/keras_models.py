@@ -1,5 +1,10 @@
 """The notebook's Keras networks (models 1-5): raw strings -> TextVectorization -> Embedding -> body -> output.
 
+The output layer and loss follow the task: sigmoid + binary cross-entropy for two classes and for each
+label of a multi-label task, softmax + cross-entropy for more classes, linear + mean squared error for
+(standardised) regression targets. The vocabulary size and sequence length default to what the training
+texts need (``sized_defaults``), not the tweet notebook's fixed 10000 tokens and 15 words.
+
 TextVectorization is adapted on each fit's own training texts and is a layer of the saved model, so a
 loaded ``model.keras`` predicts on raw strings with nothing else and no fold ever sees its validation
 vocabulary.
@@ -11,6 +16,9 @@ never pays TensorFlow's multi-second import.
 from __future__ import annotations
 
 import importlib.util
+import re
+import string
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +34,10 @@ if TYPE_CHECKING:
 
 KERAS_FILE = "model.keras"
 PREDICT_BATCH = 1024
+SEQUENCE_PERCENTILE = 95  # texts longer than this share are cut
+MIN_SEQUENCE_LENGTH, MAX_SEQUENCE_LENGTH = 8, 512  # recurrent layers over longer sequences cost too much on a CPU
+MAX_VOCABULARY = 20000
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
 
 
 # "fold": stop on the CV fold's validation part (the notebook's way; that fold's score is then slightly
@@ -35,13 +47,32 @@ EARLY_STOPPING = ("fold", "inner")
 INNER_SHARE = 0.1
 
 
+def sized_defaults(texts: np.ndarray) -> dict[str, int]:
+    """TextVectorization's sizes for these texts, tokenised as it does (lower case, no punctuation, whitespace).
+
+    ``sequence_length``: the 95th percentile of token counts (between 8 and 512); ``max_tokens``: every
+    token seen at least twice (a word seen once cannot generalise), plus padding and out-of-vocabulary, up
+    to 20000.
+    """
+    tokens = [_PUNCTUATION.sub("", str(text).lower()).split() for text in texts]
+    lengths = np.array([len(t) for t in tokens]) if tokens else np.zeros(1)
+    counts = Counter(token for text in tokens for token in text)
+    length = int(np.ceil(np.percentile(lengths, SEQUENCE_PERCENTILE)))
+    return {
+        "sequence_length": int(np.clip(length, MIN_SEQUENCE_LENGTH, MAX_SEQUENCE_LENGTH)),
+        "max_tokens": int(min(MAX_VOCABULARY, sum(1 for c in counts.values() if c >= 2) + 2)),
+    }
+
+
 def inner_split(texts: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Hold out a stratified share of the training rows for early stopping (plain shuffle when a class is too rare)."""
+    """Hold out a share of the training rows for early stopping: stratified for class indices, shuffled
+    otherwise (and when a class is too rare)."""
     from sklearn.model_selection import train_test_split
 
-    n_val = max(len(np.unique(y)), round(INNER_SHARE * len(y)))
+    classes = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+    n_val = max(len(np.unique(y)) if classes else 1, round(INNER_SHARE * len(y)))
     try:
-        fit_x, stop_x, fit_y, stop_y = train_test_split(texts, y, test_size=n_val, stratify=y, random_state=seed)
+        fit_x, stop_x, fit_y, stop_y = train_test_split(texts, y, test_size=n_val, stratify=y if classes else None, random_state=seed)
     except ValueError:
         fit_x, stop_x, fit_y, stop_y = train_test_split(texts, y, test_size=n_val, random_state=seed)
     return fit_x, fit_y, (stop_x, stop_y)
@@ -56,6 +87,7 @@ class KerasClassifier(TextModel):
     """
 
     uses_tensorflow: ClassVar[bool] = True
+    supported_tasks = frozenset({"binary", "multiclass", "multilabel", "regression"})
 
     def __init__(
         self,
@@ -84,12 +116,23 @@ class KerasClassifier(TextModel):
         raise NotImplementedError
 
     def _output(self, h: Any) -> Any:
-        """Sigmoid for two classes, softmax for more; float32 so mixed precision keeps stable probabilities."""
+        """Sigmoid for two classes and per label, softmax for more classes, linear for regression; float32 so
+        mixed precision keeps stable probabilities."""
         from keras import layers
 
-        if self.n_classes_ <= 2:
+        kind = self.task_.kind
+        if kind == "binary":
             return layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(h)
-        return layers.Dense(self.n_classes_, activation="softmax", dtype="float32", name="output")(h)
+        activation = {"multiclass": "softmax", "multilabel": "sigmoid", "regression": None}[kind]
+        return layers.Dense(self.task_.n_outputs, activation=activation, dtype="float32", name="output")(h)
+
+    def _loss(self) -> str:
+        return {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
+                "multilabel": "binary_crossentropy", "regression": "mean_squared_error"}[self.task_.kind]
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        """What the loss takes: class indices for softmax, float32 otherwise."""
+        return y if self.task_.kind == "multiclass" else y.astype("float32")
 
     def _dataset(self, x: np.ndarray, y: np.ndarray | None = None, *, shuffle: bool = False) -> tf.data.Dataset:
         import tensorflow as tf
@@ -114,17 +157,16 @@ class KerasClassifier(TextModel):
         x = self._inputs(texts)
         with distribution_strategy().scope():
             self.model_ = self._build(x)
-            binary = self.n_classes_ <= 2
             self.model_.compile(
                 optimizer=keras.optimizers.Adam(self.learning_rate),
-                loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-                metrics=["accuracy"],
+                loss=self._loss(),
+                metrics=[] if self.task_.kind == "regression" else ["accuracy"],
             )
-        target = y.astype("float32") if binary else y
+        target = self._targets(y)
         callbacks: list[keras.callbacks.Callback] = []
         validation, stopper = None, None
         if val is not None and len(val[0]):
-            validation = self._dataset(self._inputs(val[0]), val[1].astype("float32") if binary else val[1])
+            validation = self._dataset(self._inputs(val[0]), self._targets(val[1]))
             stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience, restore_best_weights=True)
             callbacks.append(stopper)
         if self.tensorboard_dir:
@@ -154,11 +196,27 @@ class KerasClassifier(TextModel):
 
 
 class KerasTextModel(KerasClassifier):
-    """Raw strings -> TextVectorization -> Embedding -> ``_body`` -> output; subclasses write only ``_body``."""
+    """Raw strings -> TextVectorization -> Embedding -> ``_body`` -> output; subclasses write only ``_body``.
 
-    def __init__(self, *, max_tokens: int = 10000, sequence_length: int = 15, embedding_dim: int = 128, **params: Any):
+    ``max_tokens`` and ``sequence_length`` None mean sized to the training texts: once per run from all of
+    them (``prepare_params``, so every fold uses the same sizes and the run records them), or from the fit's
+    own texts when the model is used on its own.
+    """
+
+    def __init__(self, *, max_tokens: int | None = None, sequence_length: int | None = None, embedding_dim: int = 128,
+                 **params: Any):
         super().__init__(**params)
         self.max_tokens, self.sequence_length, self.embedding_dim = max_tokens, sequence_length, embedding_dim
+
+    @classmethod
+    def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
+        """Pin the sizes the user did not set to what all training texts need (``sized_defaults``)."""
+        params = super().prepare_params(params, texts)
+        missing = [key for key in ("max_tokens", "sequence_length") if params.get(key) is None]
+        if not missing:
+            return params
+        sized = sized_defaults(texts)
+        return {**params, **{key: sized[key] for key in missing}}
 
     def _body(self, h: Any) -> Any:
         """The layers between the (batch, sequence, embedding) tensor and the output layer."""
@@ -169,8 +227,11 @@ class KerasTextModel(KerasClassifier):
         import tensorflow as tf
         from keras import layers
 
+        sized = sized_defaults(x.reshape(-1)) if self.max_tokens is None or self.sequence_length is None else {}
+        self.max_tokens_ = self.max_tokens or sized["max_tokens"]
+        self.sequence_length_ = self.sequence_length or sized["sequence_length"]
         vectorizer = layers.TextVectorization(
-            max_tokens=self.max_tokens, output_mode="int", output_sequence_length=self.sequence_length
+            max_tokens=self.max_tokens_, output_mode="int", output_sequence_length=self.sequence_length_
         )
         vectorizer.adapt(tf.data.Dataset.from_tensor_slices(x).batch(PREDICT_BATCH))  # this fit's texts only
         inputs = keras.Input(shape=(1,), dtype="string", name="text")

