@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
 
     from kagglekit.kaggle_api import SubmissionStatus
+    from kagglekit.runs import Run
 
 KERNELS_DIR = "kernels"
 METADATA_FILE = "kernel-metadata.json"
@@ -262,31 +263,35 @@ def _cell(index: int, kind: str, source: str) -> dict[str, Any]:
     return cell
 
 
-def write_best_submission(competition: str, dest: Path, *, workspace: Workspace | None = None) -> tuple[str, Path]:
-    """Copy the submission of the newest run's best model or ensemble to ``dest`` (submission.csv on Kaggle).
+def write_best_submission(competition: str, dest: Path, *, workspace: Workspace | None = None,
+                          run: Run | None = None, model: str | None = None) -> tuple[str, Path]:
+    """Copy a run's submission of ``model`` (default: its best model or ensemble) to ``dest`` (submission.csv on Kaggle).
 
-    Returns (its name, dest). The leaderboard is best first, so the first entry that trained is taken.
+    The run defaults to the newest of the competition. Returns (the model's name, dest). The leaderboard is
+    best first, so the first entry that trained is the best.
     """
     import pandas as pd
 
     from kagglekit.runs import find_run
 
     workspace = workspace or Workspace.current()
-    run = find_run(workspace.runs_dir(competition))
+    run = run or find_run(workspace.runs_dir(competition))
     board_path = run.directory / "leaderboard.csv"
     if not board_path.is_file():
         raise DataError(f"run {run.directory} has no leaderboard.csv: train first with `kagglekit train {competition}`")
     board = pd.read_csv(board_path)
     ok = board[board["status"] == "ok"] if "status" in board.columns else board
-    for name in ok["model"]:
-        source = workspace.submissions_dir(competition) / f"{name}.csv"
-        if source.is_file():
-            dest = Path(dest)
-            with atomic_path(dest, suffix=".csv") as tmp:
-                shutil.copyfile(source, tmp)
-            return str(name), dest
-    raise DataError(f"no model of run {run.directory} has a submission in {workspace.submissions_dir(competition)}: "
-                    f"every model failed, see {board_path}")
+    names = [model] if model else [str(name) for name in ok["model"]]
+    for name in names:
+        for source in (run.submission_path(name), workspace.submissions_dir(competition) / f"{name}.csv"):
+            if source.is_file():
+                dest = Path(dest)
+                with atomic_path(dest, suffix=".csv") as tmp:
+                    shutil.copyfile(source, tmp)
+                return name, dest
+    if model:
+        raise DataError(f"run {run.directory} has no submission of {model!r}; its models: {', '.join(map(str, ok['model']))}")
+    raise DataError(f"no model of run {run.directory} has a submission: every model failed, see {board_path}")
 
 
 # -- finding a kernel --------------------------------------------------------------------------------

@@ -336,7 +336,7 @@ def _kernel_environment(tree: Path) -> dict[str, str]:
         "KAGGLE_KERNEL_RUN_TYPE": "Batch",
         "PIP_CONFIG_FILE": os.devnull,  # no index or find-links from this machine's pip configuration
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "HOME": str(tree / "home"),
+        "HOME": str(tree),  # writable, like /root on Kaggle; IPython keeps its profile there
         "TF_CPP_MIN_LOG_LEVEL": "2",
     })
     return env

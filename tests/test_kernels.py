@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import TWEETS
 from tests.fake_kaggle import USERNAME, FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
-from tests.fake_kaggle_kernels import FakeKernels
-from kagglekit import kernels
+from tests.fake_kaggle_kernels import FakeKernels, make_wheel, notebook_python
+from kagglekit import bundle, kernels
 from kagglekit.cli.kernels import app
 from kagglekit.errors import ConfigError, KaggleApiError
 
@@ -188,3 +189,57 @@ def test_submit_a_kernel_version_to_a_code_competition(fake: FakeKernels, fake_k
         kernels.submit_kernel(KERNEL, version, "wrong file", file_name="preds.csv")
     with pytest.raises(KaggleApiError, match=f"Kaggle has no kernel {KERNEL} version 7"):
         kernels.submit_kernel(KERNEL, 7, "no such version")
+
+
+# -- end to end: the notebook really runs ------------------------------------------------------------
+
+
+def test_bundle_init_push_wait_output_submit_with_the_notebook_really_run(
+    fake_kaggle: FakeKaggle, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bundle -> kernel init -> push -> status --wait -> output -> submit --kernel, offline, through the real client.
+
+    The fake server executes the pushed notebook in a venv that has this venv's packages but not kagglekit,
+    so the notebook's `pip install --no-index` from the attached bundle is what makes kagglekit importable.
+    """
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no index or find-links of this machine
+    monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe",))  # an extra wheel that exists offline
+    make_wheel(tmp_path / "wheels", "kk-probe", "1.2")
+    fake_kaggle.add_competition(COMP, zip_bytes(competition_files()))
+    image = notebook_python(tmp_path / "image")
+    service = FakeKernels(fake_kaggle, tmp_path / "kaggle", python=image)
+
+    code, out = invoke("bundle", "--offline", "--find-links", str(tmp_path / "wheels"))
+    assert code == 0 and f"created dataset {BUNDLE_REF}" in out, out
+    code, out = invoke("kernel", "init", COMP, "-m", "baseline", "--train-args", "--folds 2")
+    assert code == 0, out
+    code, out = invoke("kernel", "push", COMP)
+    assert code == 0, out
+    code, out = invoke("kernel", "status", COMP, "--wait", "--poll", "0.5", "--timeout", "300")
+    service.join()
+    assert code == 0 and "version 1: complete" in out, f"{out}\n{service.latest(KERNEL).log}"
+    code, out = invoke("kernel", "output", COMP)
+    assert code == 0, out
+
+    from kagglekit.submission import validate_submission
+
+    output = work / "runs" / COMP / "kernel-1"
+    submission = output / "submission.csv"
+    validate_submission(submission, _sample(tmp_path))
+    assert (output / "runs" / COMP / "k2-seed42" / "leaderboard.csv").is_file()
+    assert (output / "submissions" / COMP / "baseline.csv").read_bytes() == submission.read_bytes()
+    site_packages = Path(next((image.parent.parent / "lib").glob("python3*/site-packages")))
+    assert (site_packages / "kagglekit-0.1.0.dist-info").is_dir() and (site_packages / "kk_probe.py").is_file()
+
+    status = kernels.submit_kernel(KERNEL, 1, "baseline from the kernel", wait=True, poll_seconds=0.01)
+    assert status.status == "complete"
+    assert service.code_submissions[0]["content"] == submission.read_bytes()
+
+
+def _sample(tmp_path: Path) -> Path:
+    path = tmp_path / "sample_submission.csv"
+    path.write_text(competition_files()["sample_submission.csv"])
+    return path

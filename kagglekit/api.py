@@ -1,0 +1,195 @@
+"""The notebook face of kagglekit: train, look, predict and submit from Python, over the library the CLI calls.
+
+    import kagglekit
+    run = kagglekit.train("nlp-getting-started", models=["baseline", "tfidf_lr"])
+    run.leaderboard()          # a DataFrame, rendered as a table in Jupyter
+    run.plot("confusion")      # shown inline, saved under the run's plots/
+    run.write_submission()     # /kaggle/working/submission.csv in a Kaggle notebook
+
+Progress shows as a notebook progress bar (tqdm), one listener of the engine's events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kagglekit.config import Workspace
+from kagglekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kagglekit.data import Competition
+    from kagglekit.engine.events import Event
+    from kagglekit.runs import Run as RunFolder
+
+PLOT_KINDS = ("cv", "confusion", "speed", "curves")
+SUBMISSION_FILE = "submission.csv"
+
+
+class NotebookProgress:
+    """A tqdm bar over the run's jobs (a widget in Jupyter, text elsewhere); resumed jobs start it part-full."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, event: Event) -> None:
+        from kagglekit.engine.events import JobFailed, JobFinished, RunFinished, RunStarted
+
+        if isinstance(event, RunStarted):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=event.total_jobs, initial=event.done_jobs, desc=f"run {event.run}", unit="job")
+        elif self.bar is None:
+            return
+        elif isinstance(event, (JobFinished, JobFailed)):
+            self.bar.set_postfix_str(event.job.label, refresh=False)
+            self.bar.update(1)
+        elif isinstance(event, RunFinished):
+            self.bar.close()
+
+
+def train(competition: str, models: Sequence[str] = (), *, all_models: bool = False, progress: bool = True,
+          **options: Any) -> TrainedRun:
+    """Cross-validate, refit, ensemble and write submissions, as `kagglekit train` does; returns the run.
+
+    ``options`` are TrainConfig's (folds, seed, metric, data_dir, run_name, device, ensemble, jobs, ...) or
+    model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
+    and the run is written under /kaggle/working.
+    """
+    from rich.console import Console
+
+    from kagglekit import training
+    from kagglekit.models import available_models, get_model_class
+
+    fields = {f.name for f in dataclasses.fields(training.TrainConfig)} - {"competition", "models", "skipped", "model_params"}
+    config_options = {k: v for k, v in options.items() if k in fields}
+    model_params = {k: v for k, v in options.items() if k not in fields}
+    known = {p for name in available_models() for p in get_model_class(name).param_names()}
+    unknown = sorted(set(model_params) - known)
+    if unknown:
+        raise ConfigError(f"train() got unknown option(s) {', '.join(unknown)}; training options: {', '.join(sorted(fields))}; "
+                          f"model parameters: {', '.join(sorted(known))}")
+    if config_options.get("data_dir") is not None:
+        config_options["data_dir"] = Path(config_options["data_dir"])
+    config = training.TrainConfig.resolve(competition, list(models), all_models, model_params=model_params,
+                                          **{"quiet": True, **config_options})
+    result = training.run(config, console=Console(), listeners=[NotebookProgress()] if progress else [])
+    return TrainedRun(result.run, result.competition, config.workspace, dict(result.failed))
+
+
+def load(competition: str, run_name: str | None = None) -> TrainedRun:
+    """A run trained earlier (default: the newest of the competition), to look at, predict with or submit."""
+    from kagglekit.data import load_competition
+    from kagglekit.runs import find_run
+
+    workspace = Workspace.current()
+    run = find_run(workspace.runs_dir(competition), run_name)
+    manifest = run.manifest
+    loaded = load_competition(manifest["data_dir"], name=competition, text_columns=manifest.get("text_columns"),
+                              metric=manifest.get("metric"))
+    return TrainedRun(run, loaded, workspace, {})
+
+
+class TrainedRun:
+    """One run folder seen from a notebook; every method reads or writes the same files the CLI does."""
+
+    def __init__(self, run: RunFolder, competition: Competition, workspace: Workspace, failed: dict[str, str]):
+        self.run, self.competition, self.workspace, self.failed = run, competition, workspace, failed
+
+    @property
+    def directory(self) -> Path:
+        return self.run.directory
+
+    def __repr__(self) -> str:
+        return f"<kagglekit run {self.competition.name}/{self.run.name}: {', '.join(self.run.entries()) or 'no models'}>"
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.competition.name}</b> run <code>{self.run.name}</code></p>" + self.leaderboard().to_html(index=False)
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per model and ensemble, best first (failed models listed with their error)."""
+        from kagglekit import training
+
+        return training.leaderboard(self.run)
+
+    def plot(self, kind: str = "cv", model: str | None = None) -> Path:
+        """Draw ``cv`` (scores with their fold spread), ``confusion`` (of ``model``, default the best), ``speed``
+        (score against prediction time) or ``curves`` (Keras training curves of ``model``); shown inline in Jupyter.
+
+        Returns the PNG's path under the run's plots/.
+        """
+        from kagglekit import plots
+        from kagglekit.predict import best_model
+
+        out = self.run.output_dir("plots")
+        if kind == "cv":
+            path = plots.cv_scores_plot(self.run, out / "cv_scores.png")
+        elif kind == "speed":
+            path = plots.speed_score_plot(self.run, out / "speed_score.png")
+        elif kind == "confusion":
+            name = model or self.best()
+            path = plots.confusion_matrix_plot(self.run, name, out / f"confusion_matrix_{name}.png")
+        elif kind == "curves":
+            name = model or best_model(self.run)
+            curves = plots.training_curves_plot(self.run, name, out / f"training_curves_{name}.png")
+            if curves is None:
+                raise ConfigError(f"{name} has no training curves (only the Keras models record them)")
+            path = curves
+        else:
+            raise ConfigError(f"unknown plot {kind!r}: use one of {', '.join(PLOT_KINDS)}")
+        _show_image(path)
+        return path
+
+    def best(self) -> str:
+        """The best model or ensemble by CV score."""
+        board = self.leaderboard()
+        ok = board[board["status"] == "ok"] if "status" in board.columns else board
+        if ok.empty:
+            raise ConfigError(f"run {self.run.name} has no trained model: {', '.join(self.failed) or 'train first'}")
+        return str(ok["model"].iloc[0])
+
+    def predict(self, texts: Sequence[str] | str, model: str | None = None) -> pd.DataFrame:
+        """Label new texts with a saved full-data refit (default: the best single model): text, label, probability."""
+        import pandas as pd
+
+        from kagglekit.predict import predict_texts
+
+        predictions = predict_texts(self.run, [texts] if isinstance(texts, str) else list(texts), model)
+        return pd.DataFrame({"text": [p.text for p in predictions.rows], "label": [p.label for p in predictions.rows],
+                             "probability": [p.probability for p in predictions.rows]}).assign(model=predictions.model)
+
+    def write_submission(self, path: Path | str | None = None, model: str | None = None) -> Path:
+        """Copy the submission of ``model`` (default: the best) to ``path``: submission.csv in the working folder,
+        which in a Kaggle notebook is /kaggle/working/submission.csv, the file a code competition scores."""
+        from kagglekit.kernels import write_best_submission
+
+        dest = Path(path) if path is not None else self.workspace.root / SUBMISSION_FILE
+        return write_best_submission(self.competition.name, dest, workspace=self.workspace, run=self.run, model=model)[1]
+
+    def ensemble(self, methods: Sequence[str] | None = None, models: Sequence[str] | None = None,
+                 test_from: str = "refit") -> pd.DataFrame:
+        """Build ensembles (mean, vote, weighted, stack) of the run's models, as `kagglekit ensemble`; the new leaderboard."""
+        from kagglekit import training
+        from kagglekit.ensemble import build_ensembles
+
+        build_ensembles(self.run, self.competition, self.workspace.submissions_dir(self.competition.name),
+                        models=list(models) if models else None, methods=list(methods) if methods else None,
+                        test_from=test_from)
+        board = training.leaderboard(self.run)
+        training.save_leaderboard(self.run, board)
+        return board
+
+
+def _show_image(path: Path) -> None:
+    """Display a PNG inline when running under IPython (Jupyter, Kaggle); elsewhere the path is enough."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
