@@ -91,6 +91,9 @@ def test_predict_uses_the_saved_refit(tiny_competition: Path, tmp_path: Path) ->
     assert [line[0] for line in lines] == ["1", "1", "0"]
     unknown = runner.invoke(app, ["predict", "tiny", "text", "-m", "lstm"])
     assert unknown.exit_code == 1 and "has no trained model 'lstm'; it has: baseline" in unknown.output
+    for command in ("predict", "report"):  # --run names the run on every command
+        missing = runner.invoke(app, [command, "tiny", "--run", "k9", *(["text"] if command == "predict" else [])])
+        assert missing.exit_code == 1 and "no run 'k9'" in missing.output and "k3-seed42" in missing.output, command
 
 
 # --- the package: entry points, imports ----------------------------------------------------------------

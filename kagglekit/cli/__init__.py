@@ -6,7 +6,6 @@ This package module builds the root ``app`` and registers the command modules; t
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -39,7 +38,10 @@ def root(
         raise typer.Exit()
     from kagglekit.cli.defaults import settings_default_map
     from kagglekit.config import load_settings
+    from kagglekit.logs import quiet_frameworks
 
+    quiet_frameworks(verbose=False)  # before any command imports TensorFlow; `train -v` turns it back off
+    ctx.call_on_close(lambda: quiet_frameworks(verbose=True))  # undone after the command, for in-process callers
     with user_errors():
         ctx.default_map = settings_default_map(ctx.command, load_settings())
 
@@ -49,6 +51,5 @@ for module in (train, analysis, ensemble, kaggle):
 
 
 def main() -> None:
-    # TensorFlow's C++ start-up logging (CUDA probing, oneDNN notes) is noise to a CLI user; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """The console script's entry point (also `python -m kagglekit`)."""
     app()

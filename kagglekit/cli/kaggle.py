@@ -42,7 +42,7 @@ def fetch(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)],
     competition: CompetitionOption = None,
     message: Annotated[Optional[str], typer.Option(
         "--message", "-m", help="Submission description; here -m is the message, as in `kaggle competitions submit -m`, "

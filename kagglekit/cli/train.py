@@ -92,7 +92,7 @@ def train(
     mixed_precision: Annotated[bool, typer.Option(help="Use float16 mixed precision on the GPU.")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="Write TensorBoard logs per model and fold under this folder.")] = None,
     ensemble: Annotated[bool, typer.Option(help="Build OOF-tuned ensembles after training.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print per-epoch lines of the Keras models.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print per-epoch lines of the Keras models, and TensorFlow's own log lines.")] = False,
     epochs: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Maximum epochs of the Keras models (early stopping picks the best).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Batch size of the Keras models.")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Vocabulary size of TextVectorization.")] = None,
@@ -111,7 +111,9 @@ def train(
     Every option can default from kagglekit.toml or \\[tool.kagglekit] in pyproject.toml (see the README).
     """
     from kagglekit import training
+    from kagglekit.logs import quiet_frameworks
 
+    quiet_frameworks(verbose)
     named = {"epochs": epochs, "batch_size": batch_size, "max_tokens": max_tokens, "sequence_length": sequence_length,
              "learning_rate": learning_rate, "early_stopping": early_stopping, "encoder": encoder, "preset": preset,
              "verbose": 1 if verbose else None}
@@ -198,7 +200,7 @@ def predict(
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="Submission CSV to check.", show_default=False)],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Submission CSV to check.", show_default=False)],
     competition: CompetitionOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
