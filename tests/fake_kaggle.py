@@ -4,21 +4,29 @@ The client posts JSON to ``/api/v1/<service>/<method>``. This server answers the
 fetch, submit and submissions: GetCompetition, DownloadDataFiles (a redirect to a zip it serves itself),
 StartSubmissionUpload (an upload URL on this server), the PUT upload, CreateSubmission, GetSubmission,
 ListSubmissions, and IntrospectToken for API-token sign-in. Anything else gets a 501 naming the path.
+
+It can also misbehave, as the real one does now and then: ``add_fault`` makes chosen requests hang, fail with a
+status (429 with or without Retry-After, 5xx), lose their answer after doing their work, or have their answer cut
+off halfway by a connection reset; ``credentials_expire_after`` answers 401 once a number of calls has been made.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import importlib
 import io
 import itertools
 import json
 import os
+import socket
+import struct
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,6 +38,7 @@ PORT = 7777  # fixed by kagglesdk for KaggleEnv.TEST
 BASE_URL = f"http://localhost:{PORT}"
 USERNAME, KEY, TOKEN = "kagglekit-tester", "test-key", "test-token"
 API = "/api/v1/"
+PORT_LOCK = Path("/tmp/kagglekit-fake-kaggle-7777.lock")  # one fake server at a time on this machine
 DAILY_LIMIT_MESSAGE = "Your team has used its daily Submission allowance (5) today, please try again tomorrow UTC."
 
 
@@ -76,6 +85,29 @@ class FakeSubmission:
     reads: int = 0
 
 
+class Misbehaviour(Enum):
+    HANG = "hang"  # never answer (until the server stops); the request is not handled
+    ERROR = "error"  # answer the fault's status and headers instead of handling the request
+    ERROR_AFTER = "error_after"  # handle the request (e.g. create the submission), then answer the status instead
+    RESET_AFTER = "reset_after"  # handle the request, then reset the connection without an answer
+    CUT = "cut"  # send the status, headers and half the body of the real answer, then reset the connection (a body it has)
+
+
+@dataclass
+class Fault:
+    """How the server misbehaves for the requests to ``target``: an RPC name ("CreateSubmission") or a path prefix
+    ("/storage/"). The first ``times`` matching requests misbehave; later ones are answered normally."""
+
+    target: str
+    kind: Misbehaviour
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+    def matches(self, path: str) -> bool:
+        return self.times > 0 and (path.endswith(f"/{self.target}") or path.startswith(self.target))
+
+
 @dataclass
 class Reply:
     status: int
@@ -101,19 +133,38 @@ class FakeKaggle:
         self.submissions: list[FakeSubmission] = []
         self._refs = itertools.count(1001)
         self._lock = threading.Lock()
+        # Extra RPC services by name (e.g. "kernels.KernelsApiService"): handler(method, request) -> Reply.
+        self.services: dict[str, Callable[[str, dict], Reply]] = {}
+        self.blobs: dict[str, bytes] = {}  # served at GET /blobs/NAME, e.g. a kernel's output files
+        self.faults: list[Fault] = []
+        self.credentials_expire_after: int | None = None  # authorized RPC calls before credentials answer 401
+        self._authorized_calls = 0
+        self._stopping = threading.Event()  # releases the requests left hanging
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port_lock: io.TextIOWrapper | None = None
 
     def add_competition(self, slug: str, archive: bytes, **options: object) -> FakeCompetition:
         competition = FakeCompetition(slug, archive, **options)  # type: ignore[arg-type]
         self.competitions[slug] = competition
         return competition
 
+    def add_fault(self, target: str, kind: Misbehaviour | str, *, status: int = 503,
+                  headers: dict[str, str] | None = None, times: int = 1) -> Fault:
+        """Make the next ``times`` requests to ``target`` misbehave (see Misbehaviour)."""
+        fault = Fault(target, Misbehaviour(kind), status, headers or {}, times)
+        self.faults.append(fault)
+        return fault
+
     def count(self, method: str) -> int:
         """How many times an API method (e.g. "DownloadDataFiles") was called."""
         return sum(call.endswith(f"/{method}") for call in self.calls)
 
     def start(self) -> None:
+        # The client's TEST environment is fixed to port 7777, so concurrent test processes take turns.
+        self._port_lock = PORT_LOCK.open("w")
+        fcntl.flock(self._port_lock, fcntl.LOCK_EX)
+        self._stopping.clear()
         try:
             self._server = ThreadingHTTPServer(("127.0.0.1", PORT), _Handler)
         except OSError as e:
@@ -126,12 +177,30 @@ class FakeKaggle:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._port_lock is not None:
+            self._port_lock.close()  # releases the flock
+            self._port_lock = None
 
     # -- request handling (called from the server's threads) -------------------------------------
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The fault this request meets, if any, counted as used; a request it keeps from being handled is recorded here."""
+        with self._lock:
+            fault = next((f for f in self.faults if f.matches(path)), None)
+            if fault is None:
+                return None
+            fault.times -= 1
+            if fault.kind in (Misbehaviour.HANG, Misbehaviour.ERROR):
+                self.calls.append(f"{method} {path}")
+            return fault
+
+    def hang(self) -> None:
+        self._stopping.wait()
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self._lock:
@@ -143,6 +212,9 @@ class FakeKaggle:
                 if competition is None:
                     return _error(404, "no such object")
                 return Reply(200, competition.archive, {"Content-Type": "application/zip"})
+            if method == "GET" and path.startswith("/blobs/"):
+                blob = self.blobs.get(path[len("/blobs/"):])
+                return _error(404, "no such object") if blob is None else Reply(200, blob, {"Content-Type": "application/octet-stream"})
             if method == "PUT" and path.startswith("/upload/"):
                 upload = self.uploads.get(path[len("/upload/"):])
                 if upload is None:
@@ -157,6 +229,9 @@ class FakeKaggle:
             return _json(200, {"active": active, "username": USERNAME if active else ""})
         if not self._authorized(authorization):
             return _error(401, "Unauthenticated")
+        self._authorized_calls += 1
+        if self.credentials_expire_after is not None and self._authorized_calls > self.credentials_expire_after:
+            return _error(401, "Unauthenticated: the access token has expired")
         handlers = {
             "GetCompetition": self._get_competition,
             "DownloadDataFiles": self._download_data_files,
@@ -166,6 +241,8 @@ class FakeKaggle:
             "ListSubmissions": self._list_submissions,
         }
         service, _, method = name.partition("/")
+        if service in self.services:
+            return self.services[service](method, request)
         if service != "competitions.CompetitionApiService" or method not in handlers:
             return _error(501, f"the fake Kaggle server does not implement {API}{name}")
         if method != "GetSubmission" and request.get("competitionName") not in self.competitions:
@@ -267,15 +344,48 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer()
 
     def _answer(self) -> None:
+        fake: FakeKaggle = self.server.fake  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.fake.handle(self.command, self.path, headers, body)  # type: ignore[attr-defined]
+        fault = fake.take_fault(self.command, self.path)
+        if fault is not None and fault.kind is Misbehaviour.HANG:
+            fake.hang()
+            self.close_connection = True
+            return
+        if fault is not None and fault.kind is Misbehaviour.ERROR:
+            self._send(_fault_reply(fault))
+            return
+        reply = fake.handle(self.command, self.path, headers, body)
+        if fault is None:
+            self._send(reply)
+        elif fault.kind is Misbehaviour.ERROR_AFTER:
+            self._send(_fault_reply(fault))
+        elif fault.kind is Misbehaviour.RESET_AFTER:
+            self._reset()
+        else:  # CUT
+            self._send(reply, cut_at=len(reply.body) // 2)
+            self._reset()
+
+    def _send(self, reply: Reply, cut_at: int | None = None) -> None:
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        self.wfile.write(reply.body[:cut_at])
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset, as a failing proxy or server does."""
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    reply = _error(fault.status, f"fault injected by the test: {fault.status}")
+    reply.headers.update(fault.headers)
+    return reply
 
 
 @pytest.fixture
@@ -291,12 +401,16 @@ def fake_kaggle() -> Iterator[FakeKaggle]:
 def kaggle_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the kaggle client at the fake server with test credentials, away from any real ~/.kaggle.
 
-    Returns the fake home folder. Also makes the test run as outside a Kaggle notebook on any machine.
+    Returns the fake home folder. Also makes the test run as outside a Kaggle notebook on any machine,
+    with tiny retry waits.
     """
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith("KAGGLE_") or name.lower().endswith("_proxy"):
+        if name.startswith(("KAGGLE_", "KAGGLEKIT_HTTP_")) or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)
+    # Retries wait milliseconds, not seconds; a request the server never answers fails in seconds, not a minute.
+    monkeypatch.setenv("KAGGLEKIT_HTTP_BACKOFF", "0.01")
+    monkeypatch.setenv("KAGGLEKIT_HTTP_TIMEOUT", "20")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
     monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
