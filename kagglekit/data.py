@@ -279,7 +279,7 @@ def load_competition(
 
     known_metric, metric_note = _known_metric(directory, metric)
     targets, task, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
-    inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'the columns of {sample_path.name}'})"
+    inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'{sample_path.name} columns other than the id'})"
     inferred["task"] = f"{task}: {why}"
     metric_name, metric_source = infer_metric(directory, task, fmt, metric, len(targets))
     if fmt == "label" and task == "binary" and get_metric(metric_name).needs == "probabilities":
@@ -343,35 +343,43 @@ SUBMISSION_WORDS: dict[str, str] = {
 def infer_text_columns(train: pd.DataFrame, test: pd.DataFrame, exclude: list[str], train_path: Path) -> tuple[list[str], str]:
     """The text column: a string column of both files whose values are long and varied.
 
-    A candidate is present in at least half the rows, averages ``MIN_TEXT_CHARS`` characters or more,
+    A text column is present in at least half the rows, averages ``MIN_TEXT_CHARS`` characters or more,
     mostly holds several words (so URLs, ids and keywords are not text) and mostly distinct values. The
-    longest candidate wins when it is ``TEXT_DOMINANCE`` times longer on average than the next; otherwise
-    the choice is the user's, and the error lists the candidates.
+    longest wins when it is ``TEXT_DOMINANCE`` times longer on average than the next; otherwise the choice
+    is the user's, and the error lists the candidates. Without any such column, the one string column of
+    both files with mostly distinct values, or else the one string column with more than one value, is it.
     """
-    candidates: list[tuple[str, float]] = []
-    strings: list[tuple[str, float]] = []
+    texts: list[tuple[str, float]] = []
+    varied: list[str] = []
+    strings: dict[str, float] = {}
     for column in train.columns:
         if column in exclude or column not in test.columns or pd.api.types.is_numeric_dtype(train[column]):
             continue
         present = train[column].dropna().astype(str)
-        if present.empty:
+        if present.nunique() < 2:
             continue
         mean_chars = float(present.str.len().mean())
-        strings.append((str(column), mean_chars))
-        if (len(present) >= 0.5 * len(train) and mean_chars >= MIN_TEXT_CHARS
-                and present.str.strip().str.contains(r"\s").mean() >= 0.5 and present.nunique() >= 0.5 * len(present)):
-            candidates.append((str(column), mean_chars))
-    candidates.sort(key=lambda c: -c[1])
-    described = ", ".join(f"'{c}' ({chars:.0f} characters on average)" for c, chars in candidates or strings)
-    if not candidates:
-        raise DataError(f"{train_path}: no column holds long, varied text (string columns of train and test: {described or 'none'}); "
-                        "name it with --text-column")
-    if len(candidates) > 1 and candidates[0][1] < TEXT_DOMINANCE * candidates[1][1]:
+        strings[str(column)] = mean_chars
+        if len(present) < 0.5 * len(train) or present.nunique() < 0.5 * len(present):
+            continue
+        varied.append(str(column))
+        if mean_chars >= MIN_TEXT_CHARS and present.str.strip().str.contains(r"\s").mean() >= 0.5:
+            texts.append((str(column), mean_chars))
+    texts.sort(key=lambda c: -c[1])
+    described = ", ".join(f"'{c}' ({chars:.0f} characters on average)" for c, chars in (texts or strings.items()))
+    if len(texts) > 1 and texts[0][1] < TEXT_DOMINANCE * texts[1][1]:
         raise DataError(f"{train_path}: several columns hold text: {described}; choose with --text-column NAME "
                         "(repeat it to join several, e.g. --text-column title --text-column body)")
-    others = [c for c, _ in candidates[1:]]
-    reason = "the only long, varied text column" if not others else f"the longest text column; also text: {', '.join(others)}"
-    return [candidates[0][0]], reason
+    if texts:
+        others = [c for c, _ in texts[1:]]
+        return [texts[0][0]], ("the only long, varied text column" if not others
+                               else f"the longest text column; also text: {', '.join(others)}")
+    if len(varied) == 1:
+        return varied, "the only string column of train and test with mostly distinct values"
+    if len(strings) == 1:
+        return list(strings), "the only string column of train and test"
+    raise DataError(f"{train_path}: no column holds long, varied text (string columns of train and test: {described or 'none'}); "
+                    "name it with --text-column")
 
 
 def _check_text_columns(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], reserved: list[str],
@@ -390,7 +398,7 @@ def _check_text_columns(train: pd.DataFrame, test: pd.DataFrame, columns: list[s
             values = frame[column]
             if pd.api.types.is_numeric_dtype(values) and values.notna().any():
                 first = values.notna().to_numpy().argmax()
-                raise DataError(f"{path}: text column '{column}' is numeric ({values.iloc[first]!r} at line {first + 2}); "
+                raise DataError(f"{path}: text column '{column}' is numeric ({values.iloc[first]} at line {first + 2}); "
                                 "choose the column that holds the text with --text-column")
 
 

@@ -85,3 +85,107 @@ def write_demo_competition(directory: Path, *, rows: int = 1200, test_rows: int 
         with atomic_path(directory / name, suffix=".csv") as tmp:
             frame.to_csv(tmp, index=False)
     return directory
+
+
+# --- one small competition per task shape, each with words that move the target -------------------------
+
+TASK_DEMOS = {"regression": "demo-readability", "multilabel": "demo-toxic-comments", "ordinal": "demo-essay-scores"}
+FUNCTION_WORDS = ["the", "a", "of", "and", "to", "in", "that", "it", "was", "for", "on", "with", "as", "his", "they", "at"]
+EASY_WORDS = ["cat", "dog", "sun", "ran", "big", "red", "fun", "home", "play", "ball", "tree", "milk", "happy", "jump", "day"]
+HARD_WORDS = ["notwithstanding", "epistemological", "juxtaposition", "ubiquitous", "idiosyncratic", "obfuscate",
+              "hegemony", "perfunctory", "verisimilitude", "quintessential", "paradigmatic", "ineffable", "recalcitrant"]
+NEUTRAL_COMMENT = ["I think", "the article", "says that", "this page", "was edited", "please check", "the source",
+                   "thanks for", "the update", "about the", "section on", "history of", "the town", "yesterday"]
+LABEL_WORDS = {
+    "toxic": ["stupid", "idiot", "pathetic", "garbage", "dumb", "loser"],
+    "obscene": ["damn", "crap", "hell", "bloody", "freaking"],
+    "insult": ["moron", "clown", "fool", "jerk", "imbecile"],
+}
+STRONG_WORDS = ["furthermore", "consequently", "evidence", "analysis", "demonstrates", "perspective", "significant", "moreover"]
+WEAK_WORDS = ["gonna", "stuff", "thing", "kinda", "like", "really", "lots", "whatever"]
+ESSAY_WORDS = ["students", "school", "phones", "should", "because", "people", "believe", "important", "community", "cars"]
+
+
+def _sentence(rng: np.random.Generator, words: list[str], length: int) -> str:
+    return " ".join(str(w) for w in rng.choice(words, length)).capitalize() + "."
+
+
+def _readability(rng: np.random.Generator, total: int) -> pd.DataFrame:
+    """CommonLit-like: excerpts whose share of hard words and sentence length set a float target (higher is
+    easier), a train-only standard_error, and sparse url_legal/license columns that are not text."""
+    difficulty = rng.normal(0.0, 1.0, total)
+    excerpts = []
+    for d in difficulty:
+        hard_share = 1.0 / (1.0 + np.exp(-1.5 * d))
+        sentences = []
+        for _ in range(int(rng.integers(3, 6))):
+            length = int(rng.integers(6, 10) + 4 * hard_share)
+            words = [str(rng.choice(HARD_WORDS if rng.random() < 0.5 * hard_share else EASY_WORDS if rng.random() < 0.5 else FUNCTION_WORDS))
+                     for _ in range(length)]
+            sentences.append(" ".join(words).capitalize() + ".")
+        excerpts.append(" ".join(sentences))
+    licensed = rng.random(total) < 0.3
+    return pd.DataFrame({
+        "url_legal": [f"https://example.org/texts/{i}" if lic else None for i, lic in enumerate(licensed)],
+        "license": ["CC BY 4.0" if lic else None for lic in licensed],
+        "excerpt": excerpts,
+        "target": np.round(-difficulty + rng.normal(0.0, 0.3, total), 4),
+        "standard_error": np.round(0.45 + 0.05 * rng.random(total), 4),
+    })
+
+
+def _toxic_comments(rng: np.random.Generator, total: int) -> pd.DataFrame:
+    """Toxic-comments-like: three correlated 0/1 labels, each with its own trigger words, rarely used off-label."""
+    toxic = rng.random(total) < 0.35
+    labels = {
+        "toxic": toxic,
+        "obscene": toxic & (rng.random(total) < 0.5),
+        "insult": (toxic & (rng.random(total) < 0.5)) | (rng.random(total) < 0.03),
+    }
+    comments = []
+    for i in range(total):
+        words = [str(w) for w in rng.choice(NEUTRAL_COMMENT, int(rng.integers(4, 9)))]
+        for label, triggers in LABEL_WORDS.items():
+            if (labels[label][i] and rng.random() < 0.85) or rng.random() < 0.05:
+                words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(triggers)))
+        comments.append(" ".join(words))
+    return pd.DataFrame({"comment_text": comments, **{label: values.astype(int) for label, values in labels.items()}})
+
+
+def _essay_scores(rng: np.random.Generator, total: int) -> pd.DataFrame:
+    """Essay-scoring-like: integer scores 1-6; better essays are longer and use more connective words."""
+    score = rng.choice(np.arange(1, 7), total, p=[0.08, 0.22, 0.3, 0.22, 0.12, 0.06])
+    essays = []
+    for s in score:
+        sentences = []
+        for _ in range(int(2 + s + rng.integers(0, 3))):
+            words = [str(rng.choice(STRONG_WORDS if rng.random() < 0.08 * s else WEAK_WORDS if rng.random() < 0.08 * (7 - s) else ESSAY_WORDS))
+                     for _ in range(int(rng.integers(6, 12)))]
+            sentences.append(" ".join(words).capitalize() + ".")
+        essays.append(" ".join(sentences))
+    return pd.DataFrame({"full_text": essays, "score": score})
+
+
+def write_task_competition(kind: str, directory: Path, *, rows: int = 400, test_rows: int = 100, seed: int = 42) -> Path:
+    """Write a small competition of task shape ``kind`` (regression, multilabel, ordinal) in Kaggle's layout.
+
+    regression: readability (``excerpt`` -> float ``target``, sample ``id,target`` of 0.0, metric RMSE by
+    default); multilabel: toxic comments (``comment_text`` -> ``toxic, obscene, insult``, sample of 0.5,
+    mean column-wise ROC AUC); ordinal: essay scores (``full_text`` -> integer ``score`` 1-6, sample of 3,
+    quadratic weighted kappa). Every target has words that move it, so a model can beat the constant.
+    """
+    makers = {"regression": _readability, "multilabel": _toxic_comments, "ordinal": _essay_scores}
+    if kind not in makers:
+        raise ValueError(f"no demo competition of kind {kind!r}; kinds: {', '.join(makers)}")
+    rng = np.random.default_rng(seed)
+    frame = makers[kind](rng, rows + test_rows)
+    frame.insert(0, "id", [f"{kind[:3]}{i:05d}" for i in range(len(frame))])
+    targets = {"regression": ["target", "standard_error"], "multilabel": list(LABEL_WORDS), "ordinal": ["score"]}[kind]
+    train, test = frame.iloc[:rows].reset_index(drop=True), frame.iloc[rows:].drop(columns=targets).reset_index(drop=True)
+    placeholder = {"regression": {"target": 0.0}, "multilabel": dict.fromkeys(LABEL_WORDS, 0.5), "ordinal": {"score": 3}}[kind]
+    sample = pd.DataFrame({"id": test["id"], **placeholder})
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample)):
+        with atomic_path(directory / name, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+    return directory

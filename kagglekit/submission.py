@@ -7,60 +7,73 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kagglekit.data import META_FILE, PROBABILITY_METRICS, Competition, read_csv
-from kagglekit.errors import DataError
+from kagglekit.data import META_FILE, Competition, read_csv
+from kagglekit.errors import DataError, KaggleKitError
 from kagglekit.io import atomic_path
-from kagglekit.metrics import predict_labels
+from kagglekit.metrics import Decision, Needs, decide
 
 
-def submission_frame(competition: Competition, proba: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
-    """The sample's columns, ids and row order, filled from test probabilities given in test.csv order."""
-    if proba.shape != (len(competition.test), competition.n_classes):
-        raise DataError(
-            f"predictions have shape {proba.shape}, expected ({len(competition.test)}, {competition.n_classes}) for test.csv"
-        )
+def submission_frame(competition: Competition, pred: np.ndarray, decision: Decision | float | None = None) -> pd.DataFrame:
+    """The sample's columns, ids and row order, filled from test predictions given in test.csv order.
+
+    ``pred`` is the (n_test, n_outputs) prediction matrix of the task. ``decision`` turns it into labels
+    where the submission holds labels: a binary ``{"threshold": t}`` (a bare float is read as one), or an
+    ordinal ``{"low", "high", "cuts"}`` (without cuts: rounding, within the training scores' range).
+    Probabilities and regression values are written as they are, one column per class, label or target.
+    """
+    if not isinstance(decision, dict):
+        decision = {} if decision is None else {"threshold": float(decision)}
+    expected = (len(competition.test), competition.n_outputs)
+    if pred.shape != expected:
+        raise DataError(f"predictions have shape {pred.shape}, expected {expected} for test.csv ({competition.task} task)")
     ids = competition.test[competition.id_column]
     position = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
     order = position.loc[competition.sample[competition.id_column].to_numpy()].to_numpy()
-    proba = proba[order]
+    pred = pred[order]
+    columns = [str(c) for c in competition.sample.columns[1:]]
     frame = pd.DataFrame({competition.id_column: competition.sample[competition.id_column].to_numpy()})
-    if competition.submission_format == "label":
-        labels = np.asarray(competition.classes, dtype=object)[predict_labels(proba, threshold)]
-        frame[competition.target_column] = pd.Series(labels).infer_objects().to_numpy()
-    elif competition.submission_format == "probability":
-        frame[competition.target_column] = proba[:, 1]
-    else:
+    fmt = competition.submission_format
+    if fmt == "label":
+        labels = np.asarray(competition.classes, dtype=object)[decide(pred, decision, competition.task)]
+        frame[columns[0]] = pd.Series(labels).infer_objects().to_numpy()
+    elif fmt == "probability":
+        frame[columns[0]] = pred[:, 1]
+    elif fmt == "class_probabilities":
         for i, label in enumerate(competition.classes):
-            frame[label] = proba[:, i]
-        frame = frame[list(competition.sample.columns)]
-    return frame
+            frame[label] = pred[:, i]
+    elif fmt == "scores":
+        y = competition.y
+        frame[columns[0]] = decide(pred, {"low": int(y.min()), "high": int(y.max()), **decision}, "ordinal")
+    else:  # label_probabilities, values: prediction column i is the sample's column i
+        for i, column in enumerate(columns):
+            frame[column] = pred[:, i]
+    return frame[list(competition.sample.columns)]
 
 
-def write_submission(competition: Competition, proba: np.ndarray, path: Path | str, threshold: float = 0.5) -> Path:
+def write_submission(competition: Competition, pred: np.ndarray, path: Path | str, decision: Decision | float | None = None) -> Path:
     """Write atomically, then validate against the sample so a bad file never sits under submissions/."""
     path = Path(path)
-    frame = submission_frame(competition, proba, threshold)
+    frame = submission_frame(competition, pred, decision)
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
-        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path),
-                            probabilities=competition.submission_format != "label")
+        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path), holds=competition.holds)
     return path
 
 
 def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name: str | None = None,
-                        probabilities: bool | None = None) -> None:
+                        holds: Needs | None = None) -> None:
     """Raise a DataError that lists every way ``path`` differs from what the sample requires.
 
-    ``probabilities`` allows probabilities where the sample holds integer labels (a competition scored by
-    ROC AUC or log loss); by default that follows the metric that fetch recorded beside the sample.
+    ``holds`` is what the value columns hold: labels (integers where the sample has integers: class
+    labels or ordinal scores), probabilities (numbers in [0, 1]) or values (any finite numbers). By
+    default it follows the competition in the sample's folder (see ``expected_holds``).
     """
     path, sample_path = Path(path), Path(sample_path)
     name = shown_name or str(path)
     sample = read_csv(sample_path)
     id_column = str(sample.columns[0])
     sample = read_csv(sample_path, id_column)
-    if probabilities is None:
-        probabilities = _recorded_metric(sample_path.parent) in PROBABILITY_METRICS
+    holds = holds or expected_holds(sample_path, sample)
     try:
         submission = read_csv(path, id_column)
     except DataError as e:
@@ -88,30 +101,46 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
         if values.isna().any():
             problems.append(f"column '{column}' is empty (NaN) at {_lines(values.isna())}")
             continue
-        expected = sample[column]
-        if pd.api.types.is_integer_dtype(expected) and not probabilities:
-            numeric = pd.to_numeric(values, errors="coerce")
+        numeric = pd.to_numeric(values, errors="coerce")
+        if holds == "labels" and pd.api.types.is_integer_dtype(sample[column]):
             bad = numeric.isna() | (np.mod(numeric.fillna(0), 1) != 0)
             if bad.any():
                 problems.append(f"column '{column}' needs integer labels; found {values[bad].iloc[0]} at {_lines(bad)}")
-        elif pd.api.types.is_numeric_dtype(expected):
-            numeric = pd.to_numeric(values, errors="coerce")
+        elif holds == "probabilities" or (holds == "labels" and pd.api.types.is_numeric_dtype(sample[column])):
             bad = numeric.isna() | (numeric < 0) | (numeric > 1)
             if bad.any():
                 problems.append(f"column '{column}' needs probabilities in [0, 1]; found {values[bad].iloc[0]} at {_lines(bad)}")
+        elif holds == "values":
+            bad = numeric.isna() | ~np.isfinite(numeric.fillna(0).to_numpy(dtype=np.float64))
+            if bad.any():
+                problems.append(f"column '{column}' needs numbers; found {values[bad].iloc[0]} at {_lines(bad)}")
     if problems:
         raise DataError(f"{name} does not match {sample_path.name}:\n  - " + "\n  - ".join(problems))
 
 
-def _recorded_metric(directory: Path) -> str | None:
-    """The metric fetch recorded for the competition whose files are in ``directory``, if it is one we know."""
+def expected_holds(sample_path: Path, sample: pd.DataFrame) -> Needs:
+    """What a submission for the competition in ``sample_path``'s folder holds.
+
+    That competition's own inference when its train.csv and test.csv are beside the sample (which reads
+    the metric fetch recorded); else the recorded metric's need; else the sample's types: integers are
+    labels, other numbers probabilities.
+    """
+    from kagglekit.data import load_competition
     from kagglekit.io import read_json
     from kagglekit.metrics import find_metric
 
+    directory = sample_path.parent
+    if (directory / "train.csv").is_file() and (directory / "test.csv").is_file():
+        try:
+            return load_competition(directory).holds
+        except KaggleKitError:
+            pass  # the sample alone still says what its columns take
     meta = directory / META_FILE
-    recorded = str(read_json(meta).get("evaluation_metric") or "") if meta.is_file() else ""
-    metric = find_metric(recorded) if recorded else None
-    return metric.name if metric else None
+    recorded = find_metric(str(read_json(meta).get("evaluation_metric") or "")) if meta.is_file() else None
+    if recorded is not None:
+        return recorded.needs
+    integer = all(pd.api.types.is_integer_dtype(sample[c]) for c in sample.columns[1:])
+    return "labels" if integer or not all(pd.api.types.is_numeric_dtype(sample[c]) for c in sample.columns[1:]) else "probabilities"
 
 
 def _few(values: list, limit: int = 5) -> str:

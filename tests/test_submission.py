@@ -32,7 +32,7 @@ def test_label_submission_follows_the_sample_order_and_threshold(tiny_competitio
     frame = pd.read_csv(path)
     assert frame.columns.tolist() == ["id", "target"]
     assert frame.set_index("id")["target"].to_dict() == {103: 0, 100: 1, 101: 0, 102: 1, 104: 0, 105: 0}
-    lowered = pd.read_csv(write_submission(comp, proba, tmp_path / "out" / "t.csv", threshold=0.35))
+    lowered = pd.read_csv(write_submission(comp, proba, tmp_path / "out" / "t.csv", decision={"threshold": 0.35}))
     assert lowered.set_index("id").loc[104, "target"] == 1
     assert not list((tmp_path / "out").glob(".*"))  # no temp files left behind
 
