@@ -210,3 +210,21 @@ def test_settings_mistakes_are_one_line(toml: str, message: str) -> None:
         return
     assert result.exit_code == 1 and "kagglekit.toml" in result.output and message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_leaderboard_shows_the_columns_each_task_has() -> None:
+    """Regression boards have rmse/mae, not accuracy; a failed model shows its error; no threshold, no '@'."""
+    import pandas as pd
+
+    from kagglekit.cli.common import console, print_leaderboard
+
+    board = pd.DataFrame({
+        "model": ["ridge", "dense"], "kind": "model", "cv_rmse": [0.52, None], "cv_rmse_std": [0.01, None],
+        "mae": [0.4, None], "test_from": "refit", "fit_s": [1.25, None], "predict_ms_per_row": [0.002, None],
+        "status": ["ok", "ValueError: no [bold]"],
+    })
+    with console.capture() as captured:
+        print_leaderboard(board, "regression")
+    text = captured.get()
+    assert "cv rmse" in text and "mae" in text and "acc" not in text and "0.520±0.010" in text and "1.2" in text
+    assert "failed" in text and "no [bold]" in text

@@ -70,7 +70,7 @@ def explore(
     seed: Annotated[int, typer.Option(help="Seed of the random samples.")] = 42,
     sequence_length: Annotated[int, typer.Option(
         rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts.")] = 15,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable).")] = ["text"],
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable) \\[default: inferred from the data].")] = [],
 ) -> None:
     """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
 
@@ -83,7 +83,7 @@ def explore(
 
     with user_errors():
         workspace = Workspace.current()
-        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column)
+        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column or None)
         result = explore_data(loaded, samples=samples, seed=seed, sequence_length=sequence_length)
         plots = explore_plots(result, workspace.runs_dir(competition) / "explore")
     print_frame(result.sizes, f"{competition}: rows and columns")

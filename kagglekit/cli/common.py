@@ -85,28 +85,36 @@ ModelsOption = Annotated[list[str], typer.Option(
     help="Model (repeatable, or comma-separated: -m a,b); `kagglekit models` lists them.")]
 
 
+# Short headers of the leaderboard's figures; any other figure the task adds shows under its own name.
+SHORT_HEADERS = {"accuracy": "acc", "precision": "prec", "recall": "rec", "f1_weighted": "f1 w"}
+NOT_FIGURES = {"model", "kind", "threshold", "test_from", "status", "fit_s", "predict_ms_per_row"}
+
+
 def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
-    """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column."""
+    """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column.
+
+    Columns follow the board: the CV score ± its spread, the tuned score (@ threshold when there is one), the
+    task's figures (accuracy ... for classification, rmse and mae for regression), then time.
+    """
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    score_column = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
+    score = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
+    tuned = next((c for c in board.columns if c.startswith("oof_") and c.endswith("_tuned")), None)
+    figures = [c for c in board.columns if c not in NOT_FIGURES and not c.startswith(("cv_", "oof_"))]
     table.add_column("model", no_wrap=True)
-    table.add_column(score_column.replace("_", " ") if score_column else "cv", justify="right", no_wrap=True)
-    tuned_column = next((c for c in board.columns if c.startswith("oof_") and c.endswith("_tuned")), None)
-    has_tuned = tuned_column is not None
-    if has_tuned:
-        table.add_column("tuned@thr", justify="right", no_wrap=True)
-    for header in ("acc", "prec", "rec", "fit s", "ms/row"):
+    table.add_column(score.replace("_", " ") if score else "cv", justify="right", no_wrap=True)
+    if tuned:
+        table.add_column("tuned@thr" if "threshold" in board.columns else "tuned", justify="right", no_wrap=True)
+    for header in [SHORT_HEADERS.get(c, c.replace("_", " ")) for c in figures] + ["fit s", "ms/row"]:
         table.add_column(header, justify="right", no_wrap=True)
-    failed = board["status"] != "ok" if "status" in board.columns else None
-    for i, row in board.iterrows():
-        if failed is not None and failed[i]:
-            table.add_row(str(row["model"]), "[red]failed[/]", str(row["status"])[:60])
+    for _, row in board.iterrows():
+        if row.get("status", "ok") != "ok":
+            table.add_row(str(row["model"]), "[red]failed[/]", escape(str(row["status"])[:60]))
             continue
-        cells = [str(row["model"]), f"{_num(row.get(score_column))}±{_num(row.get(score_column + '_std'))}"]
-        if has_tuned:
-            cells.append(f"{_num(row[tuned_column])}@{_num(row['threshold'], 2)}")
-        cells += [_num(row["accuracy"]), _num(row["precision"]), _num(row["recall"]), _num(row["fit_s"], 1),
-                  _num(row["predict_ms_per_row"])]
+        cells = [str(row["model"]), f"{_num(row.get(score))}±{_num(row.get(f'{score}_std'))}" if score else ""]
+        if tuned:
+            at = f"@{_num(row['threshold'], 2)}" if "threshold" in board.columns and _num(row["threshold"]) else ""
+            cells.append(_num(row[tuned]) + at)
+        cells += [_num(row[c]) for c in figures] + [_num(row.get("fit_s"), 1), _num(row.get("predict_ms_per_row"))]
         table.add_row(*cells)
     console.print(table)
 

@@ -81,7 +81,7 @@ def train(
     folds: Annotated[int, typer.Option(help="Number of stratified CV folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 42,
     metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss \\[default: from fetch's metadata].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable).")] = ["text"],
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable) \\[default: inferred from the data].")] = [],
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
@@ -121,7 +121,7 @@ def train(
     with user_errors():
         config = training.TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
-            text_columns=text_column, target_columns=target_column or None, group_column=group_column,
+            text_columns=text_column or None, target_columns=target_column or None, group_column=group_column,
             model_params=model_params, run_name=run_name, jobs=jobs, backend=backend.value, ray_address=ray_address,
             device=device, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
         )
