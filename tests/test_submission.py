@@ -114,3 +114,61 @@ def test_single_column_string_labels(tmp_path: Path) -> None:
     assert comp.submission_format == "label" and comp.classes == ["EAP", "HPL", "MWS"] and comp.task == "multiclass"
     frame = pd.read_csv(write_submission(comp, np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]), tmp_path / "s.csv"))
     assert frame["author"].tolist() == ["MWS", "EAP"]
+
+
+def _competition(tmp_path: Path, targets: dict[str, list], sample: dict[str, object], **options: object):
+    n = len(next(iter(targets.values())))
+    train = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "text": [f"passage number {i} with words" for i in range(n)], **targets})
+    test = pd.DataFrame({"id": ["t0", "t1", "t2"], "text": ["one more text", "and another one", "the last text"]})
+    frame = pd.DataFrame({"id": ["t2", "t0", "t1"], **sample})  # the sample's order differs from test.csv's
+    return load_competition(write_competition(tmp_path / "comp", train, test, frame), **options)
+
+
+def test_regression_submission_holds_values_in_the_samples_columns(tmp_path: Path) -> None:
+    comp = _competition(tmp_path, {"cohesion": list(np.linspace(1, 5, 12)), "syntax": list(np.linspace(2, 4, 12))},
+                        {"syntax": 3.0, "cohesion": 3.0})
+    pred = np.array([[1.5, 2.5], [-0.5, 7.25], [3.0, 3.5]])  # columns: target_columns, which follow the sample
+    assert comp.target_columns == ["syntax", "cohesion"]
+    frame = pd.read_csv(write_submission(comp, pred, tmp_path / "s.csv"))
+    assert frame.columns.tolist() == ["id", "syntax", "cohesion"]
+    assert frame.iloc[0].tolist() == ["t2", 3.0, 3.5] and frame.iloc[1].tolist() == ["t0", 1.5, 2.5]
+    assert frame.iloc[2].tolist() == ["t1", -0.5, 7.25]  # values outside [0, 1] are valid regression values
+
+
+def test_multilabel_submission_holds_one_probability_per_label(tmp_path: Path) -> None:
+    comp = _competition(tmp_path, {"toxic": [0, 1] * 6, "insult": [1, 0, 0] * 4}, {"toxic": 0.5, "insult": 0.5})
+    frame = pd.read_csv(write_submission(comp, np.array([[0.9, 0.1], [0.2, 0.7], [0.4, 0.4]]), tmp_path / "s.csv"))
+    assert frame.to_dict("list") == {"id": ["t2", "t0", "t1"], "toxic": [0.4, 0.9, 0.2], "insult": [0.4, 0.1, 0.7]}
+    with pytest.raises(DataError, match="shape \\(3, 3\\), expected \\(3, 2\\)"):
+        write_submission(comp, np.full((3, 3), 0.5), tmp_path / "bad.csv")
+
+
+def test_ordinal_submission_cuts_values_into_integer_scores(tmp_path: Path) -> None:
+    comp = _competition(tmp_path, {"score": [1, 2, 3, 4, 5, 6] * 2}, {"score": 3})
+    pred = np.array([[2.6], [0.2], [9.0]])
+    rounded = pd.read_csv(write_submission(comp, pred, tmp_path / "r.csv"))  # no decision: rounding within 1..6
+    assert rounded["score"].tolist() == [6, 3, 1]
+    decision = {"low": 1, "high": 6, "cuts": [1.5, 2.7, 3.5, 4.5, 5.5]}  # as tuned on OOF predictions
+    frame = pd.read_csv(write_submission(comp, pred, tmp_path / "s.csv", decision=decision))
+    assert frame["score"].tolist() == [6, 2, 1] and pd.api.types.is_integer_dtype(frame["score"])
+
+
+@pytest.mark.parametrize(
+    ("targets", "sample", "content", "message"),
+    [
+        ({"target": list(np.linspace(0, 3, 12))}, {"target": 0.0}, "id,target\nt2,1.5\nt0,x\nt1,2\n", "'target' needs numbers; found x at line\\(s\\) 3"),
+        ({"toxic": [0, 1] * 6, "insult": [1, 0, 0] * 4}, {"toxic": 0.5, "insult": 0.5}, "id,toxic,insult\nt2,0.5,1.2\nt0,0,0\nt1,1,1\n",
+         "'insult' needs probabilities in \\[0, 1\\]; found 1.2 at line\\(s\\) 2"),
+        ({"score": [1, 2, 3, 4, 5, 6] * 2}, {"score": 3}, "id,score\nt2,3.4\nt0,1\nt1,6\n", "'score' needs integer labels; found 3.4"),
+    ],
+    ids=["regression", "multilabel", "ordinal"],
+)
+def test_validate_knows_each_shape_from_the_competition_beside_the_sample(tmp_path: Path, targets: dict, sample: dict,
+                                                                         content: str, message: str) -> None:
+    comp = _competition(tmp_path, targets, sample)
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(DataError, match=message):
+        validate_submission(tmp_path / "bad.csv", comp.directory / "sample_submission.csv")
+    good = content.replace(",x", ",2").replace("1.2", "0.2").replace("3.4", "3")
+    (tmp_path / "good.csv").write_text(good)
+    validate_submission(tmp_path / "good.csv", comp.directory / "sample_submission.csv")
