@@ -46,22 +46,16 @@ def ensemble(
     """
     from kagglekit import training
     from kagglekit.config import Workspace
-    from kagglekit.data import load_competition
     from kagglekit.ensemble import build_ensembles
+    from kagglekit.mistakes import run_competition
     from kagglekit.runs import find_run
 
     workspace = Workspace.current()
     with user_errors():
         run = find_run(workspace.runs_dir(competition), run_name)
-        manifest = run.manifest
-        loaded = load_competition(
-            data_dir or manifest["data_dir"], name=competition, text_columns=manifest["text_columns"], metric=manifest["metric"]
-        )
-        submissions = build_ensembles(
-            run, loaded, workspace.submissions_dir(competition), console=console,
-            models=models,
-            methods=methods or None, test_from=test_from,
-        )
+        loaded = run_competition(run, data_dir)  # the run's own data, checked unchanged
+        submissions = build_ensembles(run, loaded, workspace.submissions_dir(competition), console=console,
+                                      models=models, methods=methods or None, test_from=test_from)
         board = training.leaderboard(run)
         training.save_leaderboard(run, board)
     print_leaderboard(board, f"{competition} · {run.name} · metric {loaded.metric}")

@@ -66,7 +66,7 @@ def submit(
         workspace = Workspace.current()
         folder = data_dir or workspace.data_dir(competition)
         validate_submission(file, folder / "sample_submission.csv")
-        message = message or submission_message(workspace.runs_dir(competition), file.stem)
+        message = message or submission_message(workspace.runs_dir(competition), file.stem, file)
         status = kaggle_api.submit(file, competition, message, wait=wait)
     console.print(f"submitted {file} to {competition} (ref {status.ref}): {status.status}", highlight=False)
     if status.status == "complete":
