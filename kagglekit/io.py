@@ -15,7 +15,10 @@ import numpy as np
 
 @contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
+    """Yield a temporary path beside ``path``; flush it to disk and rename it over ``path`` only on success.
+
+    The temporary file is hidden (``.NAME.*``) so a run can tell a killed writer's leftovers from artifacts.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
@@ -24,6 +27,8 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        with tmp_path.open("rb+") as written:  # on disk before the rename: a resume trusts what it finds
+            os.fsync(written.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -118,6 +118,21 @@ class Run:
         finally:
             handle.close()  # releases the flock
 
+    def remove_partial_writes(self) -> list[Path]:
+        """Delete what a killed process left half-written: atomic writes' hidden temporary files and folders.
+
+        Call while holding the lock, so no live writer's temporary files are touched.
+        """
+        removed = []
+        for parent in (self.directory / "models", self.directory / "ensembles", self.directory / "submissions"):
+            for path in sorted(parent.rglob(".*"), reverse=True) if parent.is_dir() else []:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
     # --- models: per-fold and refit artifacts ----------------------------------------------------------
 
     def model_dir(self, name: str) -> Path:

@@ -23,7 +23,7 @@ from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
 from kagglekit.engine.backends import DeviceSettings, make_backend, visible_gpus
 from kagglekit.engine.events import EnsembleBuilt, Listener, ModelFailed, ModelFinished, RunFinished, RunStarted
-from kagglekit.engine.jobs import Job, refit_params, task_spec
+from kagglekit.engine.jobs import Job, refit_params
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import write_json
 from kagglekit.metrics import cv_scores, get_metric, report_columns
@@ -121,27 +121,14 @@ class RunResult:
     failed: dict[str, str]
 
 
-def make_folds(competition: Competition, n_folds: int, seed: int) -> pd.DataFrame:
-    """Stratified k-fold assignment of the training rows, by id."""
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(competition.y, minlength=competition.n_classes)
-    if counts.min() < n_folds:
-        label = competition.classes[int(counts.argmin())]
-        raise DataError(f"label {label!r} has {counts.min()} training rows, fewer than --folds {n_folds}: use fewer folds")
-    fold = np.zeros(len(competition.train), dtype=np.int64)
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, val) in enumerate(splitter.split(np.zeros(len(fold)), competition.y)):
-        fold[val] = k
-    return pd.DataFrame({competition.id_column: competition.train[competition.id_column].to_numpy(), "fold": fold})
-
-
 def prepare_run(config: TrainConfig, competition: Competition) -> Run:
     """Create or reopen the run directory; reopen only a run made with the same data, folds, metric and inputs.
 
     Everything a run has stored (folds, out-of-fold scores, test predictions) is only valid for those, so a
     change is refused with the way out rather than silently mixing old and new artifacts.
     """
+    from kagglekit.folds import make_folds
+
     run = Run(config.workspace.runs_dir(competition.name) / config.resolved_run_name)
     identity = _run_identity(config, competition)
     if run.has_folds():
@@ -162,7 +149,7 @@ def prepare_run(config: TrainConfig, competition: Competition) -> Run:
             raise ConfigError(f"run {run.name} keeps groups of {manifest.get('group_column')!r} in one fold, not "
                               f"{identity['group_column']!r}: {way_out}")
     else:
-        run.write_folds(make_folds(competition, config.folds, config.seed), competition.y)
+        run.write_folds(make_folds(competition, config.folds, config.seed, config.group_column), competition.y)
     run.write_manifest({**_manifest(config, competition, run), **identity})
     return run
 
@@ -198,9 +185,9 @@ def _manifest(config: TrainConfig, competition: Competition, run: Run) -> dict[s
         "task": competition.task,
         "classes": competition.classes,
         "id_column": competition.id_column,
-        "target_columns": _target_columns(competition),
+        "target_columns": competition.target_columns,
         "submission_format": competition.submission_format,
-        "inferred": getattr(competition, "inferred", {}),
+        "inferred": competition.inferred,
         "n_train": len(competition.train),
         "n_test": len(competition.test),
         "created": previous.get("created", _now()),
@@ -209,10 +196,6 @@ def _manifest(config: TrainConfig, competition: Competition, run: Run) -> dict[s
         "versions": versions,
         "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
     }
-
-
-def _target_columns(competition: Competition) -> list[str]:
-    return list(getattr(competition, "target_columns", None) or [competition.target_column])
 
 
 def _now() -> str:
@@ -233,12 +216,13 @@ def run(config: TrainConfig, console: Console | None = None, listeners: list[Lis
     models = _supported(config, competition, console)
     run_ = prepare_run(config, competition)
     with run_.lock():
+        run_.remove_partial_writes()
         return _train(config, competition, run_, models, console, list(listeners))
 
 
 def _supported(config: TrainConfig, competition: Competition, console: Console) -> list[str]:
     """The chosen models that can learn this task; a model named with -m that cannot is an error before any fold."""
-    kind = task_spec(competition).kind
+    kind = competition.task_spec.kind
     unsupported = [m for m in config.models if kind not in get_model_class(m).supported_tasks]
     if unsupported and len(unsupported) == len(config.models):
         raise ConfigError(f"{', '.join(unsupported)} cannot learn a {competition.task} task; "

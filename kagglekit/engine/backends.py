@@ -125,6 +125,15 @@ def _prepare_worker(settings: DeviceSettings) -> None:
         configure_device(settings.device, settings.mixed_precision)
 
 
+def _receive(conn: Connection) -> tuple[str, Any] | None:
+    """A worker's answer if one is waiting; None when there is none yet or the worker is gone (then conn is closed)."""
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        conn.close()
+        return None
+
+
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
@@ -158,11 +167,14 @@ class LocalBackend:
                 pending += plan.ready()
                 for i, worker in enumerate(pool):
                     if pending and (worker is None or worker.job is None):
-                        if worker is None:
+                        if worker is None or not worker.process.is_alive():  # died between jobs: replace it
                             worker = pool[i] = self._start(context, *slots[i])
                         worker.job, worker.started = pending.pop(0), time.perf_counter()
-                        worker.conn.send(worker.job)
                         emit(JobStarted(worker.job))
+                        try:
+                            worker.conn.send(worker.job)
+                        except OSError:  # died just now: the sentinel check below fails the job
+                            pass
                 busy = [w for w in pool if w is not None and w.job is not None]
                 if not busy:  # nothing running and nothing ready: new jobs only come from finished ones
                     break
@@ -171,8 +183,9 @@ class LocalBackend:
                     if worker is None or worker.job is None:
                         continue
                     job = worker.job
-                    if worker.conn.poll():
-                        status, payload = worker.conn.recv()
+                    message = _receive(worker.conn)
+                    if message is not None:
+                        status, payload = message
                         worker.job = None
                         if status == "ok":
                             emit(JobFinished(job, time.perf_counter() - worker.started, payload))
@@ -180,11 +193,13 @@ class LocalBackend:
                         else:
                             emit(JobFailed(job, payload.splitlines()[0]))
                             plan.failed(job, payload)
-                    elif not worker.process.is_alive():
+                    elif not worker.process.is_alive() or worker.conn.closed:
+                        worker.process.join(timeout=5)
                         error = f"worker process died (exit code {worker.process.exitcode}) while running {job.label}"
                         emit(JobFailed(job, error))
                         plan.failed(job, error)
-                        worker.conn.close()
+                        if not worker.conn.closed:
+                            worker.conn.close()
                         pool[i] = None  # a fresh worker takes the next job
         finally:
             for worker in pool:

@@ -14,14 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kagglekit.models.base import TaskSpec
 from kagglekit.runs import Run
-
-
-def task_spec(competition: Any) -> TaskSpec:
-    """What the models learn for this competition."""
-    spec = getattr(competition, "task_spec", None)
-    return spec if spec is not None else TaskSpec(competition.task, competition.n_classes)
 
 
 @dataclass(frozen=True)
@@ -55,7 +48,7 @@ def run_job(job: Job) -> dict[str, Any]:
     texts, y, test_texts = competition.train_texts, competition.y, competition.test_texts
     model = get_model(job.model, **job.params)
     if job.fold is None:
-        model.fit(texts, y, task=task_spec(competition))
+        model.fit(texts, y, task=competition.task_spec)
         start = time.perf_counter()
         test_pred = model.predict(test_texts)
         predict_s = time.perf_counter() - start
@@ -65,7 +58,7 @@ def run_job(job: Job) -> dict[str, Any]:
         run.save_refit(job.model, test_pred, record)
         return record
     val = run.fold_index == job.fold
-    model.fit(texts[~val], y[~val], val=(texts[val], y[val]), task=task_spec(competition))
+    model.fit(texts[~val], y[~val], val=(texts[val], y[val]), task=competition.task_spec)
     start = time.perf_counter()
     val_pred = model.predict(texts[val])
     predict_s = time.perf_counter() - start
