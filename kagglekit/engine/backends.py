@@ -255,8 +255,10 @@ class RayBackend:
         self.address, self.settings = address, settings
 
     def run(self, plan: Plan, emit: Listener) -> None:
-        import ray
-
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--backend ray needs Ray: pip install 'kagglekit[ray]'") from None
         try:
             ray.init(address=self.address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=self.settings.verbose,
                      configure_logging=self.settings.verbose, logging_level="WARNING")
