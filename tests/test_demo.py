@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -28,3 +29,18 @@ def test_demo_command_trains_and_validates(tmp_path: Path) -> None:
     assert len(submission) == 400 and set(submission["target"]) == {0, 1}
     board = pd.read_csv(next((tmp_path / "runs" / "demo-disaster-tweets").iterdir()) / "leaderboard.csv")
     assert board.loc[0, "cv_f1"] > 0.7  # the generated texts carry signal a baseline finds
+
+
+def test_each_task_shape_has_a_generated_competition_with_signal(tmp_path: Path) -> None:
+    from kagglekit.demo import TASK_DEMOS, write_task_competition
+
+    expected = {"regression": ("excerpt", "rmse", (300, 1)), "multilabel": ("comment_text", "column_auc", (300, 3)),
+                "ordinal": ("full_text", "qwk", (300, 1))}
+    for kind, (text, metric, shape) in expected.items():
+        comp = load_competition(write_task_competition(kind, tmp_path / TASK_DEMOS[kind], rows=300, test_rows=20))
+        assert (comp.task, comp.text_columns, comp.metric, comp.y.shape) == (kind, [text], metric, shape)
+        lengths = pd.Series(comp.train_texts).str.split().str.len().to_numpy()
+        if kind == "multilabel":  # each label has its own trigger words
+            assert all(comp.y[:, j].mean() > 0.1 for j in range(3))
+        else:  # longer, harder texts move the target: length alone correlates with it
+            assert abs(np.corrcoef(lengths, comp.y[:, 0])[0, 1]) > 0.3

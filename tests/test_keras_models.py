@@ -13,7 +13,8 @@ import tensorflow as tf
 from kagglekit.device import configure_device
 from kagglekit.errors import ConfigError, ModelError
 from kagglekit.models import get_model, get_model_class
-from kagglekit.models.base import TextModel
+from kagglekit.models.base import TaskSpec, TextModel
+from kagglekit.models.keras_models import inner_split, sized_defaults
 from kagglekit.models.sentence import stratified_subset
 
 TEXTS = [
@@ -134,3 +135,39 @@ def test_inner_early_stopping_never_looks_at_the_scored_fold() -> None:
     assert one.best_epoch_ is not None and len(one.history_["val_loss"]) >= 1
     with pytest.raises(ModelError, match="early_stopping must be one of fold, inner"):
         fit_dense(early_stopping="sometimes")
+
+
+def test_sizes_come_from_the_training_texts_unless_given() -> None:
+    long_texts = [" ".join(f"word{j % 40}" for j in range(i, i + 30 + i % 7)) for i in range(40)]
+    sized = sized_defaults(np.array(long_texts, dtype=object))
+    assert sized["sequence_length"] == int(np.ceil(np.percentile([len(t.split()) for t in long_texts], 95)))
+    assert sized["max_tokens"] == 40 + 2  # 40 words seen at least twice, plus padding and out-of-vocabulary
+    assert sized_defaults(np.array(["Hello, World!", "hello world"], dtype=object)) == {"sequence_length": 8, "max_tokens": 4}
+    lstm = get_model_class("lstm")
+    assert lstm.prepare_params({"seed": 1, "sequence_length": 12}, np.array(long_texts)) == {"seed": 1, "sequence_length": 12, "max_tokens": 42}
+    assert lstm.prepare_params({"sequence_length": 12, "max_tokens": 99}, np.array(long_texts)) == {"sequence_length": 12, "max_tokens": 99}
+    model = get_model("dense", epochs=1).fit(long_texts, np.arange(40) % 2)  # on its own: sized from its fit's texts
+    vectorizer = next(layer for layer in model.model_.layers if isinstance(layer, keras.layers.TextVectorization))
+    assert vectorizer.get_config()["output_sequence_length"] == sized["sequence_length"]
+    assert model.get_params()["sequence_length"] is None and model.sequence_length_ == sized["sequence_length"]
+
+
+@pytest.mark.parametrize(("kind", "y", "activation", "loss"), [
+    ("multilabel", np.column_stack([LABELS, 1 - LABELS, np.arange(12) % 2]), "sigmoid", "binary_crossentropy"),
+    ("regression", np.column_stack([LABELS * 3.0 + 1.0]), "linear", "mean_squared_error"),
+])
+def test_output_layer_and_loss_follow_the_task(kind: str, y: np.ndarray, activation: str, loss: str) -> None:
+    task = TaskSpec(kind, y.shape[1])
+    model = get_model("dense", epochs=2, early_stopping="inner").fit(TEXTS, y, val=(VAL_TEXTS, y[:2]), task=task)
+    output = model.model_.get_layer("output")
+    assert output.units == y.shape[1] and output.activation.__name__ == activation and model.model_.loss == loss
+    pred = model.predict(TEXTS)
+    assert pred.shape == y.shape
+    if kind == "regression":  # trained on standardised targets, predicted in the targets' units
+        assert pred[LABELS == 1].mean() > pred[LABELS == 0].mean() and 0.0 < pred.mean() < 5.0
+
+
+def test_inner_split_of_numeric_targets_holds_out_a_tenth() -> None:
+    texts = np.array([f"t{i}" for i in range(50)], dtype=object)
+    fit_x, fit_y, (stop_x, stop_y) = inner_split(texts, np.linspace(0, 1, 50).reshape(-1, 1), seed=0)
+    assert (len(fit_x), len(stop_x)) == (45, 5) and fit_y.shape == (45, 1)
