@@ -277,7 +277,7 @@ def load_competition(
     _check_ids(sample, id_column, sample_path)
     _check_same_ids(test, sample, id_column, test_path, sample_path)
 
-    known_metric, metric_note = _known_metric(directory, metric)
+    known_metric, _ = _known_metric(directory, metric)
     targets, task, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
     inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'{sample_path.name} columns other than the id'})"
     inferred["task"] = f"{task}: {why}"

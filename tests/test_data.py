@@ -145,7 +145,7 @@ def test_multilabel_and_multi_target_regression(tmp_path: Path) -> None:
     comp = load_competition(_shape(tmp_path / "b", scores, {"cohesion": 3.0, "syntax": 3.0}))
     assert comp.task == "regression" and comp.metric == "mcrmse" and comp.task_spec == TaskSpec("regression", 2)
     with pytest.raises(DataError, match="use target_columns"):
-        comp.target_column
+        _ = comp.target_column
 
 
 def test_ordinal_scores_and_integer_classes(tmp_path: Path) -> None:

@@ -170,4 +170,4 @@ def test_output_layer_and_loss_follow_the_task(kind: str, y: np.ndarray, activat
 def test_inner_split_of_numeric_targets_holds_out_a_tenth() -> None:
     texts = np.array([f"t{i}" for i in range(50)], dtype=object)
     fit_x, fit_y, (stop_x, stop_y) = inner_split(texts, np.linspace(0, 1, 50).reshape(-1, 1), seed=0)
-    assert (len(fit_x), len(stop_x)) == (45, 5) and fit_y.shape == (45, 1)
+    assert (len(fit_x), len(stop_x)) == (45, 5) and (fit_y.shape, stop_y.shape) == ((45, 1), (5, 1))

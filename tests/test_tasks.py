@@ -25,7 +25,7 @@ SHAPES = {
 }
 
 
-def constant_prediction(y: np.ndarray, task: str) -> np.ndarray:
+def constant_prediction(y: np.ndarray) -> np.ndarray:
     """What a model that ignores the text predicts: the training mean (label prevalence, mean score or value)."""
     return np.tile(y.mean(axis=0), (len(y), 1)).astype(np.float64)
 
@@ -45,7 +45,7 @@ def train_shape(kind: str, tmp_path: Path, models: list[str], all_models: bool =
 def check_models_and_submissions(result, directory: Path, kind: str) -> None:
     comp, run_ = result.competition, result.run
     y, fold_index, scorer = comp.y, run_.fold_index, get_metric(comp.metric)
-    constant = cv_scores(comp.metric, y, constant_prediction(y, comp.task), fold_index, comp.task)["cv_score"]
+    constant = cv_scores(comp.metric, y, constant_prediction(y), fold_index, comp.task)["cv_score"]
     names = run_.model_names()
     assert names, "no model trained"
     for name in names:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from kagglekit.models import register
-from kagglekit.models.base import TextModel, TaskKind
+from kagglekit.models.base import TaskKind, TextModel
 
 
 class SklearnTextModel(TextModel):
