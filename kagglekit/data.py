@@ -447,8 +447,9 @@ def infer_task(
     scores values; regression otherwise. One column: text labels are classes; non-integer numbers are
     regression; integers are ordinal scores when the metric is QWK, or when the sample holds integers
     and the values look like scores (``_looks_like_scores``) under a value metric (RMSE, MAE) or no known
-    metric; two integer values are binary; other integers are classes, or regression when a value metric
-    scores a float sample. Target columns are converted in place (labels, 0/1 or floats).
+    metric; other integers are regression under a value metric, else binary when there are two of them,
+    classes when the sample holds labels, and regression when it holds floats. A classification metric
+    makes integers classes. Target columns are converted in place (labels, 0/1 or floats).
     """
     sample_columns = [str(c) for c in sample.columns[1:]]
     one_per_class = target_columns is None and len(sample_columns) > 1 and not any(c in train.columns for c in sample_columns)
