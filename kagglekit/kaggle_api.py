@@ -14,6 +14,7 @@ created twice.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import json
@@ -314,7 +315,8 @@ def patient_session(policy: HttpPolicy, session: requests.Session | None = None)
 def _api_class() -> type[KaggleApi]:
     """KaggleApi whose SDK client honours KAGGLE_API_ENVIRONMENT and the HTTP policy; the stock one always talks
     to production, with no timeout."""
-    with redirect_stdout(io.StringIO()):  # importing `kaggle` authenticates and may print its login help
+    _register_kaggle_package_without_import_time_sign_in()
+    with redirect_stdout(io.StringIO()):  # in case `kaggle` was imported in full already: it may print its login help
         from kaggle.api.kaggle_api_extended import KaggleApi
     from kagglesdk import KaggleClient
     from kagglesdk.kaggle_env import get_env
@@ -339,6 +341,18 @@ def _api_class() -> type[KaggleApi]:
             return client
 
     return EnvAwareKaggleApi
+
+
+def _register_kaggle_package_without_import_time_sign_in() -> None:
+    """Make ``import kaggle.api...`` skip kaggle/__init__.py, which signs in with a stock client as it is imported:
+    against production whatever KAGGLE_API_ENVIRONMENT says, and with no timeout, so an unreachable or silent
+    server would hang the import. We sign in ourselves, through the patient session (see _signed_in_api)."""
+    if "kaggle" in sys.modules:
+        return
+    spec = importlib.util.find_spec("kaggle")
+    if spec is None:
+        raise KaggleApiError("the kaggle package is not installed: pip install kaggle")
+    sys.modules["kaggle"] = importlib.util.module_from_spec(spec)  # the package, its __init__ not run
 
 
 def _signed_in_api(*, timeout: float | None = None) -> KaggleApi:

@@ -7,14 +7,13 @@ ListSubmissions, and IntrospectToken for API-token sign-in. Anything else gets a
 
 It can also misbehave, as the real one does now and then: ``add_fault`` makes chosen requests hang, fail with a
 status (429 with or without Retry-After, 5xx), lose their answer after doing their work, or have their answer cut
-off halfway by a connection reset; ``credentials_expire_after`` answers 401 once a number of calls has been made.
+off halfway by a connection reset; ``calls_before_expiry`` answers 401 once that many more calls have been made.
 """
 
 from __future__ import annotations
 
 import base64
 import fcntl
-import importlib
 import io
 import itertools
 import json
@@ -36,7 +35,8 @@ from kagglekit import config
 
 PORT = 7777  # fixed by kagglesdk for KaggleEnv.TEST
 BASE_URL = f"http://localhost:{PORT}"
-USERNAME, KEY, TOKEN = "kagglekit-tester", "test-key", "test-token"
+# Distinctive, so that tests/test_secrets.py can look for them in everything kagglekit writes and prints.
+USERNAME, KEY, TOKEN = "kagglekit-tester", "kgk-secret-key-5f3c9a7e41", "kgk-secret-token-8d1e2b4f07"
 API = "/api/v1/"
 PORT_LOCK = Path("/tmp/kagglekit-fake-kaggle-7777.lock")  # one fake server at a time on this machine
 DAILY_LIMIT_MESSAGE = "Your team has used its daily Submission allowance (5) today, please try again tomorrow UTC."
@@ -137,8 +137,7 @@ class FakeKaggle:
         self.services: dict[str, Callable[[str, dict], Reply]] = {}
         self.blobs: dict[str, bytes] = {}  # served at GET /blobs/NAME, e.g. a kernel's output files
         self.faults: list[Fault] = []
-        self.credentials_expire_after: int | None = None  # authorized RPC calls before credentials answer 401
-        self._authorized_calls = 0
+        self.calls_before_expiry: int | None = None  # authorized RPC calls still answered before credentials expire (401)
         self._stopping = threading.Event()  # releases the requests left hanging
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -229,9 +228,10 @@ class FakeKaggle:
             return _json(200, {"active": active, "username": USERNAME if active else ""})
         if not self._authorized(authorization):
             return _error(401, "Unauthenticated")
-        self._authorized_calls += 1
-        if self.credentials_expire_after is not None and self._authorized_calls > self.credentials_expire_after:
-            return _error(401, "Unauthenticated: the access token has expired")
+        if self.calls_before_expiry is not None:
+            if self.calls_before_expiry <= 0:
+                return _error(401, "Unauthenticated: the access token has expired")
+            self.calls_before_expiry -= 1
         handlers = {
             "GetCompetition": self._get_competition,
             "DownloadDataFiles": self._download_data_files,
@@ -389,6 +389,14 @@ def _fault_reply(fault: Fault) -> Reply:
 
 
 @pytest.fixture
+def no_server() -> Iterator[None]:
+    """Port 7777 with nothing listening: holds the port lock, so that no other test process starts a fake server."""
+    with PORT_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
 def fake_kaggle() -> Iterator[FakeKaggle]:
     """The fake Kaggle server, running on localhost:7777 for one test."""
     fake = FakeKaggle()
@@ -419,6 +427,4 @@ def kaggle_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     monkeypatch.setattr(config, "KAGGLE_INPUT", home / "no-kaggle-input")
     monkeypatch.setattr(config, "KAGGLE_WORKING", home / "no-kaggle-working")
-    # Importing `kaggle` signs in at import time; with a username and key that needs no network.
-    importlib.import_module("kaggle")
     return home

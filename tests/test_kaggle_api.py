@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.fake_kaggle import DAILY_LIMIT_MESSAGE, KEY, PORT, TOKEN, USERNAME, FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
+from tests.fake_kaggle import DAILY_LIMIT_MESSAGE, KEY, PORT, TOKEN, USERNAME, FakeKaggle, fake_kaggle, kaggle_env, no_server, zip_bytes  # noqa: F401
 from kagglekit import config, kaggle_api
 from kagglekit.cli import app
 from kagglekit.data import FILES, META_FILE, infer_metric
@@ -158,7 +158,7 @@ def test_fetch_http_errors_name_the_fix(
     assert leftovers(workdir / "data") == []
 
 
-def test_fetch_with_the_network_down_names_the_host(workdir: Path) -> None:
+def test_fetch_with_the_network_down_names_the_host(no_server: None, workdir: Path) -> None:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", PORT)) == 0:
             pytest.fail(f"something listens on port {PORT}; this test needs it closed")

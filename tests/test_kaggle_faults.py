@@ -19,12 +19,13 @@ from kagglekit.errors import ConfigError, DataError, KaggleApiError
 from kagglekit.kaggle_api import HttpPolicy
 
 ATTEMPTS = 1 + HttpPolicy().retries
+TIMEOUT = 2  # seconds: short, yet long enough for a busy CI machine to answer the requests that do not hang
 
 
 @pytest.fixture
 def kaggle(fake_kaggle: FakeKaggle, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKaggle:
-    """The fake server with one competition; requests give up after 1 s without an answer."""
-    monkeypatch.setenv("KAGGLEKIT_HTTP_TIMEOUT", "1")
+    """The fake server with one competition; requests give up after TIMEOUT seconds without an answer."""
+    monkeypatch.setenv("KAGGLEKIT_HTTP_TIMEOUT", str(TIMEOUT))
     fake_kaggle.add_competition(COMP, zip_bytes(CSVS))
     return fake_kaggle
 
@@ -47,7 +48,7 @@ def test_a_server_that_never_answers_times_out_with_nothing_left_in_data(target:
     kaggle.add_fault(target, Misbehaviour.HANG)
     with pytest.raises(KaggleApiError) as e:
         fetch(workdir)
-    assert f"no answer from the Kaggle API at localhost:7777 within 1 s while " in str(e.value)
+    assert f"no answer from the Kaggle API at localhost:7777 within {TIMEOUT} s while " in str(e.value)
     assert "KAGGLEKIT_HTTP_TIMEOUT=SECONDS" in str(e.value)
     assert leftovers(workdir / "data") == []
     assert len([call for call in kaggle.calls if target in call]) == 1  # a timeout is not retried
@@ -154,7 +155,7 @@ def test_a_redirect_to_a_missing_file_names_the_dead_link(kaggle: FakeKaggle, wo
 
 
 def test_credentials_that_expire_mid_fetch(kaggle: FakeKaggle, workdir: Path) -> None:
-    kaggle.credentials_expire_after = 1  # GetCompetition works, DownloadDataFiles does not
+    kaggle.calls_before_expiry = 1  # GetCompetition works, DownloadDataFiles does not
     with pytest.raises(KaggleApiError, match=r"rejected your credentials \(401.*while downloading.*may have expired"):
         fetch(workdir)
     assert kaggle.count("DownloadDataFiles") == 1  # a 401 is not retried
@@ -189,7 +190,7 @@ def test_a_lost_answer_to_create_submission_finds_the_submission_instead_of_crea
 
 @pytest.mark.parametrize(
     ("kind", "status", "what"),
-    [(Misbehaviour.ERROR, 503, "503: fault injected by the test: 503"), (Misbehaviour.HANG, 503, "no answer within 1 s")],
+    [(Misbehaviour.ERROR, 503, "503: fault injected by the test: 503"), (Misbehaviour.HANG, 503, f"no answer within {TIMEOUT} s")],
     ids=["503", "hang"],
 )
 def test_a_create_submission_that_did_nothing_is_not_sent_again(
@@ -236,7 +237,7 @@ def test_the_upload_does_not_carry_our_credentials(kaggle: FakeKaggle, workdir: 
 
 
 def test_credentials_that_expire_mid_submit(kaggle: FakeKaggle, workdir: Path) -> None:
-    kaggle.credentials_expire_after = 2  # StartSubmissionUpload and ListSubmissions work, CreateSubmission does not
+    kaggle.calls_before_expiry = 2  # StartSubmissionUpload and ListSubmissions work, CreateSubmission does not
     with pytest.raises(KaggleApiError, match=r"rejected your credentials \(401.*while submitting baseline.csv"):
         submit(workdir)
     assert kaggle.submissions == []
