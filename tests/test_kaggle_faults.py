@@ -79,7 +79,7 @@ def test_a_lasting_rate_limit_ends_in_a_clear_error_after_bounded_retries(kaggle
     kaggle.add_fault("GetCompetition", Misbehaviour.ERROR, status=429, times=100)
     with pytest.raises(KaggleApiError) as e:
         fetch(workdir)
-    assert f"Kaggle is limiting the rate of requests (429" in str(e.value)
+    assert "Kaggle is limiting the rate of requests (429" in str(e.value)
     assert f"({ATTEMPTS} attempts): wait a few minutes, then retry" in str(e.value)
     assert kaggle.count("GetCompetition") == ATTEMPTS
     assert leftovers(workdir / "data") == []
@@ -96,7 +96,7 @@ def test_lasting_server_errors_say_the_trouble_is_on_kaggles_side(kaggle: FakeKa
     kaggle.add_fault("/storage/", Misbehaviour.ERROR, status=503, times=100)
     with pytest.raises(KaggleApiError) as e:
         fetch(workdir)
-    assert f"the Kaggle API failed (503" in str(e.value) and f"while downloading '{COMP}' ({ATTEMPTS} attempts)" in str(e.value)
+    assert "the Kaggle API failed (503" in str(e.value) and f"while downloading '{COMP}' ({ATTEMPTS} attempts)" in str(e.value)
     assert "retry in a few minutes" in str(e.value)
     assert leftovers(workdir / "data") == []
 

@@ -36,7 +36,7 @@ class Cli:
 
     def __call__(self, *args: str, ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "kagglekit", args[0], *_verbose(args[0]), *args[1:]]
-        result = subprocess.run(command, cwd=self.work, env={**self.env, **env}, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(command, cwd=self.work, env={**self.env, **env}, capture_output=True, text=True, timeout=300, check=False)
         self.printed.append(f"$ {' '.join(args)}\n{result.stdout}{result.stderr}")
         assert (result.returncode == 0) is ok, self.printed[-1]
         return result
