@@ -1,12 +1,13 @@
 """Kaggle through the official ``kaggle`` client: fetch a competition's files, submit, list submissions.
 
-The client is imported lazily and only after we have found credentials ourselves: importing ``kaggle``
-authenticates at import time, and ``KaggleApi.authenticate()`` calls ``exit(1)`` when it finds none.
+The client is imported lazily, without the sign-in that ``kaggle/__init__.py`` does at import time, and
+used only after we have found credentials ourselves: ``KaggleApi.authenticate()`` calls ``exit(1)`` when it
+finds none.
 Every failure of the client (an HTTP error, no network, an exit, a refusal it reports as success)
 becomes a KaggleApiError or DataError that names the competition and what to do.
 
 The kaggle client sets no timeout: a server that stops answering would hang a command forever. Every
-request made through :func:`_signed_in_api` (kagglekit's own calls and the client's, e.g. for kernels and
+request made through :func:`_signed_in_api` (kagglekit's own calls and the client's SDK calls, e.g. for kernels and
 datasets) goes through an adapter with a timeout and bounded retries (see :class:`HttpPolicy`). Only
 requests that are safe to send twice are retried after an ambiguous failure: a submission is never
 created twice.
