@@ -28,7 +28,8 @@ def run_competition(run: Run, data_dir: Path | str | None = None) -> Competition
     """
     manifest = run.manifest
     competition = load_competition(data_dir or manifest["data_dir"], name=manifest["competition"],
-                                   text_columns=manifest["text_columns"], metric=manifest["metric"])
+                                   text_columns=manifest["text_columns"], metric=manifest["metric"],
+                                   target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"))
     if competition.fingerprint() != manifest.get("data_fingerprint"):
         raise DataError(
             f"train.csv in {competition.directory} is not the data run {run.name} was trained on: "

@@ -84,6 +84,12 @@ class TrainConfig:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {options['device']!r}")
         if options.get("jobs", 1) < 1:
             raise ConfigError(f"--jobs must be at least 1, got {options['jobs']}")
+        if options.get("ray_address") and options.get("backend", "local") != "ray":
+            raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
+        known = {p for name in available_models() for p in get_model_class(name).param_names()}
+        unknown = sorted(set(options.get("model_params", {})) - known - {"verbose"})
+        if unknown:
+            raise ConfigError(f"no model takes the parameter(s) {', '.join(unknown)}; see `kagglekit models` for each model's parameters")
         return cls(competition=competition, models=list(dict.fromkeys(models)), skipped=skipped, **options)
 
     @property

@@ -156,14 +156,16 @@ def configs(monkeypatch: pytest.MonkeyPatch) -> list[training.TrainConfig]:
 def test_train_passes_new_options_and_params(configs: list[training.TrainConfig]) -> None:
     result = runner.invoke(app, ["train", "tiny", "-m", "baseline,tfidf_lr", "--jobs", "2", "--backend", "ray",
                                  "--address", "127.0.0.1:6379", "--target-column", "target", "--group-column", "keyword",
-                                 "--preset", "bert_tiny_en_uncased", "--param", "units=64", "--param", "name=abc",
-                                 "--param", "layers=[1, 2]", "--param", "epochs=9", "--epochs", "2"])
+                                 "--preset", "bert_tiny_en_uncased", "--param", "units=64", "--param", "encoder=usem3",
+                                 "--param", "C=0.5", "--param", "epochs=9", "--epochs", "2"])
     assert "stopped by the test" in result.output
     config = configs[0]
     assert config.models == ["baseline", "tfidf_lr"]
     assert (config.jobs, config.backend, config.ray_address) == (2, "ray", "127.0.0.1:6379")
     assert (config.target_columns, config.group_column) == (["target"], "keyword")
-    assert config.model_params == {"units": 64, "name": "abc", "layers": [1, 2], "epochs": 2, "preset": "bert_tiny_en_uncased"}
+    assert config.model_params == {"units": 64, "encoder": "usem3", "C": 0.5, "epochs": 2, "preset": "bert_tiny_en_uncased"}
+    typo = runner.invoke(app, ["train", "tiny", "-m", "baseline", "--param", "unitz=3"])
+    assert typo.exit_code == 1 and "no model takes the parameter(s) unitz" in typo.output
     bad = runner.invoke(app, ["train", "tiny", "-m", "baseline", "--param", "units"])
     assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
     assert runner.invoke(app, ["train", "tiny", "-m", "baseline", "--backend", "spark"]).exit_code == 2

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich import box
 from rich.table import Table
 
 from kagglekit.cli.common import CompetitionArg, CompetitionOption, DataDirOption, console, user_errors
+
+if TYPE_CHECKING:
+    from kagglekit.kaggle_api import SubmissionStatus
 
 app = typer.Typer()
 
@@ -42,8 +45,10 @@ def fetch(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)],
+    file: Annotated[Optional[Path], typer.Argument(metavar="[FILE]", help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)] = None,
     competition: CompetitionOption = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", metavar="OWNER/SLUG", help="Code competitions: submit this kernel's output instead of a FILE.")] = None,
+    version: Annotated[Optional[int], typer.Option("--version", min=1, help="The kernel version to submit (with --kernel).")] = None,
     message: Annotated[Optional[str], typer.Option(
         "--message", "-m", help="Submission description; here -m is the message, as in `kaggle competitions submit -m`, "
                                 "not a model \\[default: the model's name and CV score from its run].")] = None,
@@ -51,6 +56,9 @@ def submit(
     data_dir: DataDirOption = None,
 ) -> None:
     """Check a submission against sample_submission.csv, upload it to Kaggle and print its status.
+
+    Code competitions take a notebook instead: `--kernel OWNER/SLUG --version N` submits that kernel version's
+    output (a version that ran to completion; see `kagglekit kernel status`).
 
     -m is the submission's message here (as in Kaggle's own `kaggle competitions submit -m`); on every other
     command -m names a model. Exits 1 when the file does not match the sample, when Kaggle refuses it (e.g. the
@@ -61,6 +69,18 @@ def submit(
     from kagglekit.runs import submission_message
     from kagglekit.submission import validate_submission
 
+    if (file is None) == (kernel is None):
+        raise typer.BadParameter("give a submission FILE, or --kernel OWNER/SLUG --version N for a code competition")
+    if kernel is not None:
+        if version is None:
+            raise typer.BadParameter("--kernel needs --version N: the kernel version whose output to submit")
+        from kagglekit.kernels import submit_kernel
+
+        with user_errors():
+            status = submit_kernel(kernel, version, message or f"kagglekit kernel {kernel} version {version}",
+                                   competition=competition, wait=wait)
+        _print_status(f"kernel {kernel} version {version}", status.competition, status)
+        return
     with user_errors():
         competition = competition or file.resolve().parent.name
         workspace = Workspace.current()
@@ -68,7 +88,11 @@ def submit(
         validate_submission(file, folder / "sample_submission.csv")
         message = message or submission_message(workspace.runs_dir(competition), file.stem, file)
         status = kaggle_api.submit(file, competition, message, wait=wait)
-    console.print(f"submitted {file} to {competition} (ref {status.ref}): {status.status}", highlight=False)
+    _print_status(str(file), competition, status)
+
+
+def _print_status(what: str, competition: str, status: SubmissionStatus) -> None:
+    console.print(f"submitted {what} to {competition} (ref {status.ref}): {status.status}", highlight=False)
     if status.status == "complete":
         console.print(f"public score: {_score(status.public_score) or 'not published'}", highlight=False)
     else:
