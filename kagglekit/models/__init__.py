@@ -13,7 +13,9 @@ __all__ = ["TextModel", "available_models", "get_model", "get_model_class", "loa
 
 _REGISTRY: dict[str, type[TextModel]] = {}
 # Modules that register models; imported on first use so `kagglekit --help` never imports TensorFlow.
-_MODEL_MODULES = ("kagglekit.models.sklearn_models", "kagglekit.models.keras_models", "kagglekit.models.sentence")
+_MODEL_MODULES = (
+    "kagglekit.models.sklearn_models", "kagglekit.models.keras_models", "kagglekit.models.sentence", "kagglekit.models.transformer",
+)
 T = TypeVar("T", bound=type[TextModel])
 
 
