@@ -205,7 +205,7 @@ def submission_files(run: Run, competition: Competition) -> pd.DataFrame:
     expected = {}
     for name in run.entries():
         summary = run.summary(name)
-        expected[name] = submission_frame(competition, run.test_proba(name), summary.get("threshold", 0.5))
+        expected[name] = submission_frame(competition, run.test_proba(name), summary.get("decision", {"threshold": summary.get("threshold", 0.5)}))
     rows = []
     for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
         holds = [name for name, frame in expected.items() if _same_submission(frame, path)]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 
 from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
@@ -268,7 +269,7 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
     plan.emit = emit
     emit(RunStarted(run_.name, models, plan.total_jobs, plan.done_jobs, backend.name))
     try:
-        plan.finish_resumed()
+        plan.start()
         backend.run(plan, emit)
     finally:
         if bar:
@@ -303,9 +304,18 @@ class JobPlan:
     def __init__(self, config: TrainConfig, competition: Competition, run_: Run, models: list[str], console: Console):
         self.config, self.competition, self.run, self.console = config, competition, run_, console
         self.emit: Listener = lambda event: None
-        self.params = {name: self._model_params(name) for name in models}
         self.order = {name: i for i, name in enumerate(available_models())}
         self.failures: dict[str, str] = {}
+        self.params: dict[str, dict[str, Any]] = {}
+        self._unprepared: dict[str, str] = {}  # models whose parameters could not be prepared (e.g. no checkpoint)
+        for name in models:
+            try:
+                self.params[name] = self._model_params(name)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one model that cannot start must not stop the others
+                self._unprepared[name] = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        models = [m for m in models if m in self.params]
         self.submissions: dict[str, Path] = {}
         self._queue: list[Job] = []
         self._open: dict[str, set[int | None]] = {}  # jobs of a model not finished yet
@@ -349,8 +359,11 @@ class JobPlan:
         hints = [self.run.fold_record(name, k).get("refit_params", {}) for k in range(self.config.folds)]
         return self._job(name, None, refit_params(self.params[name], hints))
 
-    def finish_resumed(self) -> None:
-        """Models whose folds an earlier run finished: queue their refit, or finish them when nothing is left."""
+    def start(self) -> None:
+        """Fail the models that could not start; queue the refit of models whose folds an earlier run finished,
+        or finish them when nothing is left."""
+        for name, error in self._unprepared.items():
+            self._fail(name, error, "before its first fold")
         for name in self._resumed:
             self._queue.append(self._refit_job(name))
         for name in [name for name, open_jobs in self._open.items() if not open_jobs]:
@@ -373,18 +386,20 @@ class JobPlan:
             self._finish(job.model)
 
     def failed(self, job: Job, error: str) -> None:
-        if job.model in self.failures:
+        self._fail(job.model, error, job.label)
+
+    def _fail(self, name: str, error: str, where: str) -> None:
+        if name in self.failures:
             return
-        self.failures[job.model] = error
-        self._queue = [j for j in self._queue if j.model != job.model]
-        self._open.pop(job.model, None)
-        write_json(self.run.model_dir(job.model) / SUMMARY, {
-            "name": job.model, "kind": "model", "order": self.order.get(job.model, len(self.order)), "status": "failed",
-            "metric": self.competition.metric, "error": error.splitlines()[0], "traceback": error,
-            "failed_job": job.label,
+        self.failures[name] = error
+        self._queue = [j for j in self._queue if j.model != name]
+        self._open.pop(name, None)
+        write_json(self.run.model_dir(name) / SUMMARY, {
+            "name": name, "kind": "model", "order": self.order.get(name, len(self.order)), "status": "failed",
+            "metric": self.competition.metric, "error": error.splitlines()[0], "traceback": error, "failed_at": where,
         })
-        self.console.print(f"[red]{job.model} failed[/] ({job.label}): {error.splitlines()[0]}", highlight=False)
-        self.emit(ModelFailed(job.model, error.splitlines()[0]))
+        self.console.print(f"[red]{name} failed[/] ({where}): {escape(error.splitlines()[0])}", highlight=False)
+        self.emit(ModelFailed(name, error.splitlines()[0]))
 
     # --- a model whose jobs are all done ---------------------------------------------------------------
 
@@ -399,7 +414,7 @@ class JobPlan:
         except KeyboardInterrupt:
             raise
         except Exception as e:  # a model whose artifacts cannot be summarised fails alone
-            self.failed(Job(str(self.run.directory), name, None, {}), f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            self._fail(name, f"{type(e).__name__}: {e}\n{traceback.format_exc()}", "summarising its folds")
             return
         self.emit(ModelFinished(name, summary))
 

