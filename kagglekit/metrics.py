@@ -124,7 +124,7 @@ def _accuracy(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
 
 def _roc_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     if proba.shape[1] == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
+        return binary_auc(y, proba[:, 1])
     return skm.roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(proba.shape[1]))
 
 
@@ -135,9 +135,24 @@ def _logloss(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     return skm.log_loss(y, np.clip(proba, 1e-15, 1 - 1e-15), labels=np.arange(proba.shape[1]))
 
 
+def binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on average ranks (ties count half), equal to sklearn's.
+
+    numpy and scipy only: ensemble weights score thousands of candidate blends, and sklearn's input
+    validation costs more than the computation on a few thousand rows.
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(y).reshape(-1) == 1
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _column_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     """Mean column-wise ROC AUC (toxic comments); a label with one value in these rows is left out."""
-    scores = [skm.roc_auc_score(y[:, j], proba[:, j]) for j in range(y.shape[1]) if len(np.unique(y[:, j])) == 2]
+    scores = [binary_auc(y[:, j], proba[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
     return float(np.mean(scores)) if scores else 0.5
 
 
@@ -166,7 +181,18 @@ def _qwk(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     low, high = _score_range(y, decision)
     cuts = decision.get("cuts", default_cuts(low, high))
     truth = np.rint(np.asarray(y, dtype=np.float64).reshape(-1)).astype(np.int64)
-    return float(skm.cohen_kappa_score(truth, apply_cuts(values, cuts, low), weights="quadratic", labels=np.arange(low, high + 1)))
+    return quadratic_weighted_kappa(truth - low, np.clip(apply_cuts(values, cuts, low), low, high) - low, high - low + 1)
+
+
+def quadratic_weighted_kappa(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Cohen's kappa with quadratic weights of two ratings in 0..k-1, in numpy (equal to sklearn's; cut-point tuning
+    and ensemble weights call it thousands of times)."""
+    observed = np.bincount(a * k + b, minlength=k * k).reshape(k, k).astype(np.float64)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / max(observed.sum(), 1.0)
+    grid = np.arange(k)
+    weights = (grid[:, None] - grid[None, :]) ** 2
+    denominator = float((weights * expected).sum())
+    return 1.0 - float((weights * observed).sum()) / denominator if denominator else 0.0
 
 
 # --- tuners ------------------------------------------------------------------------------------------------
