@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 pytest.importorskip("keras_hub", reason="keras-hub is a kagglekit dependency: pip install 'keras-hub>=0.29,<0.30'")
 
-from kagglekit.errors import ModelError  # noqa: E402
-from kagglekit.models import get_model, get_model_class, load_model  # noqa: E402
-from kagglekit.models.base import TaskSpec  # noqa: E402
+from kagglekit.errors import ModelError
+from kagglekit.models import get_model, get_model_class, load_model
+from kagglekit.models.base import TaskSpec
 
 pytestmark = pytest.mark.slow
 
-WORDS = ("fire forest flood earthquake crash explosion wildfire evacuated warning emergency near the a in at on is "
-         "my i love summer fruits car fast movie popcorn goal album new lovely tonight so what this").split()
+WORDS = ["fire", "forest", "flood", "earthquake", "crash", "explosion", "wildfire", "evacuated", "warning", "emergency",
+         "near", "the", "a", "in", "at", "on", "is", "my", "i", "love", "summer", "fruits", "car", "fast", "movie", "popcorn",
+         "goal", "album", "new", "lovely", "tonight", "so", "what", "this"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s", "##ed", "##ing"]
 DISASTER = ["fire in the forest near the lake", "flood warning tonight", "earthquake crash evacuated",
             "explosion at the station emergency", "wildfire near my car", "forest fire evacuated tonight"]
@@ -34,7 +36,8 @@ TINY = {"num_layers": 2, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 3
 FAST = {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3}
 
 
-def tiny_bert(seed: int = 0):  # noqa: ANN201
+def tiny_bert(seed: int = 0) -> tuple[Any, Any]:
+    """A fresh, seeded BertBackbone of the TINY shape and a BertTokenizer over VOCAB."""
     import keras
     import keras_hub
 
@@ -51,7 +54,7 @@ def write_tiny_bert_preset(directory: Path) -> Path:
     return directory
 
 
-def write_tiny_hf_checkpoint(directory: Path, backbone=None) -> Path:  # noqa: ANN001
+def write_tiny_hf_checkpoint(directory: Path, backbone: Any = None) -> Path:
     """The same kind of BERT as a Hugging Face folder, named the way a bare ``BertModel`` saves it (no ``bert.``
     prefix, LayerNorm weight/bias): config.json, tokenizer_config.json, vocab.txt, model.safetensors."""
     from safetensors.numpy import save_file

@@ -132,8 +132,8 @@ def choose_sequence_length(tokenizer: Any, texts: Iterable[str], max_length: int
     if not texts:
         return min(max_length, 8 * math.ceil((SPECIAL_TOKENS + 1) / 8))
     counts = np.concatenate([_token_counts(tokenizer, texts[i : i + 1024]) for i in range(0, len(texts), 1024)])
-    wanted = int(math.ceil(np.quantile(counts, quantile))) + SPECIAL_TOKENS
-    return int(min(max_length, 8 * math.ceil(wanted / 8)))
+    wanted = math.ceil(float(np.quantile(counts, quantile))) + SPECIAL_TOKENS
+    return min(max_length, 8 * math.ceil(wanted / 8))
 
 
 def _token_counts(tokenizer: Any, texts: list[str]) -> np.ndarray:
@@ -273,9 +273,13 @@ class _TensorFinder(ExitStack):
         self._files: dict[str, Any] = {}
         self._where: dict[str, str] = {}  # tensor name -> file
 
-    def __enter__(self) -> "_TensorFinder":
+    def __enter__(self) -> _TensorFinder:
         import safetensors
-        from keras_hub.src.utils.preset_utils import check_file_exists, get_file, load_json
+        from keras_hub.src.utils.preset_utils import (
+            check_file_exists,
+            get_file,
+            load_json,
+        )
 
         super().__enter__()
         index = "model.safetensors.index.json"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
