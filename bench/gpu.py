@@ -92,7 +92,7 @@ def main() -> None:
         raise SystemExit(f"train --all failed with exit code {process.returncode}")
     run_dir = next((args.workdir / "runs" / "nlp-getting-started").iterdir())
     board = pd.read_csv(run_dir / "leaderboard.csv")
-    settings = [json.loads(p.read_text()) for p in sorted(run_dir.rglob("transformer.json"))]
+    settings = [json.loads(p.read_text()) for p in sorted(run_dir.glob("models/transformer/fold*/transformer.json"))]
 
     print(f"### {date.today()} — `train --all` with the transformer on a GPU (`python bench/gpu.py`)")
     print(f"GPU: {facts['nvidia-smi']}; compute capability {facts['capability']}; TensorFlow {facts['tf']}, Keras {facts['keras']}, "
