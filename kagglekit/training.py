@@ -65,19 +65,14 @@ class TrainConfig:
     def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
         """Validate the model choice up front so a typo fails before any training starts.
 
-        ``--all`` leaves out models that need a GPU when there is none (hours on a CPU); naming one runs it.
+        ``--all`` leaves out, each with one line saying why and how to run it anyway, the models that need a
+        GPU when there is none (hours on a CPU) and those that cannot run as configured (e.g. no pretrained
+        checkpoint installed or given); naming one with -m runs it.
         """
-        skipped: dict[str, str] = {}
-        if all_models:
-            models = available_models()
-            if options.get("device") == "cpu" or not visible_gpus():
-                for name in models:
-                    if getattr(get_model_class(name), "gpu_only_in_all", False):
-                        skipped[name] = "it fine-tunes a transformer, hours on a CPU; name it with -m to train it anyway"
-                models = [m for m in models if m not in skipped]
-        if not models:
+        requested = available_models() if all_models else models
+        if not requested:
             raise ConfigError(f"choose models with -m NAME (repeatable) or --all; available: {', '.join(available_models())}")
-        for name in models:
+        for name in requested:
             get_model_class(name)
         if options.get("folds", 5) < 2:
             raise ConfigError(f"--folds must be at least 2, got {options['folds']}")
@@ -91,7 +86,18 @@ class TrainConfig:
         unknown = sorted(set(options.get("model_params", {})) - known - {"verbose"})
         if unknown:
             raise ConfigError(f"no model takes the parameter(s) {', '.join(unknown)}; see `kagglekit models` for each model's parameters")
-        return cls(competition=competition, models=list(dict.fromkeys(models)), skipped=skipped, **options)
+        config = cls(competition=competition, models=list(dict.fromkeys(requested)), **options)
+        if all_models:
+            no_gpu = options.get("device") == "cpu" or not visible_gpus()
+            for name in requested:
+                model = get_model_class(name)
+                reason = model.all_skip_reason(config.params_for(name))
+                if reason is None and no_gpu and model.gpu_only_in_all:
+                    reason = f"it fine-tunes a transformer, hours on a CPU; name it with -m {name} to train it anyway"
+                if reason:
+                    config.skipped[name] = reason
+            config.models = [m for m in config.models if m not in config.skipped]
+        return config
 
     @property
     def resolved_data_dir(self) -> Path:

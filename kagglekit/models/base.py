@@ -91,7 +91,14 @@ class TextModel:
     # What one fit needs from a worker (Ray resources; the local backend reads "gpus").
     resources: ClassVar[dict[str, float]] = {"cpus": 1, "gpus": 0}
     uses_tensorflow: ClassVar[bool] = False
+    # Left out of `train --all` on a machine without a GPU (hours on a CPU); named with -m it still trains.
+    gpu_only_in_all: ClassVar[bool] = False
     seed: int = 42
+
+    @classmethod
+    def all_skip_reason(cls, params: dict[str, Any]) -> str | None:
+        """Why `train --all` leaves this model out with ``params`` (e.g. no checkpoint to load), or None."""
+        return None
 
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in type(self).param_names()}
