@@ -82,10 +82,7 @@ class TrainConfig:
             raise ConfigError(f"--jobs must be at least 1, got {options['jobs']}")
         if options.get("ray_address") and options.get("backend", "local") != "ray":
             raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
-        known = {p for name in available_models() for p in get_model_class(name).param_names()}
-        unknown = sorted(set(options.get("model_params", {})) - known - {"verbose"})
-        if unknown:
-            raise ConfigError(f"no model takes the parameter(s) {', '.join(unknown)}; see `kagglekit models` for each model's parameters")
+        _check_model_params(options.get("model_params", {}))
         config = cls(competition=competition, models=list(dict.fromkeys(requested)), **options)
         if all_models:
             no_gpu = options.get("device") == "cpu" or not visible_gpus()
@@ -108,9 +105,15 @@ class TrainConfig:
         return self.run_name or f"k{self.folds}-seed{self.seed}"
 
     def params_for(self, name: str) -> dict[str, Any]:
-        """The shared options (epochs, batch size, ...) that model ``name`` accepts, plus its cache folder."""
+        """The options model ``name`` accepts, plus its cache folder.
+
+        A plain key (``learning_rate``) goes to every model that takes it; ``NAME.KEY`` (``transformer.learning_rate``)
+        only to model NAME, and wins over the plain key: a fine-tune's learning rate is not an LSTM's.
+        """
         accepted = set(get_model_class(name).param_names())
-        shared = {"seed": self.seed, "cache_dir": str(self.workspace.cache_dir / "embeddings"), **self.model_params}
+        shared = {"seed": self.seed, "cache_dir": str(self.workspace.cache_dir / "embeddings")}
+        shared.update({k: v for k, v in self.model_params.items() if "." not in k})
+        shared.update({k.partition(".")[2]: v for k, v in self.model_params.items() if k.partition(".")[0] == name and "." in k})
         return {k: v for k, v in shared.items() if k in accepted and v is not None}
 
     def competition_args(self) -> dict[str, Any]:
@@ -123,6 +126,17 @@ class TrainConfig:
         if self.group_column:
             args["group_column"] = self.group_column
         return args
+
+
+def _check_model_params(model_params: dict[str, Any]) -> None:
+    """Refuse a parameter no model takes (a typo would otherwise be ignored), and NAME.KEY for an unknown pair."""
+    known = {p for name in available_models() for p in get_model_class(name).param_names()} | {"verbose"}
+    for key in model_params:
+        model, _, param = key.rpartition(".")
+        if model and param not in get_model_class(model).param_names():
+            raise ConfigError(f"model {model!r} has no parameter {param!r}; it takes {', '.join(get_model_class(model).param_names())}")
+        if not model and key not in known:
+            raise ConfigError(f"no model takes the parameter {key!r}; see `kagglekit models` for each model's parameters")
 
 
 @dataclass

