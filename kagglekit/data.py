@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from kagglekit.errors import ConfigError, DataError
+from kagglekit.inputs import Inputs, InputSchema, Roles, infer_schema, normalise
 from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
@@ -28,9 +30,6 @@ HOLDS: dict[str, Needs] = {
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 META_FILE = "kagglekit.json"
 MAX_CLASSES = 100
-# A text column holds long, varied strings in both train.csv and test.csv (see infer_text_columns).
-MIN_TEXT_CHARS = 20
-TEXT_DOMINANCE = 3.0
 
 
 @dataclass
@@ -38,7 +37,8 @@ class Competition:
     """A loaded competition: frames plus everything inferred from them.
 
     ``target_columns`` are the train.csv columns learnt from (the class column of a one-column-per-class
-    sample); ``inferred`` says what was inferred and from what, for printing once and for the manifest.
+    sample); ``schema`` every input column and its role (``text_columns`` are its text fields);
+    ``inferred`` says what was inferred and from what, for printing once and for the manifest.
     """
 
     name: str
@@ -48,13 +48,14 @@ class Competition:
     sample: pd.DataFrame
     id_column: str
     target_columns: list[str]
-    text_columns: list[str]
+    schema: InputSchema
     task: Task
     classes: list
     submission_format: SubmissionFormat
-    metric: str
+    metric: Metric
     metric_source: str
     group_column: str | None = None
+    roles: Roles = field(default_factory=Roles)  # the input roles the user declared; the rest was inferred
     warnings: list[str] = field(default_factory=list)
     inferred: dict[str, str] = field(default_factory=dict)
 
@@ -94,26 +95,30 @@ class Competition:
         """The group of each training row (rows sharing one stay in one fold), or None."""
         return None if self.group_column is None else self.train[self.group_column].to_numpy()
 
-    def texts(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model input: one text column as it is, or several joined as ``name: value | name: value``.
+    @property
+    def text_columns(self) -> list[str]:
+        return self.schema.text_fields
 
-        Missing values are empty strings; a missing field is left out of the joined text, so its marker
-        never stands alone.
-        """
-        if len(self.text_columns) == 1:
-            return frame[self.text_columns[0]].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        parts = [frame[c].fillna("").astype(str).str.strip() for c in self.text_columns]
-        rows = zip(*(p.tolist() for p in parts))
-        joined = [" | ".join(f"{name}: {value}" for name, value in zip(self.text_columns, row) if value) for row in rows]
-        return np.array(joined, dtype=object)
+    def inputs(self, frame: pd.DataFrame) -> Inputs:
+        """The model inputs of ``frame`` (train or test) under the competition's schema."""
+        return Inputs(normalise(frame, self.schema), self.schema)
+
+    @cached_property
+    def train_inputs(self) -> Inputs:
+        return self.inputs(self.train)
+
+    @cached_property
+    def test_inputs(self) -> Inputs:
+        return self.inputs(self.test)
 
     @property
     def train_texts(self) -> np.ndarray:
-        return self.texts(self.train)
+        """Every input of each training row as one string (``text: ... | keyword: ...``), for display and analysis."""
+        return self.train_inputs.joined()
 
     @property
     def test_texts(self) -> np.ndarray:
-        return self.texts(self.test)
+        return self.test_inputs.joined()
 
     @property
     def y(self) -> np.ndarray:
@@ -127,11 +132,19 @@ class Competition:
 
     def fingerprint(self) -> str:
         """A short hash of the training rows and targets: folds and caches are only valid for the same data."""
-        return _digest(self.train[self.id_column], *(self.train[c] for c in self.target_columns), self.train_texts)
+        return _digest(self.train[self.id_column], *(self.train[c] for c in self.target_columns), *self._input_columns(self.train_inputs))
 
     def test_fingerprint(self) -> str:
-        """A short hash of the test ids and texts, in order: stored test predictions are only valid for these."""
-        return _digest(self.test[self.id_column], self.test_texts)
+        """A short hash of the test ids and inputs, in order: stored test predictions are only valid for these."""
+        return _digest(self.test[self.id_column], *self._input_columns(self.test_inputs))
+
+    def _input_columns(self, inputs: Inputs) -> list[Any]:
+        """The input columns with their names, so a column that changes role changes the hash; a lone text field
+        hashes as its text alone, as before inputs had roles, so runs made then stay valid."""
+        if self.schema.is_single_text:
+            return [inputs.joined()]
+        return [pd.Series([f"{name}:{kind}"]) for name, kind in ((f.name, f.kind) for f in self.schema.fields)] + \
+            [inputs.frame[name] for name in self.schema.names]
 
 
 def _digest(*columns: pd.Series | np.ndarray) -> str:
@@ -254,12 +267,19 @@ def load_competition(
     target_columns: list[str] | None = None,
     metric: str | None = None,
     group_column: str | None = None,
+    pairs: list[list[str]] | None = None,
+    categorical_columns: list[str] | None = None,
+    numeric_columns: list[str] | None = None,
+    ignore_columns: list[str] | None = None,
 ) -> Competition:
     """Load and check train/test/sample_submission from a folder in Kaggle's layout; infer what is not given.
 
-    ``text_columns`` None infers them (see ``infer_text_columns``); ``target_columns`` None takes the
-    sample's columns other than the id; the task follows from the targets' values (see ``infer_task``).
-    Columns found only in train.csv (e.g. ``standard_error``) are never model inputs.
+    Every column of both train.csv and test.csv besides the id, the targets and the group is a model input,
+    in the role ``kagglekit.inputs.infer_schema`` gives it, unless a role is declared: ``text_columns`` (the
+    text fields), ``pairs`` (text fields read together), ``categorical_columns``, ``numeric_columns``,
+    ``ignore_columns``. ``target_columns`` None takes the sample's columns other than the id; the task follows
+    from the targets' values (see ``infer_task``). Columns found only in train.csv (e.g. ``standard_error``)
+    are never model inputs.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -282,7 +302,8 @@ def load_competition(
     inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'{sample_path.name} columns other than the id'})"
     inferred["task"] = f"{task}: {why}"
     metric_name, metric_source = infer_metric(directory, task, fmt, metric, len(targets))
-    if fmt == "label" and task == "binary" and get_metric(metric_name).needs == "probabilities":
+    chosen_metric = get_metric(metric_name)
+    if fmt == "label" and task == "binary" and chosen_metric.needs == "probabilities":
         # Samples often hold placeholder zeros; a ranking or log-loss metric needs the probability itself.
         fmt = "probability"
         warnings.append(f"metric {metric_name} scores probabilities: submissions hold P({targets[0]}={classes[1]}), "
@@ -290,14 +311,14 @@ def load_competition(
     inferred["metric"] = f"{metric_name} ({metric_source})"
     inferred["submission"] = SUBMISSION_WORDS[fmt]
 
-    if text_columns:
-        text_columns = list(text_columns)
-        _check_text_columns(train, test, text_columns, [id_column, *targets], train_path, test_path)
-        inferred["text_columns"] = f"{', '.join(text_columns)} (option)"
-    else:
-        text_columns, reason = infer_text_columns(train, test, [id_column, *targets], train_path)
-        inferred["text_columns"] = f"{text_columns[0]} ({reason})"
-    train_only = [str(c) for c in train.columns if c not in test.columns and c not in targets]
+    if group_column:
+        _require_columns(train, [group_column], train_path)
+    roles = Roles(list(text_columns or []), [list(p) for p in pairs or []], list(categorical_columns or []),
+                  list(numeric_columns or []), list(ignore_columns or []))
+    schema = infer_schema(train, test, [id_column, *targets, *([group_column] if group_column else [])], roles, train_path, test_path)
+    inferred["inputs"] = schema.describe()
+    inferred["text_columns"] = f"{', '.join(schema.text_fields) or 'none'} ({'option' if roles.text else 'inferred'})"
+    train_only = [str(c) for c in train.columns if c not in test.columns and c not in targets and c != group_column]
     if train_only:
         inferred["train_only"] = f"{', '.join(train_only)} (in train.csv only: never a model input)"
     if group_column:
@@ -312,20 +333,22 @@ def load_competition(
         sample=sample,
         id_column=id_column,
         target_columns=targets,
-        text_columns=text_columns,
+        schema=schema,
         task=task,
         classes=classes,
         submission_format=fmt,
-        metric=metric_name,
+        metric=chosen_metric,
         metric_source=metric_source,
         group_column=group_column,
+        roles=roles,
         warnings=warnings,
         inferred=inferred,
     )
-    for frame, path in ((train, train_path), (test, test_path)):
-        empty = pd.Series(competition.texts(frame)) == ""
+    texts = schema.text_fields
+    for inputs, path in ((competition.train_inputs, train_path), (competition.test_inputs, test_path)):
+        empty = np.all([inputs.column(c) == "" for c in texts], axis=0) if texts else np.zeros(len(inputs), dtype=bool)
         if empty.any():
-            shown = "', '".join(text_columns)
+            shown = "', '".join(texts)
             warnings.append(f"{path.name}: {int(empty.sum())} empty or missing '{shown}' value(s) at {_rows(empty)}; kept as empty strings")
     return competition
 
@@ -338,68 +361,6 @@ SUBMISSION_WORDS: dict[str, str] = {
     "values": "one float column per target",
     "scores": "one integer score per row",
 }
-
-
-def infer_text_columns(train: pd.DataFrame, test: pd.DataFrame, exclude: list[str], train_path: Path) -> tuple[list[str], str]:
-    """The text column: a string column of both files whose values are long and varied.
-
-    A text column is present in at least half the rows, averages ``MIN_TEXT_CHARS`` characters or more,
-    mostly holds several words (so URLs, ids and keywords are not text) and mostly distinct values. The
-    longest wins when it is ``TEXT_DOMINANCE`` times longer on average than the next; otherwise the choice
-    is the user's, and the error lists the candidates. Without any such column, the one string column of
-    both files with mostly distinct values, or else the one string column with more than one value, is it.
-    """
-    texts: list[tuple[str, float]] = []
-    varied: list[str] = []
-    strings: dict[str, float] = {}
-    for column in train.columns:
-        if column in exclude or column not in test.columns or pd.api.types.is_numeric_dtype(train[column]):
-            continue
-        present = train[column].dropna().astype(str)
-        if present.nunique() < 2:
-            continue
-        mean_chars = float(present.str.len().mean())
-        strings[str(column)] = mean_chars
-        if len(present) < 0.5 * len(train) or present.nunique() < 0.5 * len(present):
-            continue
-        varied.append(str(column))
-        if mean_chars >= MIN_TEXT_CHARS and present.str.strip().str.contains(r"\s").mean() >= 0.5:
-            texts.append((str(column), mean_chars))
-    texts.sort(key=lambda c: -c[1])
-    described = ", ".join(f"'{c}' ({chars:.0f} characters on average)" for c, chars in (texts or strings.items()))
-    if len(texts) > 1 and texts[0][1] < TEXT_DOMINANCE * texts[1][1]:
-        raise DataError(f"{train_path}: several columns hold text: {described}; choose with --text-column NAME "
-                        "(repeat it to join several, e.g. --text-column title --text-column body)")
-    if texts:
-        others = [c for c, _ in texts[1:]]
-        return [texts[0][0]], ("the only long, varied text column" if not others
-                               else f"the longest text column; also text: {', '.join(others)}")
-    if len(varied) == 1:
-        return varied, "the only string column of train and test with mostly distinct values"
-    if len(strings) == 1:
-        return list(strings), "the only string column of train and test"
-    raise DataError(f"{train_path}: no column holds long, varied text (string columns of train and test: {described or 'none'}); "
-                    "name it with --text-column")
-
-
-def _check_text_columns(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], reserved: list[str],
-                        train_path: Path, test_path: Path) -> None:
-    """Chosen text columns exist in both files, are not the id or a target, and hold text rather than numbers."""
-    for column in columns:
-        if column in reserved:
-            raise DataError(f"{train_path}: '{column}' is the id or a target column; it cannot be a text column too")
-        if column in train.columns and column not in test.columns:
-            raise DataError(f"'{column}' is only in {train_path.name}, not in {test_path.name}: a model input must be in both "
-                            f"(text columns of both: {', '.join(map(str, [c for c in test.columns if c in train.columns]))})")
-    _require_columns(train, columns, train_path)
-    _require_columns(test, columns, test_path)
-    for frame, path in ((train, train_path), (test, test_path)):
-        for column in columns:
-            values = frame[column]
-            if pd.api.types.is_numeric_dtype(values) and values.notna().any():
-                first = values.notna().to_numpy().argmax()
-                raise DataError(f"{path}: text column '{column}' is numeric ({values.iloc[first]} at line {first + 2}); "
-                                "choose the column that holds the text with --text-column")
 
 
 def _check_group_column(train: pd.DataFrame, column: str, path: Path) -> None:

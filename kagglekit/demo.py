@@ -189,3 +189,71 @@ def write_task_competition(kind: str, directory: Path, *, rows: int = 400, test_
         with atomic_path(directory / name, suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
     return directory
+
+
+# --- a phrase-pair competition (the layout of us-patent-phrase-to-phrase-matching) -----------------------------
+
+PAIR_DEMO = "demo-phrase-pairs"
+PART_WORDS = ["valve", "shaft", "lens", "blade", "filter", "ring", "tank", "pump", "gear", "coil", "rotor", "nozzle",
+              "piston", "spring", "hinge", "socket", "cable", "panel", "motor", "sensor", "clamp", "drum", "latch", "lever"]
+MODIFIERS = ["rotary", "hollow", "optical", "coated", "porous", "magnetic", "sealed", "flexible", "rigid", "thermal",
+             "linear", "compact", "upper", "lower", "inner", "outer"]
+SYLLABLES = ["al", "bo", "ce", "di", "ek", "fu", "ga", "hi", "io", "ju", "ka", "lo", "mu", "ne", "or", "pa"]
+ENDINGS = ["ron", "mil", "tex", "sun", "vak", "dor", "lin", "pex", "zor", "gan"]
+
+
+def pair_frames(rows: int = 6000, test_rows: int = 2000, *, concepts: int = 120, anchors: int = 300,
+                seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and labelled test frames ``id, anchor, target, context, score`` in which the score depends on both sides.
+
+    Concepts have synonyms (shared words and made-up terms); concepts of one family are related. A target of the
+    anchor's concept scores 1.0 when it repeats an anchor word, else 0.75; of a related concept 0.5 in the family's
+    home context (a CPC-like code), else 0.25; of an unrelated concept 0. Each side alone says little about the score.
+    """
+    rng = np.random.default_rng(seed)
+    terms = [s + e for s in SYLLABLES for e in ENDINGS]
+    synonyms = [[*rng.choice(PART_WORDS, 2, replace=False), *rng.choice(terms, 2, replace=False)] for _ in range(concepts)]
+    family = rng.integers(0, max(2, concepts // 4), concepts)
+    codes = [f"{c}{n:02d}" for c in "ABCDEFGH" for n in range(1, 14)]
+    home = rng.choice(codes, family.max() + 1)
+    anchor_concept = rng.integers(0, concepts, anchors)
+    anchor_text = [" ".join([str(rng.choice(MODIFIERS))] * int(rng.random() < 0.6) + [str(rng.choice(synonyms[c]))])
+                   for c in anchor_concept]
+    records = []
+    for _ in range(rows + test_rows):
+        k = int(rng.integers(0, anchors))
+        concept = anchor_concept[k]
+        draw = rng.random()
+        if draw < 0.3:
+            other = concept
+        elif draw < 0.6:
+            other = int(rng.choice(np.flatnonzero(family == family[concept])))
+        else:
+            other = int(rng.integers(0, concepts))
+        context = str(home[family[concept]]) if rng.random() < 0.5 else str(rng.choice(codes))
+        words = [str(rng.choice(synonyms[other]))]
+        if rng.random() < 0.5:
+            words.insert(0, str(rng.choice(MODIFIERS)))
+        if rng.random() < 0.3:
+            words.append(str(rng.choice(PART_WORDS)))
+        target = " ".join(words)
+        if other == concept:
+            score = 1.0 if set(words) & set(anchor_text[k].split()) else 0.75
+        elif family[other] == family[concept]:
+            score = 0.5 if context == home[family[concept]] else 0.25
+        else:
+            score = 0.0
+        records.append((f"{int(rng.integers(0, 2**63)):016x}", anchor_text[k], target, context, score))
+    frame = pd.DataFrame(records, columns=["id", "anchor", "target", "context", "score"]).drop_duplicates("id")
+    return frame.iloc[:rows].reset_index(drop=True), frame.iloc[rows:].reset_index(drop=True)
+
+
+def write_pair_competition(directory: Path, *, rows: int = 6000, test_rows: int = 2000, seed: int = 42) -> pd.DataFrame:
+    """Write a phrase-pair competition (sample ``id,score`` of 0.0) and return the test rows' held-out scores."""
+    train, test = pair_frames(rows, test_rows, seed=seed)
+    sample = pd.DataFrame({"id": test["id"], "score": 0.0})
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in (("train.csv", train), ("test.csv", test.drop(columns="score")), ("sample_submission.csv", sample)):
+        with atomic_path(directory / name, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+    return test[["id", "score"]]

@@ -52,7 +52,9 @@ class SentenceEncoder:
         new = {key: text for key, text in zip(keys, texts) if key not in table}
         if new:
             log.info("embedding %d new texts with %s", len(new), self.spec)
-            new_keys, new_texts = list(new), list(new.values())
+            # Shortest first: a batch of texts of about one length pads little (encoders that pad per batch).
+            new_keys = sorted(new, key=lambda key: len(new[key]))
+            new_texts = [new[key] for key in new_keys]
             vectors = np.concatenate(
                 [self._embed(new_texts[i : i + ENCODE_BATCH]) for i in range(0, len(new_texts), ENCODE_BATCH)]
             ).astype(np.float32)

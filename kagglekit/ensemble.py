@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
-from kagglekit.metrics import CLASSIFICATION, cv_scores, evaluate, get_metric, predict_labels
+from kagglekit.metrics import CLASSIFICATION, Metric, cv_scores, evaluate, predict_labels
 from kagglekit.outputs import write_run_submission
 from kagglekit.runs import Run, find_run
 
@@ -65,7 +64,7 @@ def vote_ensemble(probas: Sequence[np.ndarray]) -> np.ndarray:
     return (1 - nudge) * votes / n_members + nudge * stacked.mean(axis=0)
 
 
-def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: str, *, iterations: int = WEIGHT_ITERATIONS) -> np.ndarray:
+def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: Metric, *, iterations: int = WEIGHT_ITERATIONS) -> np.ndarray:
     """Non-negative weights summing to 1 that optimise ``metric`` of the weighted average on these rows.
 
     Greedy ensemble selection with replacement (Caruana et al., 2004, as in AutoGluon): each step adds the
@@ -76,12 +75,11 @@ def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: str, *, ite
     1/iterations, which overfit the out-of-fold rows less.
     """
     stacked = np.stack(probas)
-    sign = get_metric(metric).sign
     counts = np.zeros(len(stacked), dtype=np.int64)
     total = np.zeros_like(stacked[0])
     best, best_counts = -np.inf, counts
     for step in range(1, iterations + 1):
-        candidates = [sign * get_metric(metric).score(y, (total + proba) / step) for proba in stacked]
+        candidates = [metric.sign * metric.score(y, (total + proba) / step) for proba in stacked]
         pick = int(np.argmax(candidates))
         counts = counts.copy()
         counts[pick] += 1
@@ -91,7 +89,7 @@ def fit_weights(probas: Sequence[np.ndarray], y: np.ndarray, metric: str, *, ite
     return best_counts / best_counts.sum()
 
 
-def weighted_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray, metric: str, *,
+def weighted_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray, metric: Metric, *,
                  iterations: int = WEIGHT_ITERATIONS) -> tuple[np.ndarray, list[np.ndarray]]:
     """Out-of-fold predictions of the weighted method with weights fitted on the other folds' rows only.
 
@@ -277,7 +275,7 @@ def build_ensembles(
     competition: Competition,
     submissions_dir: Path,
     *,
-    console: Console | None = None,
+    notes: Callable[[str], None] = lambda text: None,
     models: list[str] | None = None,
     methods: list[str] | None = None,
     test_from: str = "refit",
@@ -287,9 +285,9 @@ def build_ensembles(
     Every ensemble gets ``run.ensemble_dir(NAME)`` with oof.npy, test.npy and a summary.json the
     leaderboard reads like a single model's, and ``submissions_dir/NAME.csv`` at its tuned threshold. The
     best by tuned OOF score (the score of what its submission uses) is also written as ensemble.csv.
-    Returns {NAME: submission path}, with "ensemble" for the best.
+    Returns {NAME: submission path}, with "ensemble" for the best. ``notes`` receives one line per ensemble
+    (its scores, weights or coefficients) and any method left out.
     """
-    console = console or Console(quiet=True)
     chosen = list(dict.fromkeys(methods or METHODS))
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
@@ -297,12 +295,12 @@ def build_ensembles(
     if test_from not in TEST_SOURCES:
         raise ConfigError(f"unknown test source {test_from!r}; use {' or '.join(TEST_SOURCES)}")
     metric, task = competition.metric, competition.task
-    if "vote" in chosen and (get_metric(metric).needs != "labels" or task not in CLASSIFICATION):
-        reason = (f"a vote gives labels, and {metric} scores probabilities" if task in CLASSIFICATION
+    if "vote" in chosen and (metric.needs != "labels" or task not in CLASSIFICATION):
+        reason = (f"a vote gives labels, and {metric.name} scores probabilities" if task in CLASSIFICATION
                   else f"a majority vote means nothing for a {task} task")
         if methods and "vote" in methods:
             raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
-        console.print(f"ensemble vote skipped: {reason}", highlight=False)
+        notes(f"ensemble vote skipped: {reason}")
         chosen.remove("vote")
     members = resolve_members(run, models)
     _check_members(run, members, competition)
@@ -332,31 +330,30 @@ def build_ensembles(
         run.save_ensemble(name, result.oof, result.test, summary)
         submissions[name] = write_run_submission(run, competition, submissions_dir, name, summary, result.test)
         built[name] = summary, result.test
-        console.print(_describe(summary), highlight=False)
+        notes(_describe(summary))
 
-    sign = get_metric(metric).sign
-    best = max(built, key=lambda n: sign * built[n][0]["oof_score_tuned"])
+    best = max(built, key=lambda n: metric.sign * built[n][0]["oof_score_tuned"])
     summary, test = built[best]
     submissions[BEST_NAME] = write_run_submission(run, competition, submissions_dir, BEST_NAME, summary, test)
-    console.print(f"best ensemble by OOF {metric}: {best}, written as {submissions[BEST_NAME]}", highlight=False)
+    notes(f"best ensemble by OOF {metric.name}: {best}, written as {submissions[BEST_NAME]}")
     return submissions
 
 
 def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
-              metric: str) -> _Result:
+              metric: Metric) -> _Result:
     oof, per_fold = weighted_oof(oofs, y, fold_index, metric)
     weights = fit_weights(oofs, y, metric)
     return _Result(oof, weighted_ensemble(tests, weights), {
         "weights": _labelled(members, weights),
         "fold_weights": [_labelled(members, w) for w in per_fold],
-        "oof_score_in_sample": get_metric(metric).score(y, weighted_ensemble(oofs, weights)),
+        "oof_score_in_sample": metric.score(y, weighted_ensemble(oofs, weights)),
         "note": "cv_score and oof_score use weights fitted on the other folds; oof_score_in_sample uses the "
                 "weights fitted on all rows (those of the test predictions), which saw the rows they are scored on",
     })
 
 
 def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
-             metric: str, seed: int, task: str) -> _Result:
+             metric: Metric, seed: int, task: str) -> _Result:
     oof, model = stack_oof(oofs, y, fold_index, seed, task)
     width = oofs.shape[2]
     if isinstance(model, LogisticRegression):
@@ -370,13 +367,13 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
     return _Result(oof, stack_predict(model, tests), {
         "weights": None,
         "meta_model": meta,
-        "oof_score_in_sample": get_metric(metric).score(y, stack_predict(model, oofs)),
+        "oof_score_in_sample": metric.score(y, stack_predict(model, oofs)),
         "note": "cv_score and oof_score use meta-models fitted on the other folds; oof_score_in_sample uses the "
                 "meta-model refitted on all rows (that of the test predictions)",
     })
 
 
-def _summarize(name: str, method: str, metric: str, task: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
+def _summarize(name: str, method: str, metric: Metric, task: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
                members: list[Member], summaries: list[dict[str, Any]], own_s: float, test_from: str) -> dict[str, Any]:
     """The keys a single model's summary has, so ensembles sit beside models on the leaderboard."""
     return {
@@ -385,7 +382,7 @@ def _summarize(name: str, method: str, metric: str, task: str, y: np.ndarray, fo
         "method": method,
         "order": METHODS.index(method),
         "status": "ok",
-        "metric": metric,
+        "metric": metric.name,
         "task": task,
         **cv_scores(metric, y, result.oof, fold_index, task),
         **evaluate(y, result.oof, metric, task, None),

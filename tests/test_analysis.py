@@ -12,19 +12,20 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kagglekit import models
+from kagglekit.analysis.explore import explore, explore_plots, word_counts
+from kagglekit.analysis.mistakes import most_wrong, trained_entry
+from kagglekit.analysis.plots import _pareto_front, plot_run
+from kagglekit.analysis.projector import export_embedding, keras_model_path
+from kagglekit.analysis.report import build_report, html_table, submission_files
 from kagglekit.cli import app, console
 from kagglekit.config import Workspace
 from kagglekit.data import load_competition
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.trainer import RunResult, run
 from kagglekit.errors import ConfigError
-from kagglekit.explore import explore, explore_plots, word_counts
 from kagglekit.io import write_json
-from kagglekit.mistakes import best_entry, most_wrong, run_competition, trained_entry
 from kagglekit.models.sklearn_models import TfidfNaiveBayes
-from kagglekit.plots import _pareto_front, plot_run
-from kagglekit.projector import export_embedding, keras_model_path
-from kagglekit.report import build_report, html_table, submission_files
 from kagglekit.runs import Run, find_run
-from kagglekit.training import RunResult, TrainConfig, run
 
 runner = CliRunner()
 
@@ -78,7 +79,7 @@ def write_small_competition(directory: Path) -> Path:
 
 def train_small_run(root: Path, data_dir: Path, names: tuple[str, ...] = ("baseline",), **options) -> RunResult:
     return run(TrainConfig(competition="tiny", models=list(names), data_dir=data_dir, folds=3,
-                           workspace=Workspace(root), quiet=True, **options))
+                           workspace=Workspace(root), **options))
 
 
 def make_small_run(root: Path) -> RunResult:
@@ -162,6 +163,12 @@ def test_explore_tables(small_data: Path) -> None:
     assert not result.samples.equals(explore(competition, samples=4, seed=2).samples)
 
 
+def test_explore_sizes_the_sequence_length_as_train_does(small_data: Path) -> None:
+    competition = load_competition(small_data, name="tiny")
+    chosen = models.get_model_class("dense").prepare_params({}, competition.train_texts)["sequence_length"]
+    assert explore(competition).sequence_length == chosen
+
+
 def test_word_counts_follow_text_vectorization() -> None:
     assert word_counts(np.array(["Hello, world!", "  a -- b  ", ""], dtype=object)).tolist() == [2, 2, 0]
 
@@ -178,7 +185,8 @@ def test_explore_command_prints_tables_and_leaves_the_data_alone(small_data: Pat
     before = sorted(p.name for p in small_data.iterdir())
     result = runner.invoke(app, ["explore", "tiny", "--data-dir", str(small_data), "--samples", "3"])
     assert result.exit_code == 0, result.output
-    for expected in ("Class balance", "keyword", "location", "of which with different labels", CONFLICT, "3 random training rows"):
+    for expected in ("Class balance", "keyword", "location", "of which with different labels", CONFLICT, "3 random training rows",
+                     "chosen from the data"):
         assert expected in result.output
     assert_png(tmp_path / "runs" / "tiny" / "explore" / "text_lengths.png")
     assert sorted(p.name for p in small_data.iterdir()) == before
@@ -194,7 +202,7 @@ def test_explore_without_data_says_where_it_looked() -> None:
 
 def test_most_wrong_ranks_confident_errors_at_the_tuned_threshold(small_run: RunResult) -> None:
     r = small_run.run
-    competition = run_competition(r)
+    competition = r.competition()
     wrong = most_wrong(r, competition, "baseline", top=None)
     threshold = r.summary("baseline")["threshold"]
     positive, y = r.oof("baseline")[:, 1], r.y
@@ -215,7 +223,8 @@ def test_most_wrong_ranks_confident_errors_at_the_tuned_threshold(small_run: Run
 def test_best_entry_and_unknown_names_list_what_exists(small_run: RunResult) -> None:
     r = small_run.run
     board = small_run.leaderboard
-    assert best_entry(r) == board.loc[board["status"] == "ok", "model"].iloc[0]
+    assert r.best() == board.loc[board["status"] == "ok", "model"].iloc[0]
+    assert r.best(single=True) == board.loc[(board["status"] == "ok") & (board["kind"] == "model"), "model"].iloc[0]
     with pytest.raises(ConfigError, match="it has: baseline, bigram"):
         trained_entry(r, "bert")
     with pytest.raises(ConfigError, match="runs: k3-seed42"):
@@ -230,8 +239,8 @@ def test_most_wrong_multiclass(tmp_path: Path) -> None:
     pd.DataFrame({"id": range(len(rows)), "text": [t for t, _ in rows], "author": [a for _, a in rows]}).to_csv(data / "train.csv", index=False)
     pd.DataFrame({"id": [100, 101], "text": ["raven", "monster"]}).to_csv(data / "test.csv", index=False)
     pd.DataFrame({"id": [100, 101], "EAP": 0.3, "HPL": 0.3, "MWS": 0.4}).to_csv(data / "sample_submission.csv", index=False)
-    result = run(TrainConfig(competition="spooky", models=["baseline"], data_dir=data, folds=3, workspace=Workspace(tmp_path), quiet=True))
-    wrong = most_wrong(result.run, run_competition(result.run), "baseline", top=5)
+    result = run(TrainConfig(competition="spooky", models=["baseline"], data_dir=data, folds=3, workspace=Workspace(tmp_path)))
+    wrong = most_wrong(result.run, result.run.competition(), "baseline", top=5)
     assert set(wrong["error"]) == {"wrong"} and (wrong["label"] != wrong["prediction"]).all()
     assert wrong["probability"].is_monotonic_decreasing
     plots = plot_run(result.run, "baseline")
@@ -245,13 +254,13 @@ def test_errors_command_prints_both_kinds_and_writes_csv(small_run: RunResult, i
     path = small_run.run.directory / "errors" / "baseline.csv"
     written = pd.read_csv(path)
     assert set(written["error"]) == {"false positive", "false negative"}
-    assert len(written) == len(most_wrong(small_run.run, run_competition(small_run.run), "baseline", top=None))
+    assert len(written) == len(most_wrong(small_run.run, small_run.run.competition(), "baseline", top=None))
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["errors", "tiny", "-m", "bert"], "no model or ensemble 'bert'; it has: baseline, bigram"),
     (["errors", "tiny", "--run", "k9"], "no run 'k9'"),
-    (["report", "tiny", "k9"], "runs: k3-seed42"),
+    (["report", "tiny", "--run", "k9"], "runs: k3-seed42"),
     (["export-embedding", "tiny", "-m", "bert"], "it has: baseline, bigram"),
     (["export-embedding", "tiny", "-m", "baseline"], "models that have one: none"),
 ])
@@ -326,7 +335,7 @@ def test_html_table_escapes_and_formats() -> None:
 
 def test_submission_files_are_attributed_by_content(small_run: RunResult) -> None:
     r = small_run.run
-    files = submission_files(r, run_competition(r)).set_index("file")
+    files = submission_files(r, r.competition()).set_index("file")
     baseline = str(Workspace(r.directory.parents[2]).submissions_dir("tiny") / "baseline.csv")
     assert "baseline" in files.loc[baseline, "holds"].split(", ")
     assert set(files["holds"].str.split(", ").explode()) == set(r.entries())
@@ -335,7 +344,7 @@ def test_submission_files_are_attributed_by_content(small_run: RunResult) -> Non
     frame["target"] = 1 - frame["target"]
     frame.to_csv(edited, index=False)
     try:
-        assert submission_files(r, run_competition(r)).set_index("file").loc[str(edited), "holds"].startswith("not this run's")
+        assert submission_files(r, r.competition()).set_index("file").loc[str(edited), "holds"].startswith("not this run's")
     finally:
         edited.unlink()
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import TWEETS, write_competition
 from kagglekit import api
-from kagglekit.engine.events import JobFinished, RunFinished, RunStarted
+from kagglekit.engine.events import JobFinished, ModelFailed, Note, RunFinished, RunStarted
 from kagglekit.errors import ConfigError
 from kagglekit.submission import validate_submission
 
@@ -57,10 +57,15 @@ def test_the_readme_shows_the_example_that_is_tested() -> None:
     assert EXAMPLE in blocks, "README.md lacks the notebook example of tests/test_api.py: paste issue 9's 'Kaggle notebooks' section"
 
 
-def test_progress_events_reach_the_notebook_bar_and_options_are_checked(competition: Path) -> None:
+def test_progress_events_reach_the_notebook_bar_and_options_are_checked(competition: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     progress = api.NotebookProgress()
     progress(RunStarted("k3-seed42", ["baseline"], total_jobs=4, done_jobs=1, backend="sequential"))
     assert (progress.bar.total, progress.bar.n) == (4, 1)
+    api.print_notes(Note("train.csv: 2 empty 'text' value(s)", "warning"))
+    api.print_notes(ModelFailed("dense", "MemoryError: out of memory", "dense fold 2"))
+    assert capsys.readouterr().out.splitlines() == ["warning: train.csv: 2 empty 'text' value(s)",
+                                                    "dense failed (dense fold 2): MemoryError: out of memory"]
     with pytest.raises(ConfigError, match="unknown option.*folz"):
         api.train("nlp-getting-started", models=["baseline"], folz=3)
     with pytest.raises(ConfigError, match="unknown plot 'roc'"):

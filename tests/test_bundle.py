@@ -11,8 +11,8 @@ import pytest
 
 from tests.fake_kaggle import FakeKaggle, fake_kaggle, kaggle_env  # noqa: F401
 from tests.fake_kaggle_kernels import FakeKernels, make_wheel
-from kagglekit import bundle
-from kagglekit.bundle import BundleError
+from kagglekit.kaggle import bundle
+from kagglekit.kaggle.bundle import BundleError
 from kagglekit.errors import KaggleApiError
 
 
@@ -44,7 +44,7 @@ def test_every_kagglekit_requirement_is_either_in_kaggles_image_or_in_the_bundle
     lacks = {bundle.normalize(n) for n in bundle.KAGGLE_IMAGE_LACKS}
     assert not lacks & bundle.KAGGLE_IMAGE_HAS
     unsorted = required - bundle.KAGGLE_IMAGE_HAS - lacks
-    assert not unsorted, f"sort {unsorted} into KAGGLE_IMAGE_HAS or KAGGLE_IMAGE_LACKS in kagglekit/bundle.py"
+    assert not unsorted, f"sort {unsorted} into KAGGLE_IMAGE_HAS or KAGGLE_IMAGE_LACKS in kagglekit/kaggle/bundle.py"
     assert lacks <= required
 
 
@@ -54,7 +54,7 @@ def test_bundle_holds_kagglekit_and_the_extra_wheels_with_pinned_requirements(bu
     assert bundle.read_requirements(built.directory) == ["kagglekit==0.1.0", "kk-probe"]
     with zipfile.ZipFile(built.directory / names[0]) as wheel:
         members = wheel.namelist()
-    assert "kagglekit/kernels.py" in members and "kagglekit/bundle.py" in members
+    assert "kagglekit/kaggle/kernels.py" in members and "kagglekit/kaggle/bundle.py" in members
     assert not any("__pycache__" in m for m in members)
     assert [p.name for p in built.directory.parent.iterdir()] == ["bundle"]  # no staging folder left
 

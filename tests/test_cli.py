@@ -5,39 +5,58 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 import kagglekit.cli as kagglekit_cli
-from kagglekit import training
+from kagglekit import __version__
 from kagglekit.cli import app
+from kagglekit.engine import trainer
+from kagglekit.engine.config import TrainConfig
 from kagglekit.errors import ConfigError
 
 runner = CliRunner()
 
 
+def commands(group: Any = None, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and sub-command of the CLI (kaggle, kernel and bundle ones included), by its words."""
+    group = group or typer.main.get_command(app)
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from commands(command, (*path, name))
+
+
 def test_help_of_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in app.registered_commands:
-        name = command.name or command.callback.__name__.replace("_", "-")
-        sub = runner.invoke(app, [name, "--help"])
-        assert sub.exit_code == 0, name
-        assert len(sub.output.strip().splitlines()) > 3, name
+    for words, _ in commands():
+        sub = runner.invoke(app, [*words, "--help"])
+        assert sub.exit_code == 0, words
+        assert len(sub.output.strip().splitlines()) > 3, words
+
+
+def test_version_is_eager_and_exits_0() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"kagglekit {__version__}"
 
 
 def test_train_passes_options_to_the_library(tiny_competition: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[training.TrainConfig] = []
-    real_run = training.run
+    seen: list[TrainConfig] = []
+    real_run = trainer.run
 
-    def spy(config: training.TrainConfig, console=None):
+    def spy(config: TrainConfig, listeners=()):
         seen.append(config)
-        return real_run(config, console=console)
+        return real_run(config, listeners=listeners)
 
-    monkeypatch.setattr(training, "run", spy)
+    monkeypatch.setattr(trainer, "run", spy)
     result = runner.invoke(app, ["train", "tiny", "--data-dir", str(tiny_competition), "-m", "baseline", "--folds", "3",
                                  "--seed", "7", "--epochs", "3", "--text-column", "keyword", "--text-column", "text"])
     assert result.exit_code == 0, result.output
@@ -123,37 +142,87 @@ def test_command_modules_import_only_common() -> None:
                     assert name == "kagglekit.cli.common", f"{path.name} imports {name}"
 
 
+CHOICES = ("--backend", "--device", "--test-from", "--early-stopping")  # fixed sets of values: checked by Click
+
+
+def value_type(param: typer.core.TyperOption) -> Any:
+    """The Python type of one value of an option (of each value, for a repeatable one)."""
+    annotation = param.type_descriptor.annotation
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else annotation
+
+
+def kind(param: typer.core.TyperOption) -> str:
+    """What an option's value is, as far as its meaning goes (one option may be repeatable where another is not)."""
+    value = value_type(param)
+    if isinstance(value, type) and issubclass(value, Enum):
+        return "choice of " + ", ".join(sorted(member.value for member in value))
+    if param.is_flag:
+        return "flag " + "/".join(param.opts + param.secondary_opts)
+    return getattr(value, "__name__", str(value))
+
+
 def test_one_vocabulary_of_options() -> None:
-    """The run is --run everywhere (never an argument); -m is a model everywhere but submit (Kaggle's message)."""
+    """One meaning per option name across every command and sub-command (the Kaggle ones included): --run names
+    a run (never an argument); -m is a model everywhere but submit (Kaggle's message); --version is the program's
+    version only; a wait is --wait/--no-wait; seconds are floats; fixed sets of values are choices."""
     root = typer.main.get_command(app)
-    for name, command in root.commands.items():
+    assert [p.opts for p in root.params if p.name == "version"] == [["--version"]]
+    meanings: dict[str, tuple[str, str]] = {}
+    for words, command in commands():
+        where = " ".join(words)
         for param in command.params:
             if "-m" in param.opts:
-                assert "--model" in param.opts or name == "submit", name
-            if "run" in param.name:
-                assert param.param_type_name == "option" and param.opts == ["--run"], name
+                assert "--model" in param.opts or words == ("submit",), where
+            if param.name in ("run", "run_name") or "--run" in param.opts:
+                assert param.param_type_name == "option" and param.opts == ["--run"], where
             if param.name in ("competition", "data_dir") and param.param_type_name == "option":
-                assert param.opts[0] == {"competition": "--competition", "data_dir": "--data-dir"}[param.name], name
-    assert "not a model" in runner.invoke(app, ["submit", "--help"]).output
+                assert param.opts[0] == {"competition": "--competition", "data_dir": "--data-dir"}[param.name], where
+            if param.param_type_name != "option":
+                continue
+            assert "--version" not in param.opts, f"{where}: --version is the program's version; name this option otherwise"
+            if "--wait" in param.opts:
+                assert param.secondary_opts == ["--no-wait"], f"{where}: a wait flag is --wait/--no-wait"
+            if "seconds" in (param.help or "").lower():
+                assert value_type(param) is float, f"{where} {param.opts[0]}: seconds are floats"
+            if set(param.opts) & set(CHOICES):
+                assert kind(param).startswith("choice of"), f"{where} {param.opts[0]}: a fixed set of values is a choice"
+            for name in [o for o in param.opts + param.secondary_opts if o.startswith("--")]:
+                first = meanings.setdefault(name, (kind(param), where))
+                assert kind(param) == first[0], f"{name} is {kind(param)} in `{where}` but {first[0]} in `{first[1]}`"
+    message = next(p for p in root.commands["submit"].params if "-m" in p.opts)
+    assert "not a model" in " ".join(message.help.split())
+
+
+def test_the_legacy_spellings_are_gone(tiny_competition: Path) -> None:
+    """`ensemble --models` and `report COMPETITION RUN` were kept for 0.1.0 only: -m and --run are the spellings now."""
+    assert runner.invoke(app, ["ensemble", "tiny", "--models", "baseline"]).exit_code == 2
+    assert runner.invoke(app, ["report", "tiny", "k3-seed42"]).exit_code == 2
+
+
+def test_choices_are_refused_before_any_work() -> None:
+    for args in (["train", "tiny", "-m", "baseline", "--device", "tpu"], ["train", "tiny", "-m", "dense", "--early-stopping", "late"],
+                 ["ensemble", "tiny", "--test-from", "both"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Invalid value" in result.output, args
 
 
 # --- settings file through the default map ---------------------------------------------------------------
 
 
 @pytest.fixture
-def configs(monkeypatch: pytest.MonkeyPatch) -> list[training.TrainConfig]:
+def configs(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
     """The TrainConfig each `train` builds; training itself stops at once (exit 1), so these tests are fast."""
-    seen: list[training.TrainConfig] = []
+    seen: list[TrainConfig] = []
 
-    def record(config: training.TrainConfig, **_: object) -> None:
+    def record(config: TrainConfig, **_: object) -> None:
         seen.append(config)
         raise ConfigError("stopped by the test")
 
-    monkeypatch.setattr(training, "run", record)
+    monkeypatch.setattr(trainer, "run", record)
     return seen
 
 
-def test_train_passes_new_options_and_params(configs: list[training.TrainConfig]) -> None:
+def test_train_passes_new_options_and_params(configs: list[TrainConfig]) -> None:
     result = runner.invoke(app, ["train", "tiny", "-m", "baseline,tfidf_lr", "--jobs", "2", "--backend", "ray",
                                  "--address", "127.0.0.1:6379", "--target-column", "target", "--group-column", "keyword",
                                  "--preset", "bert_tiny_en_uncased", "--param", "units=64", "--param", "encoder=usem3",
@@ -171,7 +240,7 @@ def test_train_passes_new_options_and_params(configs: list[training.TrainConfig]
     assert runner.invoke(app, ["train", "tiny", "-m", "baseline", "--backend", "spark"]).exit_code == 2
 
 
-def test_settings_layers_flags_over_command_table_over_top_level(configs: list[training.TrainConfig]) -> None:
+def test_settings_layers_flags_over_command_table_over_top_level(configs: list[TrainConfig]) -> None:
     Path("kagglekit.toml").write_text(
         'folds = 4\nseed = 1\nmodels = ["baseline"]\ntext_columns = "keyword"\nencoder = "usem3"\n'
         '[model_params]\nepochs = 5\nunits = 32\n'
@@ -230,3 +299,16 @@ def test_leaderboard_shows_the_columns_each_task_has() -> None:
     text = captured.get()
     assert "cv rmse" in text and "mae" in text and "acc" not in text and "0.520±0.010" in text and "1.2" in text
     assert "failed" in text and "no [bold]" in text
+
+
+def test_the_cli_choices_are_the_librarys() -> None:
+    """The CLI's enums list the values the library accepts, so a new value cannot be refused by the CLI alone."""
+    from kagglekit.cli.ensemble import TestSource
+    from kagglekit.cli.train import Backend, Device, EarlyStopping
+    from kagglekit.engine.backends import BACKENDS
+    from kagglekit.engine.config import DEVICES
+    from kagglekit.ensemble import TEST_SOURCES
+    from kagglekit.models.keras_models import EARLY_STOPPING
+
+    for enum, values in ((Backend, BACKENDS), (Device, DEVICES), (EarlyStopping, EARLY_STOPPING), (TestSource, TEST_SOURCES)):
+        assert [member.value for member in enum] == list(values), enum.__name__

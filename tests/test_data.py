@@ -20,7 +20,7 @@ def test_infers_everything_from_the_files(tiny_competition: Path) -> None:
     assert comp.id_column == "id" and comp.target_column == "target"
     assert comp.task == "binary" and comp.classes == [0, 1]
     assert comp.submission_format == "label"
-    assert comp.metric == "f1" and "guessed" in comp.metric_source
+    assert comp.metric.name == "f1" and "guessed" in comp.metric_source
     assert comp.y.tolist() == comp.train["target"].tolist()
     assert len(comp.test_texts) == 6
 
@@ -28,8 +28,8 @@ def test_infers_everything_from_the_files(tiny_competition: Path) -> None:
 def test_metric_recorded_by_fetch_wins_over_the_guess(tiny_competition: Path) -> None:
     write_json(tiny_competition / "kagglekit.json", {"evaluation_metric": "CategorizationAccuracy"})
     comp = load_competition(tiny_competition)
-    assert comp.metric == "accuracy" and "Kaggle API" in comp.metric_source
-    assert load_competition(tiny_competition, metric="auc").metric == "roc_auc"
+    assert comp.metric.name == "accuracy" and "Kaggle API" in comp.metric_source
+    assert load_competition(tiny_competition, metric="auc").metric.name == "roc_auc"
 
 
 def test_extra_text_columns_are_joined_with_their_names(tiny_competition: Path) -> None:
@@ -48,7 +48,7 @@ def test_multiclass_probability_columns(tmp_path: Path) -> None:
     comp = load_competition(write_competition(tmp_path / "spooky", train, test, sample))
     assert comp.task == "multiclass" and comp.target_column == "author"
     assert comp.submission_format == "class_probabilities" and comp.classes == ["EAP", "HPL", "MWS"]
-    assert comp.metric == "logloss"
+    assert comp.metric.name == "logloss"
     assert comp.y.tolist() == [0, 1, 2] * 4
 
 
@@ -58,7 +58,7 @@ def test_multiclass_probability_columns(tmp_path: Path) -> None:
         (lambda d: (d / "test.csv").unlink(), "test.csv does not exist"),
         (lambda d: (d / "train.csv").write_bytes(b"id,text\n1,\xff\xfe bad\n"), "not UTF-8"),
         (lambda d: (d / "train.csv").write_bytes(b"\x00\x01\x02PK"), "not a CSV file"),
-        (lambda d: _edit(d, "train.csv", lambda f: f.drop(columns="text")), "no column holds long, varied text"),
+        (lambda d: _edit(d, "train.csv", lambda f: f.drop(columns="text")), "no column can be a model input"),
         (lambda d: _edit(d, "train.csv", lambda f: f.drop(columns="target")), "has no column 'target'"),
         (lambda d: _edit(d, "test.csv", lambda f: f.iloc[1:]), "missing from test: 100"),
         (lambda d: _edit(d, "train.csv", lambda f: f.assign(id=[1, 1] + list(f["id"][2:]))), "duplicate ids"),
@@ -95,7 +95,7 @@ def _edit(directory: Path, name: str, change) -> None:
 def test_an_unsupported_recorded_metric_falls_back_to_the_guess(tiny_competition: Path) -> None:
     write_json(tiny_competition / "kagglekit.json", {"evaluation_metric": "MAP@3"})
     comp = load_competition(tiny_competition)
-    assert comp.metric == "f1" and "'MAP@3' is not supported" in comp.metric_source
+    assert comp.metric.name == "f1" and "'MAP@3' is not supported" in comp.metric_source
 
 
 # --- every task shape ----------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_readability_shape_infers_excerpt_regression_and_ignores_train_only_colu
     })
     test = train.drop(columns=["target", "standard_error"]).iloc[:2].assign(id=["t0", "t1"])
     comp = load_competition(write_competition(tmp_path / "read", train, test, pd.DataFrame({"id": ["t0", "t1"], "target": 0.0})))
-    assert comp.text_columns == ["excerpt"] and comp.task == "regression" and comp.metric == "rmse"
+    assert comp.text_columns == ["excerpt"] and comp.task == "regression" and comp.metric.name == "rmse"
     assert comp.task_spec == TaskSpec("regression", 1) and comp.y.shape == (n, 1) and comp.y[0, 0] == pytest.approx(-3.1)
     assert comp.classes == [] and comp.submission_format == "values" and comp.holds == "values"
     assert "standard_error" in comp.inferred["train_only"] and "excerpt" in comp.inferred["text_columns"]
@@ -138,12 +138,12 @@ def test_readability_shape_infers_excerpt_regression_and_ignores_train_only_colu
 def test_multilabel_and_multi_target_regression(tmp_path: Path) -> None:
     labels = {"toxic": [0, 1] * 6, "insult": [1, 0, 0] * 4}
     comp = load_competition(_shape(tmp_path / "a", labels, {"toxic": 0.5, "insult": 0.5}))
-    assert comp.task == "multilabel" and comp.task_spec == TaskSpec("multilabel", 2) and comp.metric == "column_auc"
+    assert comp.task == "multilabel" and comp.task_spec == TaskSpec("multilabel", 2) and comp.metric.name == "column_auc"
     assert comp.y.shape == (12, 2) and comp.y[:, 1].tolist() == labels["insult"] and comp.submission_format == "label_probabilities"
     assert comp.n_classes == 0 and comp.classes == []
     scores = {"cohesion": list(np.linspace(1, 5, 12)), "syntax": list(np.linspace(2, 4, 12))}
     comp = load_competition(_shape(tmp_path / "b", scores, {"cohesion": 3.0, "syntax": 3.0}))
-    assert comp.task == "regression" and comp.metric == "mcrmse" and comp.task_spec == TaskSpec("regression", 2)
+    assert comp.task == "regression" and comp.metric.name == "mcrmse" and comp.task_spec == TaskSpec("regression", 2)
     with pytest.raises(DataError, match="use target_columns"):
         _ = comp.target_column
 
@@ -151,7 +151,7 @@ def test_multilabel_and_multi_target_regression(tmp_path: Path) -> None:
 def test_ordinal_scores_and_integer_classes(tmp_path: Path) -> None:
     scores = [1, 2, 3, 4, 5, 6] * 2
     comp = load_competition(_shape(tmp_path / "a", {"score": scores}, {"score": 3}))
-    assert comp.task == "ordinal" and comp.metric == "qwk" and comp.submission_format == "scores"
+    assert comp.task == "ordinal" and comp.metric.name == "qwk" and comp.submission_format == "scores"
     assert comp.task_spec == TaskSpec("regression", 1) and comp.y[:, 0].tolist() == scores
     assert load_competition(tmp_path / "a" / "comp", metric="rmse").task == "ordinal"  # integer sample, score-like values
     assert load_competition(tmp_path / "a" / "comp", metric="accuracy").task == "multiclass"
@@ -165,8 +165,9 @@ def test_ordinal_scores_and_integer_classes(tmp_path: Path) -> None:
 
 def test_text_columns_are_inferred_or_named_and_joined(tmp_path: Path) -> None:
     directory = _shape(tmp_path / "a", {"target": [0, 1] * 6}, {"target": 0}, title=_texts(12, 50))
-    with pytest.raises(DataError, match="several columns hold text: 'title'.*'text'.*--text-column"):
-        load_competition(directory)
+    inferred = load_competition(directory)
+    assert inferred.text_columns == ["title", "text"] and inferred.schema.groups == (("title", "text"),)
+    assert inferred.inferred["inputs"].startswith("title + text (text pair)")
     comp = load_competition(tmp_path / "a" / "comp", text_columns=["title", "text"])
     assert comp.train_texts[0].startswith("title: an example passage number 50") and " | text: an example" in comp.train_texts[0]
     assert comp.fingerprint() != load_competition(tmp_path / "a" / "comp", text_columns=["text"]).fingerprint()
@@ -189,7 +190,7 @@ def test_target_and_group_columns_can_be_named(tmp_path: Path) -> None:
          "train.csv: multi-label column 'insult' must hold 0 or 1; found 2 at line 3"),
         ({"toxic": [0, 1] * 6}, {"toxic": 0.5, "threat": 0.5}, {}, "train.csv has no column 'threat'"),
         ({"target": [0, 1] * 6}, {"target": 0}, {"text_columns": ["number"]}, "train.csv: text column 'number' is numeric \\(0 at line 2\\)"),
-        ({"target": [0, 1] * 6}, {"target": 0}, {"text_columns": ["target"]}, "'target' is the id or a target column"),
+        ({"target": [0, 1] * 6}, {"target": 0}, {"text_columns": ["target"]}, "'target' is the id, a target or the group column"),
         ({"target": [0, 1] * 6}, {"target": 0}, {"text_columns": ["hint"]}, "'hint' is only in train.csv, not in test.csv"),
         ({"target": [0, 1] * 6}, {"target": 0}, {"group_column": "nothing"}, "has no column 'nothing'"),
         ({"target": np.linspace(0, 1, 12)}, {"target": 0.0}, {"metric": "f1"}, "metric f1 cannot score a regression task; use one of: rmse"),
@@ -207,5 +208,8 @@ def test_bad_task_input_names_file_column_and_row(tmp_path: Path, targets: dict,
 
 def test_real_data_infers_text_and_keeps_its_fingerprint(real_data: Path) -> None:
     comp = load_competition(real_data, name="nlp-getting-started")
-    assert comp.text_columns == ["text"] and comp.inferred["text_columns"].startswith("text (")
-    assert (comp.fingerprint(), comp.test_fingerprint()) == ("9a80f4134240", "8f767384a305")
+    assert comp.text_columns == ["location", "text"] and comp.schema.categorical == ["keyword"]
+    assert comp.inferred["inputs"] == "keyword (categorical, 221 values), location (phrase), text (text)"
+    assert comp.schema.main_group == ["text"] and comp.train_texts[0].startswith("text: Our Deeds")
+    single = load_competition(real_data, name="nlp-getting-started", text_columns=["text"], ignore_columns=["keyword", "location"])
+    assert (single.fingerprint(), single.test_fingerprint()) == ("9a80f4134240", "8f767384a305")

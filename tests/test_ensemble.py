@@ -17,6 +17,8 @@ from kagglekit import models as registry
 from kagglekit.cli import app
 from kagglekit.config import Workspace
 from kagglekit.data import Competition, load_competition
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.trainer import run as train_run
 from kagglekit.ensemble import (
     METHODS,
     build_ensembles,
@@ -44,8 +46,6 @@ def tune_threshold(y: np.ndarray, proba: np.ndarray, metric: str) -> tuple[float
     return decision.get("threshold", 0.5), tuned
 from kagglekit.models.base import TextModel
 from kagglekit.runs import Run
-from kagglekit.training import TrainConfig, leaderboard
-from kagglekit.training import run as train_run
 
 COMPETITION = "tiny-tweets"
 
@@ -106,7 +106,7 @@ def test_a_perfect_member_gets_all_the_weight(metric: str) -> None:
     y = rng.integers(0, 2, 200)
     perfect = binary(np.where(y == 1, 0.9, 0.1))
     noisy = [binary(np.clip(y * 0.3 + rng.uniform(0, 0.7, 200), 0, 1)) for _ in range(3)]
-    weights = fit_weights([noisy[0], perfect, noisy[1], noisy[2]], y, metric)
+    weights = fit_weights([noisy[0], perfect, noisy[1], noisy[2]], y, get_metric(metric))
     assert weights[1] >= 0.9
     assert weights.min() >= 0 and weights.sum() == pytest.approx(1)
 
@@ -116,7 +116,7 @@ def test_complementary_members_share_the_weight() -> None:
     y = np.array([1, 1, 1, 0, 0, 0])
     a = binary(np.where(y == 1, 0.9, 0.6))
     b = binary(np.where(y == 1, 0.4, 0.1))
-    weights = fit_weights([a, b], y, "f1")
+    weights = fit_weights([a, b], y, get_metric("f1"))
     np.testing.assert_allclose(weights, [0.5, 0.5])
     assert score("f1", y, weighted_ensemble([a, b], weights)) == 1.0
 
@@ -125,7 +125,7 @@ def test_fit_weights_is_deterministic() -> None:
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, 90)
     members = [rng.dirichlet(np.ones(3), size=90) for _ in range(4)]
-    np.testing.assert_array_equal(fit_weights(members, y, "logloss"), fit_weights(members, y, "logloss"))
+    np.testing.assert_array_equal(fit_weights(members, y, get_metric("logloss")), fit_weights(members, y, get_metric("logloss")))
 
 
 def test_weighted_oof_fits_each_folds_weights_without_its_rows() -> None:
@@ -133,13 +133,13 @@ def test_weighted_oof_fits_each_folds_weights_without_its_rows() -> None:
     y = rng.integers(0, 2, 90)
     fold_index = folds_of(90)
     members = [binary(rng.uniform(size=90)) for _ in range(3)]
-    oof, fold_weights = weighted_oof(members, y, fold_index, "f1", iterations=20)
+    oof, fold_weights = weighted_oof(members, y, fold_index, get_metric("f1"), iterations=20)
     for fold, weights in enumerate(fold_weights):
         rows = fold_index != fold
-        np.testing.assert_array_equal(weights, fit_weights([m[rows] for m in members], y[rows], "f1", iterations=20))
+        np.testing.assert_array_equal(weights, fit_weights([m[rows] for m in members], y[rows], get_metric("f1"), iterations=20))
         np.testing.assert_allclose(oof[~rows], weighted_ensemble([m[~rows] for m in members], weights))
     # Noise members: weights fitted on all rows flatter themselves; per-fold weights do not.
-    in_sample = score("f1", y, weighted_ensemble(members, fit_weights(members, y, "f1", iterations=20)))
+    in_sample = score("f1", y, weighted_ensemble(members, fit_weights(members, y, get_metric("f1"), iterations=20)))
     assert score("f1", y, oof) < in_sample
 
 
@@ -195,7 +195,7 @@ def test_tuned_threshold_never_scores_below_half(seed: int) -> None:
     y = (rng.uniform(size=n) < rng.uniform(0.1, 0.5)).astype(np.int64)
     fold_index = folds_of(n)
     members = [binary(np.clip(rng.uniform(0.2, 0.6) * y + rng.uniform(0, 0.8, n), 0, 1)) for _ in range(3)]
-    candidates = [mean_ensemble(members), vote_ensemble(members), weighted_oof(members, y, fold_index, "f1", iterations=10)[0],
+    candidates = [mean_ensemble(members), vote_ensemble(members), weighted_oof(members, y, fold_index, get_metric("f1"), iterations=10)[0],
                   stack_oof(members, y, fold_index)[0]]
     for proba in candidates:
         threshold, tuned = tune_threshold(y, proba, "f1")
@@ -264,7 +264,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(registry._REGISTRY, KeywordRule.name, KeywordRule)
         config = TrainConfig(competition=COMPETITION, models=["baseline", KeywordRule.name], data_dir=data_dir, folds=3, seed=0,
-                             run_name="main", ensemble=False, workspace=Workspace(root), quiet=True)
+                             run_name="main", ensemble=False, workspace=Workspace(root))
         train_run(config)
     return root
 
@@ -309,7 +309,7 @@ def test_build_ensembles_writes_scored_ensembles_and_submissions(workspace: Path
     best = max(names, key=lambda n: run.summary(n)["oof_score_tuned"])
     assert paths["ensemble"] == submissions_dir / "ensemble.csv"
     assert pd.read_csv(paths["ensemble"]).equals(pd.read_csv(paths[best]))
-    board = leaderboard(run)
+    board = run.leaderboard()
     assert board[board["kind"] == "ensemble"]["model"].tolist() != []
     assert set(board["model"]) == {"baseline", KeywordRule.name, *names}
 
@@ -339,7 +339,7 @@ def test_bad_choices_are_refused_clearly(workspace: Path, options: dict, message
 
 def test_vote_is_skipped_for_a_probability_metric(workspace: Path) -> None:
     run, competition = open_run(workspace)
-    logloss = dataclasses.replace(competition, metric="logloss")
+    logloss = dataclasses.replace(competition, metric=get_metric("logloss"))
     paths = build_ensembles(run, logloss, workspace / "sub")
     assert "ensemble_vote" not in paths and "ensemble_stack" in paths
     assert run.summary("ensemble_weighted")["metric"] == "logloss"
@@ -396,7 +396,7 @@ def test_train_builds_ensembles_into_the_leaderboard(tmp_path: Path, monkeypatch
     monkeypatch.setitem(registry._REGISTRY, KeywordRule.name, KeywordRule)
     data_dir = write_competition(tmp_path / "data" / COMPETITION)
     config = TrainConfig(competition=COMPETITION, models=["baseline", KeywordRule.name], data_dir=data_dir, folds=3, seed=0,
-                         workspace=Workspace(tmp_path), quiet=True)
+                         workspace=Workspace(tmp_path))
     result = train_run(config)
     assert (tmp_path / "submissions" / COMPETITION / "ensemble.csv").is_file()
     assert result.submissions["ensemble"] == tmp_path / "submissions" / COMPETITION / "ensemble.csv"
@@ -406,7 +406,7 @@ def test_train_builds_ensembles_into_the_leaderboard(tmp_path: Path, monkeypatch
 
 
 def test_cli_ensemble_builds_and_prints_the_leaderboard(workspace: Path) -> None:
-    result = CliRunner().invoke(app, ["ensemble", COMPETITION, "--models", f"baseline,{KeywordRule.name}",
+    result = CliRunner().invoke(app, ["ensemble", COMPETITION, "-m", f"baseline,{KeywordRule.name}",
                                       "--method", "mean", "--method", "weighted", "--test-from", "folds"])
     assert result.exit_code == 0, result.output
     assert "ensemble_weighted" in result.output and "weights" in result.output
@@ -419,6 +419,6 @@ def test_cli_ensemble_builds_and_prints_the_leaderboard(workspace: Path) -> None
 
 
 def test_cli_ensemble_reports_errors_without_a_traceback(workspace: Path) -> None:
-    result = CliRunner().invoke(app, ["ensemble", COMPETITION, "--models", "baseline,bert"])
+    result = CliRunner().invoke(app, ["ensemble", COMPETITION, "-m", "baseline,bert"])
     assert result.exit_code == 1
     assert "no trained model 'bert'" in result.output and "Traceback" not in result.output

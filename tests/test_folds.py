@@ -3,6 +3,8 @@ iterative stratification, groups never split, and too few rows per class or grou
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +113,7 @@ def test_too_few_rows_per_class_label_or_group(tmp_path: Path) -> None:
         make_folds(comp, 50, 42)
     train = comp.train.assign(author=["a", "b", "c"] * 20)
     with pytest.raises(DataError, match="group column 'author' has 3 distinct value\\(s\\), fewer than --folds 5"):
-        make_folds(Competition(**{**comp.__dict__, "train": train}), 5, 42, group_column="author")
+        make_folds(dataclasses.replace(comp, train=train), 5, 42, group_column="author")
     binary = load_competition(write_demo_competition(tmp_path / "demo", rows=40, test_rows=5))
     with pytest.raises(DataError, match="label 1 has \\d+ training rows, fewer than --folds 30"):
         make_folds(binary, 30, 42)

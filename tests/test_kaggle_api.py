@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fake_kaggle import DAILY_LIMIT_MESSAGE, KEY, PORT, TOKEN, USERNAME, FakeKaggle, fake_kaggle, kaggle_env, no_server, zip_bytes  # noqa: F401
-from kagglekit import config, kaggle_api
+from kagglekit import config
+from kagglekit.kaggle import client, competitions
 from kagglekit.cli import app
 from kagglekit.data import FILES, META_FILE, infer_metric
 from kagglekit.errors import DataError, KaggleApiError
@@ -62,7 +63,7 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_fetch_unpacks_the_files_and_records_the_metric(kaggle: FakeKaggle, workdir: Path) -> None:
     dest = workdir / "data" / COMP
-    result = kaggle_api.fetch(COMP, dest)
+    result = competitions.fetch(COMP, dest)
     assert (result.source, result.directory, result.evaluation_metric) == ("download", dest, "F1Score")
     for name, text in CSVS.items():
         assert (dest / name).read_text() == text
@@ -74,13 +75,13 @@ def test_fetch_unpacks_the_files_and_records_the_metric(kaggle: FakeKaggle, work
 
 def test_fetch_skips_a_complete_folder_and_force_downloads_again(kaggle: FakeKaggle, workdir: Path) -> None:
     dest = workdir / "data" / COMP
-    kaggle_api.fetch(COMP, dest)
+    competitions.fetch(COMP, dest)
     (dest / "train.csv").write_text("edited\n")
-    again = kaggle_api.fetch(COMP, dest)
+    again = competitions.fetch(COMP, dest)
     assert (again.source, again.evaluation_metric) == ("existing", "F1Score")
     assert (dest / "train.csv").read_text() == "edited\n"
     assert kaggle.count("DownloadDataFiles") == 1
-    forced = kaggle_api.fetch(COMP, dest, force=True)
+    forced = competitions.fetch(COMP, dest, force=True)
     assert forced.source == "download" and kaggle.count("DownloadDataFiles") == 2
     assert (dest / "train.csv").read_text() == CSVS["train.csv"]
     assert leftovers(workdir / "data") == [COMP]
@@ -90,7 +91,7 @@ def test_fetch_signs_in_with_an_api_token(kaggle: FakeKaggle, workdir: Path, mon
     monkeypatch.delenv("KAGGLE_USERNAME")
     monkeypatch.delenv("KAGGLE_KEY")
     monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
-    assert kaggle_api.fetch(COMP, workdir / "data" / COMP).source == "download"
+    assert competitions.fetch(COMP, workdir / "data" / COMP).source == "download"
     assert kaggle.count("IntrospectToken") == 1
 
 
@@ -99,7 +100,7 @@ def test_fetch_in_a_kaggle_notebook_uses_the_input_mount(workdir: Path, monkeypa
     (kaggle_input / COMP).mkdir(parents=True)
     monkeypatch.setattr(config, "KAGGLE_INPUT", kaggle_input)
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
-    result = kaggle_api.fetch(COMP, workdir / "data" / COMP)  # no server running: nothing is downloaded
+    result = competitions.fetch(COMP, workdir / "data" / COMP)  # no server running: nothing is downloaded
     assert (result.source, result.directory) == ("mount", kaggle_input / COMP)
 
 
@@ -107,8 +108,8 @@ def test_no_credentials(kaggle: FakeKaggle, monkeypatch: pytest.MonkeyPatch, wor
     monkeypatch.delenv("KAGGLE_USERNAME")
     monkeypatch.delenv("KAGGLE_KEY")
     with pytest.raises(KaggleApiError) as e:
-        kaggle_api.fetch(COMP, workdir / "data" / COMP)
-    assert str(e.value) == kaggle_api.NO_CREDENTIALS
+        competitions.fetch(COMP, workdir / "data" / COMP)
+    assert str(e.value) == client.NO_CREDENTIALS
     assert kaggle.calls == []
 
 
@@ -117,13 +118,13 @@ def test_fetch_signs_in_with_kaggle_json(
 ) -> None:
     monkeypatch.delenv("KAGGLE_USERNAME")
     monkeypatch.delenv("KAGGLE_KEY")
-    assert not kaggle_api.has_credentials()
+    assert not client.has_credentials()
     config_file = kaggle_env / ".kaggle" / "kaggle.json"
     config_file.parent.mkdir(exist_ok=True)
     config_file.write_text(json.dumps({"username": USERNAME, "key": KEY}))
     config_file.chmod(0o600)
-    assert kaggle_api.has_credentials()
-    assert kaggle_api.fetch(COMP, workdir / "data" / COMP).source == "download"
+    assert client.has_credentials()
+    assert competitions.fetch(COMP, workdir / "data" / COMP).source == "download"
 
 
 def test_an_invalid_api_token_is_one_clear_error(
@@ -133,7 +134,7 @@ def test_an_invalid_api_token_is_one_clear_error(
     monkeypatch.delenv("KAGGLE_KEY")
     monkeypatch.setenv("KAGGLE_API_TOKEN", "expired-token")
     with pytest.raises(KaggleApiError, match="API token may be invalid or expired"):
-        kaggle_api.fetch(COMP, workdir / "data" / COMP)
+        competitions.fetch(COMP, workdir / "data" / COMP)
     assert capsys.readouterr().out == ""  # not the client's page of login help
 
 
@@ -152,7 +153,7 @@ def test_fetch_http_errors_name_the_fix(
     monkeypatch.setenv("KAGGLE_KEY", setup.get("key", KEY))
     competition = setup.get("competition", COMP)
     with pytest.raises(KaggleApiError) as e:
-        kaggle_api.fetch(competition, workdir / "data" / competition)
+        competitions.fetch(competition, workdir / "data" / competition)
     for text in expected:
         assert text in str(e.value)
     assert leftovers(workdir / "data") == []
@@ -163,13 +164,13 @@ def test_fetch_with_the_network_down_names_the_host(no_server: None, workdir: Pa
         if probe.connect_ex(("127.0.0.1", PORT)) == 0:
             pytest.fail(f"something listens on port {PORT}; this test needs it closed")
     with pytest.raises(KaggleApiError, match=f"cannot reach the Kaggle API at localhost:{PORT}"):
-        kaggle_api.fetch(COMP, workdir / "data" / COMP)
+        competitions.fetch(COMP, workdir / "data" / COMP)
 
 
 def test_a_corrupt_zip_leaves_nothing_half_written(fake_kaggle: FakeKaggle, workdir: Path) -> None:
     fake_kaggle.add_competition(COMP, zip_bytes(CSVS)[:-40])
     with pytest.raises(DataError, match=f"download of '{COMP}' is not a valid zip"):
-        kaggle_api.fetch(COMP, workdir / "data" / COMP)
+        competitions.fetch(COMP, workdir / "data" / COMP)
     assert leftovers(workdir / "data") == []
 
     dest = workdir / "data" / COMP  # an earlier complete download survives a failed --force
@@ -178,7 +179,7 @@ def test_a_corrupt_zip_leaves_nothing_half_written(fake_kaggle: FakeKaggle, work
         (dest / name).write_text("earlier\n")
     fake_kaggle.competitions[COMP].archive = b"<html>not a zip</html>"
     with pytest.raises(DataError):
-        kaggle_api.fetch(COMP, dest, force=True)
+        competitions.fetch(COMP, dest, force=True)
     assert leftovers(workdir / "data") == [COMP]
     assert leftovers(dest) == sorted(FILES) and (dest / "train.csv").read_text() == "earlier\n"
 
@@ -188,7 +189,7 @@ def test_a_corrupt_zip_leaves_nothing_half_written(fake_kaggle: FakeKaggle, work
 
 def test_submit_and_wait_for_the_score(kaggle: FakeKaggle, workdir: Path) -> None:
     path = write_submission(workdir)
-    status = kaggle_api.submit(path, COMP, "first try", wait=True, poll_seconds=0.01)
+    status = competitions.submit(path, COMP, "first try", wait=True, poll_seconds=0.01)
     assert (status.status, status.public_score, status.file_name, status.description) == (
         "complete", 0.78455, "baseline.csv", "first try"
     )
@@ -198,46 +199,46 @@ def test_submit_and_wait_for_the_score(kaggle: FakeKaggle, workdir: Path) -> Non
 
 def test_submit_wait_rides_out_a_404_just_after_creation(kaggle: FakeKaggle, workdir: Path) -> None:
     kaggle.competitions[COMP].unreadable_reads = 2
-    status = kaggle_api.submit(write_submission(workdir), COMP, "eventually", wait=True, poll_seconds=0.01)
+    status = competitions.submit(write_submission(workdir), COMP, "eventually", wait=True, poll_seconds=0.01)
     assert (status.status, status.public_score) == ("complete", 0.78455)
     assert kaggle.count("GetSubmission") == 4
 
 
 def test_submit_without_wait_reports_pending(kaggle: FakeKaggle, workdir: Path) -> None:
-    status = kaggle_api.submit(write_submission(workdir), COMP, "no wait")
+    status = competitions.submit(write_submission(workdir), COMP, "no wait")
     assert (status.status, status.public_score) == ("pending", None)
 
 
 def test_submit_wait_gives_up_after_the_timeout(kaggle: FakeKaggle, workdir: Path) -> None:
     kaggle.competitions[COMP].pending_reads = 1000
     with pytest.raises(KaggleApiError, match=f"still being scored after 0.05 s: .*kagglekit submissions {COMP}"):
-        kaggle_api.submit(write_submission(workdir), COMP, "slow", wait=True, poll_seconds=0.01, timeout_seconds=0.05)
+        competitions.submit(write_submission(workdir), COMP, "slow", wait=True, poll_seconds=0.01, timeout_seconds=0.05)
 
 
 def test_submit_scoring_error_raises_the_servers_reason(kaggle: FakeKaggle, workdir: Path) -> None:
     kaggle.competitions[COMP].scoring_error = "Submission must have 3263 rows"
     with pytest.raises(KaggleApiError, match="could not score baseline.csv .*: Submission must have 3263 rows"):
-        kaggle_api.submit(write_submission(workdir), COMP, "bad", wait=True, poll_seconds=0.01)
+        competitions.submit(write_submission(workdir), COMP, "bad", wait=True, poll_seconds=0.01)
 
 
 def test_submit_over_the_daily_limit_raises_the_servers_reason(kaggle: FakeKaggle, workdir: Path) -> None:
     kaggle.competitions[COMP].daily_limit_reached = True
     with pytest.raises(KaggleApiError) as e:
-        kaggle_api.submit(write_submission(workdir), COMP, "one too many")
+        competitions.submit(write_submission(workdir), COMP, "one too many")
     assert f"refused the submission of baseline.csv to '{COMP}'" in str(e.value)
     assert DAILY_LIMIT_MESSAGE in str(e.value)
 
 
 def test_submit_a_missing_file(workdir: Path) -> None:
     with pytest.raises(DataError, match="nowhere.csv does not exist"):
-        kaggle_api.submit(workdir / "nowhere.csv", COMP, "x")
+        competitions.submit(workdir / "nowhere.csv", COMP, "x")
 
 
 def test_list_submissions_newest_first(kaggle: FakeKaggle, workdir: Path) -> None:
     path = write_submission(workdir)
-    kaggle_api.submit(path, COMP, "first", wait=True, poll_seconds=0.01)
-    kaggle_api.submit(path, COMP, "second")
-    listed = kaggle_api.list_submissions(COMP)
+    competitions.submit(path, COMP, "first", wait=True, poll_seconds=0.01)
+    competitions.submit(path, COMP, "second")
+    listed = competitions.list_submissions(COMP)
     assert [(s.description, s.status, s.public_score) for s in listed] == [
         ("second", "complete", 0.78455),  # its second read: scored now
         ("first", "complete", 0.78455),
@@ -300,7 +301,7 @@ def test_cli_submit_refused_exits_1(kaggle: FakeKaggle, workdir: Path) -> None:
 
 
 def test_cli_submissions_table(kaggle: FakeKaggle, workdir: Path) -> None:
-    kaggle_api.submit(write_submission(workdir), COMP, "first", wait=True, poll_seconds=0.01)
+    competitions.submit(write_submission(workdir), COMP, "first", wait=True, poll_seconds=0.01)
     result = runner.invoke(app, ["submissions", COMP])
     assert result.exit_code == 0, result.output
     for text in ("baseline.csv", "first", "complete", "0.78455"):

@@ -1,10 +1,12 @@
-"""fetch, submit and submissions against a misbehaving Kaggle server: hangs, 429, 5xx, resets, bad zips, dead links,
-expiring credentials. Each fault ends in success after bounded retries or in one clear KaggleApiError/DataError;
-nothing half-written stays in data/ and a submission is never created twice."""
+"""fetch, submit, submissions, kernels and the bundle's dataset against a misbehaving Kaggle server: hangs, 429, 5xx,
+resets, bad zips, dead links, expiring credentials. Each fault ends in success after bounded retries or in one clear
+KaggleApiError/DataError; nothing half-written stays in data/, a submission or dataset is never created twice, and
+the kaggle client's own retry loop (which prints "Request failed") never runs."""
 
 from __future__ import annotations
 
 import io
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -12,11 +14,12 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from tests.fake_kaggle import BASE_URL, FakeKaggle, Misbehaviour, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
+from tests.fake_kaggle import BASE_URL, USERNAME, FakeKaggle, Misbehaviour, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
+from tests.fake_kaggle_kernels import FakeKernels
 from tests.test_kaggle_api import COMP, CSVS, SUBMISSION, leftovers, workdir, write_submission  # noqa: F401
-from kagglekit import kaggle_api
+from kagglekit.kaggle import bundle, client, competitions, kernels
 from kagglekit.errors import ConfigError, DataError, KaggleApiError
-from kagglekit.kaggle_api import HttpPolicy
+from kagglekit.kaggle.client import HttpPolicy
 
 ATTEMPTS = 1 + HttpPolicy().retries
 TIMEOUT = 2  # seconds: short, yet long enough for a busy CI machine to answer the requests that do not hang
@@ -30,8 +33,8 @@ def kaggle(fake_kaggle: FakeKaggle, workdir: Path, monkeypatch: pytest.MonkeyPat
     return fake_kaggle
 
 
-def fetch(workdir: Path, **options: object) -> kaggle_api.FetchResult:
-    return kaggle_api.fetch(COMP, workdir / "data" / COMP, **options)  # type: ignore[arg-type]
+def fetch(workdir: Path, **options: object) -> competitions.FetchResult:
+    return competitions.fetch(COMP, workdir / "data" / COMP, **options)  # type: ignore[arg-type]
 
 
 def assert_fetched(workdir: Path) -> None:
@@ -173,8 +176,8 @@ def test_the_staging_folder_of_a_killed_fetch_is_removed(kaggle: FakeKaggle, wor
 # -- submit --------------------------------------------------------------------------------------
 
 
-def submit(workdir: Path, **options: object) -> kaggle_api.SubmissionStatus:
-    return kaggle_api.submit(write_submission(workdir), COMP, "faulty", poll_seconds=0.01, **options)  # type: ignore[arg-type]
+def submit(workdir: Path, **options: object) -> competitions.SubmissionStatus:
+    return competitions.submit(write_submission(workdir), COMP, "faulty", poll_seconds=0.01, **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", [Misbehaviour.ERROR_AFTER, Misbehaviour.RESET_AFTER])
@@ -256,10 +259,10 @@ def test_polling_rides_out_server_errors(kaggle: FakeKaggle, workdir: Path) -> N
 def test_list_submissions_retries_then_times_out(kaggle: FakeKaggle, workdir: Path) -> None:
     submit(workdir)
     kaggle.add_fault("ListSubmissions", Misbehaviour.ERROR, status=500, times=2)
-    assert [s.description for s in kaggle_api.list_submissions(COMP)] == ["faulty"]
+    assert [s.description for s in competitions.list_submissions(COMP)] == ["faulty"]
     kaggle.add_fault("ListSubmissions", Misbehaviour.HANG)
     with pytest.raises(KaggleApiError, match=f"within 0.5 s while listing the submissions to '{COMP}'"):
-        kaggle_api.list_submissions(COMP, timeout=0.5)
+        competitions.list_submissions(COMP, timeout=0.5)
 
 
 def test_the_cli_prints_a_timeout_as_one_line(kaggle: FakeKaggle, workdir: Path) -> None:
@@ -269,6 +272,133 @@ def test_the_cli_prints_a_timeout_as_one_line(kaggle: FakeKaggle, workdir: Path)
     result = CliRunner().invoke(app, ["submissions", COMP])
     assert result.exit_code == 1, result.output
     assert "KAGGLEKIT_HTTP_TIMEOUT" in result.stderr and "Traceback" not in result.output
+
+
+# -- kernels: status and output files ---------------------------------------------------------------
+
+KERNEL = f"{USERNAME}/{COMP}-kagglekit"
+OUTPUT = b"id,target\n0,1\n2,1\n3,0\n"
+
+
+@pytest.fixture
+def pushed(kaggle: FakeKaggle, workdir: Path, tmp_path: Path) -> FakeKernels:
+    """A kernel pushed to the fake server: running for one status read, then complete with a submission.csv."""
+    service = FakeKernels(kaggle, tmp_path / "kaggle")
+    service.add_dataset(f"{USERNAME}/kagglekit-bundle", {"kagglekit-0.1.0-py3-none-any.whl": b"wheel"})
+    service.outputs = {"submission.csv": OUTPUT}
+    kernels.init_kernel(COMP, ["baseline"])
+    kernels.push_kernel(COMP)
+    return service
+
+
+def output_gets(kaggle: FakeKaggle) -> int:
+    return sum(call.startswith("GET /blobs/") for call in kaggle.calls)
+
+
+def test_kernel_output_faults_are_retried_and_a_cut_file_starts_over(
+    pushed: FakeKernels, kaggle: FakeKaggle, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kaggle.add_fault("GetKernelSessionStatus", Misbehaviour.ERROR, status=503)
+    kaggle.add_fault("GetKernelSessionStatus", Misbehaviour.RESET_AFTER)
+    assert kernels.wait_for_kernel(COMP, poll_seconds=0.01).status == "complete"
+    kaggle.add_fault("ListKernelSessionOutput", Misbehaviour.ERROR, status=429, headers={"Retry-After": "0"})
+    kaggle.add_fault("/blobs/", Misbehaviour.CUT)
+    kaggle.add_fault("/blobs/", Misbehaviour.ERROR, status=502)
+    folder, files = kernels.kernel_output(COMP)
+    assert (folder / "submission.csv").read_bytes() == OUTPUT and folder / "submission.csv" in files
+    assert kaggle.count("ListKernelSessionOutput") == 2 and output_gets(kaggle) == 3
+    assert "Request failed" not in "".join(capsys.readouterr())
+
+
+def test_a_kernel_output_file_that_never_comes_times_out(pushed: FakeKernels, kaggle: FakeKaggle, workdir: Path) -> None:
+    kernels.wait_for_kernel(COMP, poll_seconds=0.01)
+    kaggle.add_fault("/blobs/", Misbehaviour.HANG)
+    with pytest.raises(KaggleApiError) as e:
+        kernels.kernel_output(COMP)
+    assert (f"no answer from the Kaggle API at localhost:7777 within {TIMEOUT} s while downloading the output of "
+            f"kernel {KERNEL} version 1") in str(e.value)
+    assert output_gets(kaggle) == 1
+
+
+def test_lasting_errors_reading_a_kernels_status_end_in_a_clear_error(pushed: FakeKernels, kaggle: FakeKaggle) -> None:
+    kaggle.add_fault("GetKernelSessionStatus", Misbehaviour.ERROR, status=500, times=100)
+    with pytest.raises(KaggleApiError) as e:
+        kernels.kernel_status(COMP)
+    assert "the Kaggle API failed (500" in str(e.value)
+    assert f"while reading the status of kernel {KERNEL} version 1 ({ATTEMPTS} attempts)" in str(e.value)
+    assert kaggle.count("GetKernelSessionStatus") == ATTEMPTS
+
+
+# -- the bundle's dataset: blob uploads and dataset creation ----------------------------------------
+
+DATASET = f"{USERNAME}/kagglekit-bundle"
+WHEEL = "kagglekit-0.1.0-py3-none-any.whl"
+
+
+@pytest.fixture
+def datasets(kaggle: FakeKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
+    """The fake server's datasets; the kaggle client keeps its upload state under this test's tmp_path."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return FakeKernels(kaggle, tmp_path / "kaggle")
+
+
+def built_bundle(workdir: Path) -> Path:
+    """A bundle folder as `kagglekit bundle` leaves it, without building a wheel."""
+    folder = workdir / "bundle"
+    folder.mkdir()
+    (folder / WHEEL).write_bytes(b"not really a wheel " * 100)
+    (folder / bundle.REQUIREMENTS_FILE).write_text("kagglekit==0.1.0\n")
+    return folder
+
+
+def uploads(kaggle: FakeKaggle) -> int:
+    return sum(call.startswith("PUT /upload/") for call in kaggle.calls)
+
+
+def test_upload_faults_of_a_dataset_are_retried(
+    datasets: FakeKernels, kaggle: FakeKaggle, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = built_bundle(workdir)
+    kaggle.add_fault("StartBlobUpload", Misbehaviour.ERROR, status=502)
+    kaggle.add_fault("/upload/", Misbehaviour.RESET_AFTER)
+    kaggle.add_fault("/upload/", Misbehaviour.ERROR, status=503)
+    kaggle.add_fault("/upload/", Misbehaviour.ERROR, status=429, headers={"Retry-After": "0"})
+    published = bundle.publish_bundle(folder, poll_seconds=0)
+    assert (published.ref, published.created) == (DATASET, True)
+    assert datasets.datasets[DATASET].files[WHEEL] == (folder / WHEEL).read_bytes()
+    assert kaggle.count("StartBlobUpload") == 3 and uploads(kaggle) == 5  # two files, the first PUT three times more
+    assert kaggle.count("CreateDataset") == 1
+    assert "Request failed" not in "".join(capsys.readouterr())
+
+
+def test_an_upload_that_never_answers_times_out(datasets: FakeKernels, kaggle: FakeKaggle, workdir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    kaggle.add_fault("/upload/", Misbehaviour.HANG)
+    with pytest.raises(KaggleApiError) as e:
+        bundle.publish_bundle(built_bundle(workdir), poll_seconds=0)
+    assert f"within {TIMEOUT} s while uploading the bundle to dataset {DATASET}" in str(e.value)
+    assert uploads(kaggle) == 1 and kaggle.count("CreateDataset") == 0
+    assert "Request failed" not in "".join(capsys.readouterr())
+
+
+def test_a_lasting_rate_limit_on_dataset_creation_is_retried_a_bounded_number_of_times(
+    datasets: FakeKernels, kaggle: FakeKaggle, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kaggle.add_fault("CreateDataset", Misbehaviour.ERROR, status=429, times=100)
+    with pytest.raises(KaggleApiError, match=rf"limiting the rate of requests \(429.*\({ATTEMPTS} attempts\)"):
+        bundle.publish_bundle(built_bundle(workdir), poll_seconds=0)
+    assert kaggle.count("CreateDataset") == ATTEMPTS  # not the client's 10 attempts on top
+    assert "Request failed" not in "".join(capsys.readouterr())
+
+
+@pytest.mark.parametrize("kind", [Misbehaviour.RESET_AFTER, Misbehaviour.ERROR_AFTER])
+def test_a_dataset_creation_whose_answer_is_lost_is_not_sent_again(
+    kind: Misbehaviour, datasets: FakeKernels, kaggle: FakeKaggle, workdir: Path
+) -> None:
+    kaggle.add_fault("CreateDataset", kind, status=503)
+    with pytest.raises(KaggleApiError, match=f"while uploading the bundle to dataset {DATASET}"):
+        bundle.publish_bundle(built_bundle(workdir), poll_seconds=0)
+    assert kaggle.count("CreateDataset") == 1 and list(datasets.datasets) == [DATASET]
 
 
 # -- the policy ------------------------------------------------------------------------------------
@@ -314,4 +444,4 @@ def test_settings_are_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -> None
     ],
 )
 def test_which_requests_are_safe_to_repeat(method: str, url: str, safe: bool) -> None:
-    assert kaggle_api.is_safe_to_repeat(requests.Request(method, url).prepare()) is safe
+    assert client.is_safe_to_repeat(requests.Request(method, url).prepare()) is safe

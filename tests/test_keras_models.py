@@ -101,9 +101,9 @@ def test_parameters_are_collected_along_the_class_hierarchy() -> None:
     assert {"units", "max_tokens", "sequence_length", "embedding_dim", "epochs", "patience", "tensorboard_dir"} <= set(names)
     assert get_model("lstm", units=8, epochs=1).get_params()["units"] == 8
     assert get_model("use").get_params()["epochs"] == 20  # the cheap head's own default
-    with pytest.raises(ConfigError, match="no parameter filters"):
+    with pytest.raises(ConfigError, match="no parameter 'filters'"):
         get_model("lstm", filters=3)
-    assert all(getattr(get_model_class(n), "uses_tensorflow", False) for n in ("dense", "conv1d", "use_10pct"))
+    assert all(get_model_class(n).tags.uses_tensorflow for n in ("dense", "conv1d", "use_10pct"))
 
 
 def test_stratified_subset_keeps_every_class_and_is_seeded() -> None:
@@ -159,8 +159,8 @@ def test_sizes_come_from_the_training_texts_unless_given() -> None:
 def test_output_layer_and_loss_follow_the_task(kind: str, y: np.ndarray, activation: str, loss: str) -> None:
     task = TaskSpec(kind, y.shape[1])
     model = get_model("dense", epochs=2, early_stopping="inner").fit(TEXTS, y, val=(VAL_TEXTS, y[:2]), task=task)
-    output = model.model_.get_layer("output")
-    assert output.units == y.shape[1] and output.activation.__name__ == activation and model.model_.loss == loss
+    output = model.network_.get_layer("output")
+    assert output.units == y.shape[1] and output.activation.__name__ == activation and model.network_.loss == loss
     pred = model.predict(TEXTS)
     assert pred.shape == y.shape
     if kind == "regression":  # trained on standardised targets, predicted in the targets' units

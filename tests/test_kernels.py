@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tests.conftest import TWEETS
 from tests.fake_kaggle import USERNAME, FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
 from tests.fake_kaggle_kernels import FakeKernels, make_wheel, notebook_python
-from kagglekit import bundle, kernels
+from kagglekit.kaggle import bundle, kernels
 from kagglekit.cli.kernels import app
 from kagglekit.errors import ConfigError, KaggleApiError
 
@@ -116,7 +116,9 @@ def test_push_status_wait_and_output(fake: FakeKernels, work: Path) -> None:
     assert json.loads(pushed.request["text"])["cells"][0]["cell_type"] == "markdown"
     code, out = invoke("kernel", "status", COMP, "--wait", "--poll", "0.01")
     assert code == 0 and "version 1: running" in out and "version 1: complete" in out, out
-    code, out = invoke("kernel", "output", COMP)
+    code, out = invoke("kernel", "status", KERNEL, "--kernel-version", "1", "--no-wait")
+    assert code == 0 and f"{KERNEL} version 1: complete" in out, out
+    code, out = invoke("kernel", "output", COMP, "--kernel-version", "1")
     assert code == 0, out
     folder = work / "runs" / COMP / "kernel-1"
     assert (folder / "submission.csv").read_bytes() == SUBMISSION
@@ -189,6 +191,13 @@ def test_submit_a_kernel_version_to_a_code_competition(fake: FakeKernels, fake_k
         kernels.submit_kernel(KERNEL, version, "wrong file", file_name="preds.csv")
     with pytest.raises(KaggleApiError, match=f"Kaggle has no kernel {KERNEL} version 7"):
         kernels.submit_kernel(KERNEL, 7, "no such version")
+
+    from kagglekit.cli import app as kagglekit_app
+
+    result = runner.invoke(kagglekit_app, ["submit", "--kernel", KERNEL, "--kernel-version", "1", "-m", "from the CLI", "--no-wait"])
+    assert result.exit_code == 0 and f"submitted kernel {KERNEL} version 1 to {COMP}" in " ".join(result.output.split()), result.output
+    result = runner.invoke(kagglekit_app, ["submit", "--kernel", KERNEL])
+    assert result.exit_code == 2 and "--kernel-version N" in result.output
 
 
 # -- end to end: the notebook really runs ------------------------------------------------------------

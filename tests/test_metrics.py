@@ -13,7 +13,8 @@ from kagglekit.metrics import METRICS, binary_auc, cv_scores, decide, find_metri
 @pytest.mark.parametrize("kaggle_name,ours", [("F1Score", "f1"), ("Categorization Accuracy", "accuracy"), ("AUC", "roc_auc"),
                                               ("Multiclass Loss", "logloss"), ("Mean Columnwise ROC AUC", "column_auc"),
                                               ("Root Mean Squared Error", "rmse"), ("MCRMSE", "mcrmse"),
-                                              ("Quadratic Weighted Kappa", "qwk"), ("Mean Absolute Error", "mae"), ("macro-F1", "macro_f1")])
+                                              ("Quadratic Weighted Kappa", "qwk"), ("Mean Absolute Error", "mae"), ("macro-F1", "macro_f1"),
+                                              ("Pearson correlation coefficient", "pearson"), ("Spearman's rank correlation", "spearman")])
 def test_kaggle_metadata_names_map_to_registered_metrics(kaggle_name: str, ours: str) -> None:
     assert get_metric(kaggle_name).name == ours
 
@@ -22,6 +23,19 @@ def test_an_unknown_metric_lists_the_known_ones() -> None:
     assert find_metric("BLEU") is None
     with pytest.raises(ConfigError, match="unknown metric 'BLEU'; use one of: f1, accuracy"):
         get_metric("BLEU")
+
+
+def test_correlations_equal_scipy_per_column_and_a_constant_prediction_scores_zero() -> None:
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(1)
+    y = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], (80, 2))  # ties, as patent phrase scores have
+    pred = y + rng.normal(0, 0.3, y.shape)
+    expected = np.mean([pearsonr(y[:, j], pred[:, j])[0] for j in range(2)])
+    assert get_metric("pearson").score(y, pred) == pytest.approx(expected, abs=1e-12)
+    assert get_metric("spearman").score(y[:, :1], pred[:, :1]) == pytest.approx(spearmanr(y[:, 0], pred[:, 0])[0], abs=1e-12)
+    assert get_metric("pearson").score(y[:, :1], np.ones((80, 1))) == 0.0
+    assert get_metric("pearson").better(0.6, 0.5) and get_metric("pearson").tasks == ("regression",)
 
 
 def test_directions() -> None:
@@ -47,7 +61,7 @@ def test_tuned_cut_points_never_score_below_rounding_and_give_integer_scores() -
     rng = np.random.default_rng(1)
     y = rng.integers(1, 7, 600).astype(float)
     values = (y + rng.normal(0, 0.9, 600) - 0.4).reshape(-1, 1)  # biased low: rounding is not the best cut
-    scores = cv_scores("qwk", y, values, np.arange(600) % 5, "ordinal")
+    scores = cv_scores(get_metric("qwk"), y, values, np.arange(600) % 5, "ordinal")
     assert scores["oof_score_tuned"] > scores["oof_score"]
     decision = scores["decision"]
     assert (decision["low"], decision["high"]) == (1, 6) and decision["cuts"] == sorted(decision["cuts"])
@@ -59,5 +73,5 @@ def test_a_binary_threshold_is_tuned_only_for_label_metrics() -> None:
     y = rng.integers(0, 2, 300)
     positive = np.clip(0.3 * y + 0.5 * rng.random(300), 0, 1)
     proba = np.column_stack([1 - positive, positive])
-    assert cv_scores("f1", y, proba, np.arange(300) % 3, "binary")["threshold"] != 0.5
-    assert cv_scores("roc_auc", y, proba, np.arange(300) % 3, "binary")["decision"] == {}
+    assert cv_scores(get_metric("f1"), y, proba, np.arange(300) % 3, "binary")["threshold"] != 0.5
+    assert cv_scores(get_metric("roc_auc"), y, proba, np.arange(300) % 3, "binary")["decision"] == {}

@@ -8,8 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagglekit.errors import ModelError
-from kagglekit.models import available_models, get_model, get_model_class, load_model
+from kagglekit.errors import ConfigError, ModelError
+from kagglekit.models import (
+    available_models,
+    check_model_params,
+    get_model,
+    get_model_class,
+    load_model,
+    model_param_names,
+    params_for,
+    refit_job_params,
+    run_params,
+    unknown_model_params,
+)
 from kagglekit.models.base import TaskSpec
 
 TWEETS = [
@@ -41,7 +52,7 @@ CASES = {
     "regression": (TaskSpec("regression", 2), REGRESSION),
 }
 # Keras and sentence-encoder fits take seconds each: only the binary case runs by default.
-SLOW = {name for name in available_models() if get_model_class(name).uses_tensorflow}
+SLOW = {name for name in available_models() if get_model_class(name).tags.uses_tensorflow}
 
 
 def _cases() -> list:
@@ -79,7 +90,7 @@ def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path, re
     # as the engine does once per run: pin what every fold shares (sizes, encoder, preset)
     params = get_model_class(name).prepare_params(params, np.array(TEXTS, dtype=object))
     model = get_model(name, **params)
-    if kind not in model.supported_tasks:
+    if kind not in model.tags.supported_tasks:
         with pytest.raises(ModelError, match=f"cannot learn a {kind} task"):
             model.fit(TEXTS, y, task=task)
         return
@@ -98,3 +109,25 @@ def test_model_contract(name: str, kind: str, cache_dir: str, tmp_path: Path, re
 
     model.save(tmp_path / name)
     np.testing.assert_allclose(load_model(tmp_path / name).predict(TEXTS), pred, rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_are_checked_scoped_pinned_and_refitted_in_one_place() -> None:
+    with pytest.raises(ConfigError, match="no model takes the parameter 'unitz'"):
+        check_model_params({"units": 8, "unitz": 3})
+    with pytest.raises(ConfigError, match="model 'baseline' has no parameter 'epochs'; it takes ngram_max"):
+        check_model_params({"baseline.epochs": 3})
+    with pytest.raises(ConfigError, match="No model 'bert'"):
+        check_model_params({"bert.alpha": 1.0})
+    assert unknown_model_params(["units", "folz", "use.units"]) == ["folz"]
+    assert {"units", "preset", "alpha", "verbose"} <= set(model_param_names())
+
+    given = {"learning_rate": 0.01, "use.learning_rate": 0.002, "alpha": 0.5, "units": None}
+    assert params_for("use", given, seed=7, cache_dir="cache") == {"seed": 7, "cache_dir": "cache", "learning_rate": 0.002}
+    assert params_for("baseline", given, seed=7, cache_dir="cache") == {"seed": 7, "alpha": 0.5}
+
+    pinned = run_params("dense", {"seed": 1, "verbose": 1, "sequence_length": 9}, np.array(TEXTS, dtype=object))
+    assert set(pinned.chosen) == {"max_tokens"} and pinned.params["verbose"] == 1  # runtime parameters reach the jobs
+    assert pinned.recorded == {"seed": 1, "sequence_length": 9, "max_tokens": pinned.params["max_tokens"]}  # ...not the record
+
+    hints = [{"epochs": 3}, {"epochs": 4}, {}, {"epochs": 8}]  # a fold without validation gives no hint
+    assert refit_job_params({"epochs": 20, "seed": 42}, hints) == {"epochs": 4, "seed": 42}

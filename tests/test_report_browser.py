@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kagglekit.report import build_report
-from kagglekit.training import RunResult
+from kagglekit.analysis.report import build_report
+from kagglekit.engine.trainer import RunResult
 from tests.test_analysis import make_small_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -13,9 +13,10 @@ import pytest
 from kagglekit.config import Workspace
 from kagglekit.data import load_competition
 from kagglekit.demo import TASK_DEMOS, write_task_competition
-from kagglekit.metrics import cv_scores, get_metric
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.trainer import run
+from kagglekit.metrics import cv_scores
 from kagglekit.submission import validate_submission
-from kagglekit.training import TrainConfig, run
 
 # The metric each shape is trained with (None: inferred), and what inference must find.
 SHAPES = {
@@ -34,7 +35,7 @@ def train_shape(kind: str, tmp_path: Path, models: list[str], all_models: bool =
     metric, task, targets = SHAPES[kind]
     directory = write_task_competition(kind, tmp_path / "data" / TASK_DEMOS[kind], rows=240, test_rows=60)
     config = TrainConfig.resolve(TASK_DEMOS[kind], models, all_models, data_dir=directory, workspace=Workspace(tmp_path),
-                                 quiet=True, folds=3, metric=metric, **options)
+                                 folds=3, metric=metric, **options)
     result = run(config)
     assert not result.failed, result.failed
     comp = result.competition
@@ -44,7 +45,7 @@ def train_shape(kind: str, tmp_path: Path, models: list[str], all_models: bool =
 
 def check_models_and_submissions(result, directory: Path, kind: str) -> None:
     comp, run_ = result.competition, result.run
-    y, fold_index, scorer = comp.y, run_.fold_index, get_metric(comp.metric)
+    y, fold_index, scorer = comp.y, run_.fold_index, comp.metric
     constant = cv_scores(comp.metric, y, constant_prediction(y), fold_index, comp.task)["cv_score"]
     names = run_.model_names()
     assert names, "no model trained"

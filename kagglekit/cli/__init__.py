@@ -22,20 +22,25 @@ app = typer.Typer(
 )
 
 
+def print_version(value: bool) -> None:
+    """``--version``: print the version and exit 0 at once, before Click asks for a command."""
+    if value:
+        from kagglekit import __version__
+
+        console.print(f"kagglekit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print kagglekit's version and exit.", is_eager=True, callback=print_version)] = False,
 ) -> None:
     """Take a Kaggle competition from download to a scored submission.
 
     Options default from kagglekit.toml, or \\[tool.kagglekit] in pyproject.toml, in the working directory.
     """
-    if version:
-        from kagglekit import __version__
-
-        console.print(f"kagglekit {__version__}")
-        raise typer.Exit()
     from kagglekit.cli.defaults import settings_default_map
     from kagglekit.config import load_settings
     from kagglekit.logs import quiet_frameworks

@@ -20,7 +20,6 @@ from kagglekit.cli.common import (
     ModelOption,
     RunOption,
     console,
-    err_console,
     user_errors,
 )
 
@@ -68,18 +67,19 @@ def explore(
     data_dir: DataDirOption = None,
     samples: Annotated[int, typer.Option(help="Random training rows to show.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the random samples.")] = 42,
-    sequence_length: Annotated[int, typer.Option(
-        rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts.")] = 15,
+    sequence_length: Annotated[Optional[int], typer.Option(
+        rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts "
+                                                 "\\[default: sized to the training texts, as train does].")] = None,
     text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable) \\[default: inferred from the data].")] = [],
 ) -> None:
     """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
 
     Plots go to runs/COMPETITION/explore/ (the data folder may be read-only).
     """
+    from kagglekit.analysis.explore import explore as explore_data
+    from kagglekit.analysis.explore import explore_plots
     from kagglekit.config import Workspace
     from kagglekit.data import load_competition
-    from kagglekit.explore import explore as explore_data
-    from kagglekit.explore import explore_plots
 
     with user_errors():
         workspace = Workspace.current()
@@ -88,7 +88,9 @@ def explore(
         plots = explore_plots(result, workspace.runs_dir(competition) / "explore")
     print_frame(result.sizes, f"{competition}: rows and columns")
     print_frame(result.balance, "Class balance (train)", percent=("share",))
-    print_frame(result.lengths, f"Text length (share over the sequence length {sequence_length})", percent=("over_sequence_length",), decimals=1)
+    chosen = ", chosen from the data" if sequence_length is None else ""
+    print_frame(result.lengths, f"Text length (share over the sequence length {result.sequence_length}{chosen})",
+                percent=("over_sequence_length",), decimals=1)
     print_frame(result.missing, "Missing or blank values", percent=("train_share", "test_share"))
     print_frame(result.duplicates, "Duplicated texts")
     if not result.conflicts.empty:
@@ -111,12 +113,12 @@ def errors(
 
     Every wrong prediction, most confident first, is written to runs/COMPETITION/RUN/errors/NAME.csv.
     """
-    from kagglekit.mistakes import best_entry, most_wrong, run_competition, write_most_wrong
+    from kagglekit.analysis.mistakes import most_wrong, write_most_wrong
 
     with user_errors():
         run = _run(competition, run_name)
-        name = model or best_entry(run)
-        loaded = run_competition(run, data_dir)
+        name = model or run.best()
+        loaded = run.competition(data_dir)
         wrong = most_wrong(run, loaded, name, top=None)
         path = write_most_wrong(run, name, wrong)
     threshold = run.summary(name).get("threshold", 0.5)
@@ -126,27 +128,19 @@ def errors(
     console.print(f"all {len(wrong)} wrong predictions, most confident first: {path}", highlight=False)
 
 
-@app.command(context_settings={"allow_extra_args": True})
+@app.command()
 def report(
-    ctx: typer.Context,
     competition: CompetitionArg,
     run_name: RunOption = None,
     top: Annotated[int, typer.Option(help="Most wrong examples of each kind to show.")] = 10,
     data_dir: DataDirOption = None,
 ) -> None:
     """Write one self-contained HTML report of a run: config, leaderboard, ensembles, plots, mistakes, submissions."""
-    from kagglekit.mistakes import run_competition
-    from kagglekit.report import build_report
+    from kagglekit.analysis.report import build_report
 
-    if ctx.args:  # `report COMPETITION RUN`, the spelling before every command took --run: still works, unlisted
-        if len(ctx.args) > 1 or run_name not in (None, ctx.args[0]):
-            raise typer.BadParameter(f"unexpected arguments {' '.join(ctx.args)}; name the run with --run RUN")
-        err_console.print(f"[yellow]note:[/] `report COMPETITION RUN` is now `report COMPETITION --run {ctx.args[0]}`",
-                          highlight=False)
-        run_name = ctx.args[0]
     with user_errors():
         run = _run(competition, run_name)
-        path = build_report(run, run_competition(run, data_dir), top=top)
+        path = build_report(run, run.competition(data_dir), top=top)
     console.print(f"report: {path}", highlight=False)
     console.print(f"open it in a browser: {path.resolve().as_uri()}", highlight=False)
 
@@ -159,7 +153,7 @@ def export_embedding(
     out: Annotated[Optional[Path], typer.Option(help="Output folder \\[default: runs/COMPETITION/RUN/projector/MODEL].")] = None,
 ) -> None:
     """Write a Keras model's word embedding as vectors.tsv and metadata.tsv for the TensorFlow Embedding Projector."""
-    from kagglekit import projector
+    from kagglekit.analysis import projector
 
     with user_errors():
         run = _run(competition, run_name)

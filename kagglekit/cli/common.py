@@ -11,6 +11,8 @@ Stable names for command modules:
 - ``user_errors()``: a context manager that turns a ``KaggleKitError`` or ``OSError`` into one red line on
   stderr and exit 1 (Ctrl-C: one line and exit 130); wrap the library calls of every command in it.
 - ``print_leaderboard(board, title)``: a run's leaderboard as a compact table.
+- ``EngineConsole(console)``: the engine's events on the terminal (its lines, failures, a progress bar with ETA);
+  a context manager, so the bar stops even when the run does not finish.
 - Option aliases, used as the type of a command parameter (``run_name: RunOption = None``):
 
   ``CompetitionArg``    the competition slug, a required positional argument.
@@ -33,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -45,6 +48,9 @@ from kagglekit.errors import KaggleKitError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.progress import TaskID
+
+    from kagglekit.engine.events import Event
 
 console = Console()
 err_console = Console(stderr=True)
@@ -123,3 +129,47 @@ def _num(value: object, decimals: int = 3) -> str:
     if value is None or not isinstance(value, (int, float)) or value != value:
         return ""
     return f"{value:.{decimals}f}"
+
+
+class EngineConsole:
+    """The engine's events on the terminal: its notes (warnings in yellow), failed models in red, and a progress
+    bar over the run's jobs with ETA (resumed jobs count as done) naming the jobs running now."""
+
+    def __init__(self, console: Console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task: TaskID | None = None
+        self.running: list[str] = []
+
+    def __enter__(self) -> "EngineConsole":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: "Event") -> None:
+        from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, ModelFailed, Note, RunFinished, RunStarted
+
+        if isinstance(event, Note):
+            prefix = "[yellow]warning:[/] " if event.level == "warning" else ""
+            self.console.print(prefix + escape(event.text), highlight=False)
+        elif isinstance(event, ModelFailed):
+            self.console.print(f"[red]{event.name} failed[/] ({escape(event.where)}): {escape(event.error)}", highlight=False)
+        elif isinstance(event, RunStarted):
+            self.progress.start()
+            self.task = self.progress.add_task("training", total=event.total_jobs, completed=event.done_jobs)
+        elif isinstance(event, RunFinished):
+            self.progress.stop()
+        elif self.task is not None and isinstance(event, (JobStarted, JobFinished, JobFailed)):
+            if isinstance(event, JobStarted):
+                self.running.append(event.job.label)
+            else:
+                if event.job.label in self.running:
+                    self.running.remove(event.job.label)
+                self.progress.advance(self.task)
+            self.progress.update(self.task, description=", ".join(self.running) or "training")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -18,11 +19,15 @@ from kagglekit.cli.common import (
 
 app = typer.Typer()
 
-# `--models` was this command's spelling before -m/--model meant a model everywhere; it still parses, unlisted.
-OLD_OPTION_NAMES = {"models": "model"}
+
+class TestSource(str, Enum):
+    """Which test predictions of each member are combined (``kagglekit.ensemble.TEST_SOURCES``)."""
+
+    refit = "refit"
+    folds = "folds"
 
 
-@app.command(context_settings={"token_normalize_func": lambda name: OLD_OPTION_NAMES.get(name, name)})
+@app.command()
 def ensemble(
     competition: CompetitionArg,
     run_name: RunOption = None,
@@ -30,9 +35,9 @@ def ensemble(
     methods: Annotated[list[str], typer.Option(
         "--method", help="mean, vote, weighted or stack (repeatable) \\[default: all that fit the metric]."
     )] = [],
-    test_from: Annotated[str, typer.Option(
+    test_from: Annotated[TestSource, typer.Option(
         help="Members' test predictions: refit (the full-data model) or folds (the mean of the fold models)."
-    )] = "refit",
+    )] = TestSource.refit,
     data_dir: DataDirOption = None,
 ) -> None:
     """Combine a run's out-of-fold predictions (mean, vote, weighted, stack), score them and write submissions.
@@ -44,20 +49,18 @@ def ensemble(
     Weighted and stack are scored with weights fitted on the other folds, so their scores are honest.
     Submissions: submissions/COMPETITION/ensemble_METHOD.csv, and the best as ensemble.csv.
     """
-    from kagglekit import training
     from kagglekit.config import Workspace
     from kagglekit.ensemble import build_ensembles
-    from kagglekit.mistakes import run_competition
     from kagglekit.runs import find_run
 
     workspace = Workspace.current()
     with user_errors():
         run = find_run(workspace.runs_dir(competition), run_name)
-        loaded = run_competition(run, data_dir)  # the run's own data, checked unchanged
-        submissions = build_ensembles(run, loaded, workspace.submissions_dir(competition), console=console,
-                                      models=models, methods=methods or None, test_from=test_from)
-        board = training.leaderboard(run)
-        training.save_leaderboard(run, board)
-    print_leaderboard(board, f"{competition} · {run.name} · metric {loaded.metric}")
+        loaded = run.competition(data_dir)  # the run's own data, checked unchanged
+        submissions = build_ensembles(run, loaded, workspace.submissions_dir(competition),
+                                      notes=lambda text: console.print(text, highlight=False, markup=False),
+                                      models=models, methods=methods or None, test_from=test_from.value)
+        board = run.write_leaderboard()
+    print_leaderboard(board, f"{competition} · {run.name} · metric {loaded.metric.name}")
     for name, path in submissions.items():
         console.print(f"submission {name}: {path}", highlight=False)

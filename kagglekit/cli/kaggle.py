@@ -12,7 +12,7 @@ from rich.table import Table
 from kagglekit.cli.common import CompetitionArg, CompetitionOption, DataDirOption, console, user_errors
 
 if TYPE_CHECKING:
-    from kagglekit.kaggle_api import SubmissionStatus
+    from kagglekit.kaggle.competitions import SubmissionStatus
 
 app = typer.Typer()
 
@@ -29,11 +29,11 @@ def fetch(
 
     Skips the download when the three CSVs are already there; in a Kaggle notebook uses /kaggle/input instead.
     """
-    from kagglekit import kaggle_api
     from kagglekit.config import Workspace
+    from kagglekit.kaggle import competitions
 
     with user_errors():
-        result = kaggle_api.fetch(competition, data_dir or Workspace.current().data_dir(competition), force=force)
+        result = competitions.fetch(competition, data_dir or Workspace.current().data_dir(competition), force=force)
     metric = f" (metric: {result.evaluation_metric})" if result.evaluation_metric else ""
     messages = {
         "download": f"downloaded {competition} to {result.directory}{metric}",
@@ -48,38 +48,41 @@ def submit(
     file: Annotated[Optional[Path], typer.Argument(metavar="[FILE]", help="Submission CSV, e.g. submissions/COMPETITION/baseline.csv.", show_default=False)] = None,
     competition: CompetitionOption = None,
     kernel: Annotated[Optional[str], typer.Option("--kernel", metavar="OWNER/SLUG", help="Code competitions: submit this kernel's output instead of a FILE.")] = None,
-    version: Annotated[Optional[int], typer.Option("--version", min=1, help="The kernel version to submit (with --kernel).")] = None,
+    kernel_version: Annotated[Optional[int], typer.Option(
+        "--kernel-version", min=1, help="The kernel version to submit (with --kernel).")] = None,
     message: Annotated[Optional[str], typer.Option(
         "--message", "-m", help="Submission description; here -m is the message, as in `kaggle competitions submit -m`, "
                                 "not a model \\[default: the model's name and CV score from its run].")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score.")] = False,
+    timeout: Annotated[float, typer.Option(
+        min=0, metavar="SECONDS", help="With --wait: give up waiting for the score after this many seconds.")] = 600.0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Check a submission against sample_submission.csv, upload it to Kaggle and print its status.
 
-    Code competitions take a notebook instead: `--kernel OWNER/SLUG --version N` submits that kernel version's
+    Code competitions take a notebook instead: `--kernel OWNER/SLUG --kernel-version N` submits that kernel version's
     output (a version that ran to completion; see `kagglekit kernel status`).
 
     -m is the submission's message here (as in Kaggle's own `kaggle competitions submit -m`); on every other
     command -m names a model. Exits 1 when the file does not match the sample, when Kaggle refuses it (e.g. the
     daily limit) or cannot score it.
     """
-    from kagglekit import kaggle_api
     from kagglekit.config import Workspace
+    from kagglekit.kaggle import competitions
     from kagglekit.runs import submission_message
     from kagglekit.submission import validate_submission
 
     if (file is None) == (kernel is None):
-        raise typer.BadParameter("give a submission FILE, or --kernel OWNER/SLUG --version N for a code competition")
+        raise typer.BadParameter("give a submission FILE, or --kernel OWNER/SLUG --kernel-version N for a code competition")
     if kernel is not None:
-        if version is None:
-            raise typer.BadParameter("--kernel needs --version N: the kernel version whose output to submit")
-        from kagglekit.kernels import submit_kernel
+        if kernel_version is None:
+            raise typer.BadParameter("--kernel needs --kernel-version N: the kernel version whose output to submit")
+        from kagglekit.kaggle.kernels import submit_kernel
 
         with user_errors():
-            status = submit_kernel(kernel, version, message or f"kagglekit kernel {kernel} version {version}",
-                                   competition=competition, wait=wait)
-        _print_status(f"kernel {kernel} version {version}", status.competition, status)
+            status = submit_kernel(kernel, kernel_version, message or f"kagglekit kernel {kernel} version {kernel_version}",
+                                   competition=competition, wait=wait, timeout_seconds=timeout)
+        _print_status(f"kernel {kernel} version {kernel_version}", status.competition, status)
         return
     with user_errors():
         competition = competition or file.resolve().parent.name
@@ -87,7 +90,7 @@ def submit(
         folder = data_dir or workspace.data_dir(competition)
         validate_submission(file, folder / "sample_submission.csv")
         message = message or submission_message(workspace.runs_dir(competition), file.stem, file)
-        status = kaggle_api.submit(file, competition, message, wait=wait)
+        status = competitions.submit(file, competition, message, wait=wait, timeout_seconds=timeout)
     _print_status(str(file), competition, status)
 
 
@@ -104,10 +107,10 @@ def submissions(
     competition: CompetitionArg,
 ) -> None:
     """List your most recent submissions to a competition with their status and scores, newest first."""
-    from kagglekit import kaggle_api
+    from kagglekit.kaggle import competitions
 
     with user_errors():
-        rows = kaggle_api.list_submissions(competition)
+        rows = competitions.list_submissions(competition)
     if not rows:
         console.print(f"no submissions to {competition} yet", highlight=False)
         return

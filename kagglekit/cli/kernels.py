@@ -20,8 +20,8 @@ BUNDLE_DIR = Path("kernels") / "kagglekit-bundle"
 KernelArg = Annotated[str, typer.Argument(
     metavar="COMPETITION|OWNER/SLUG", show_default=False,
     help="The competition whose kernel folder (kernels/COMPETITION) to use, or a kernel id.")]
-VersionOption = Annotated[Optional[int], typer.Option(
-    "--version", help="Kernel version \\[default: the one pushed last from here, else the latest].")]
+KernelVersionOption = Annotated[Optional[int], typer.Option(
+    "--kernel-version", min=1, help="Kernel version \\[default: the one pushed last from here, else the latest].")]
 
 
 @app.command()
@@ -39,7 +39,7 @@ def bundle(
     A notebook without internet installs kagglekit from it: pip install --no-index --find-links. A wheel that
     cannot be found fails here, not on Kaggle.
     """
-    from kagglekit import bundle as bundles
+    from kagglekit.kaggle import bundle as bundles
 
     with user_errors():
         built = bundles.build_bundle(dest, find_links=find_links, offline=offline)
@@ -70,7 +70,7 @@ def init(
     bundle_ref: Annotated[Optional[str], typer.Option("--bundle", help="Bundle dataset OWNER/SLUG \\[default: OWNER/kagglekit-bundle].")] = None,
 ) -> None:
     """Write kernels/COMPETITION/: kernel-metadata.json and a notebook that installs the bundle and trains."""
-    from kagglekit import kernels
+    from kagglekit.kaggle import kernels
 
     if sum((gpu, tpu, accelerator is not None)) > 1:
         raise typer.BadParameter("choose one of --gpu, --tpu and --accelerator")
@@ -92,13 +92,14 @@ def init(
 @kernel_app.command("push")
 def push(
     target: KernelArg,
-    timeout: Annotated[Optional[int], typer.Option(help="Maximum run time on Kaggle, in seconds.")] = None,
+    max_run_time: Annotated[Optional[float], typer.Option(
+        "--max-run-time", min=0, metavar="SECONDS", help="Stop the run on Kaggle after this many seconds \\[default: Kaggle's limit].")] = None,
 ) -> None:
     """Upload the kernel and start it on Kaggle as a new version."""
-    from kagglekit import kernels
+    from kagglekit.kaggle import kernels
 
     with user_errors():
-        result = kernels.push_kernel(target, timeout_s=timeout)
+        result = kernels.push_kernel(target, max_run_seconds=max_run_time)
     console.print(f"pushed {result.kernel} version {result.version}: {result.url}", highlight=False)
     console.print(f"follow it with: kagglekit kernel status {target} --wait", highlight=False)
 
@@ -106,22 +107,25 @@ def push(
 @kernel_app.command("status")
 def status(
     target: KernelArg,
-    version: VersionOption = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Poll until it has finished (backing off); exit 1 when it errored.")] = False,
-    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3 * 3600,
-    poll: Annotated[float, typer.Option(help="Seconds before the first poll; later polls wait longer.")] = 10.0,
+    kernel_version: KernelVersionOption = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait/--no-wait", help="Poll until it has finished (backing off); exit 1 when it errored.")] = False,
+    timeout: Annotated[float, typer.Option(
+        min=0, metavar="SECONDS", help="With --wait: give up waiting after this many seconds.")] = 3 * 3600.0,
+    poll: Annotated[float, typer.Option(
+        min=0, metavar="SECONDS", help="With --wait: seconds before the second read; later reads wait longer.")] = 10.0,
 ) -> None:
     """Show whether a kernel version is queued, running, complete or errored (with its log's tail)."""
-    from kagglekit import kernels
+    from kagglekit.kaggle import kernels
 
     def show(state: kernels.KernelStatus) -> None:
         console.print(f"{state.label}: {state.status}", highlight=False)
 
     with user_errors():
         if wait:
-            kernels.wait_for_kernel(target, version, timeout_s=timeout, poll_seconds=poll, on_poll=show)
+            kernels.wait_for_kernel(target, kernel_version, timeout_seconds=timeout, poll_seconds=poll, on_poll=show)
             return
-        state = kernels.kernel_status(target, version)
+        state = kernels.kernel_status(target, kernel_version)
     show(state)
     if state.status == "error":
         err_console.print(f"[red]failed:[/] {state.failure_message or 'no reason given'}; see the log with "
@@ -130,12 +134,12 @@ def status(
 
 
 @kernel_app.command("output")
-def output(target: KernelArg, version: VersionOption = None) -> None:
+def output(target: KernelArg, kernel_version: KernelVersionOption = None) -> None:
     """Download a finished version's output (submissions, leaderboard, report, log) into runs/COMPETITION/kernel-VERSION/."""
-    from kagglekit import kernels
+    from kagglekit.kaggle import kernels
 
     with user_errors():
-        folder, files = kernels.kernel_output(target, version)
+        folder, files = kernels.kernel_output(target, kernel_version)
     console.print(f"{len(files)} file(s) in {folder}", highlight=False)
     for path in files:
         if path.name == kernels.SUBMISSION_FILE or path.suffix == ".log":

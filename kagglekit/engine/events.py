@@ -1,16 +1,24 @@
 """What the engine reports while it works. Listeners (a progress bar, a notebook widget, a test) receive these.
 
-Like Keras callbacks: the engine never prints progress itself, so the CLI, a notebook and a test each
-show (or record) the same run their own way.
+Like Keras callbacks: the engine never prints, not even a warning: its lines for the user are ``Note``
+events, so the CLI, a notebook and a test each show (or record) the same run their own way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from kagglekit.engine.jobs import Job
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the user: a data warning, a model left out, a parameter chosen from the data, an ensemble's score."""
+
+    text: str
+    level: Literal["info", "warning"] = "info"
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,8 @@ class ModelFinished:
 @dataclass(frozen=True)
 class ModelFailed:
     name: str
-    error: str
+    error: str  # the first line of the error
+    where: str = ""  # the job or stage it failed in, e.g. "baseline fold 2"
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,9 @@ class RunFinished:
     failed: list[str]
 
 
-Event = RunStarted | JobStarted | JobFinished | JobFailed | ModelFinished | ModelFailed | EnsembleBuilt | RunFinished
+Event = Note | RunStarted | JobStarted | JobFinished | JobFailed | ModelFinished | ModelFailed | EnsembleBuilt | RunFinished
 Listener = Callable[[Event], None]
+E = TypeVar("E")
 
 
 class Recorder:
@@ -78,4 +88,9 @@ class Recorder:
         self.events.append(event)
 
     def kinds(self) -> list[str]:
-        return [type(e).__name__ for e in self.events]
+        """The events' class names, in order, notes left out (they say the same things in words)."""
+        return [type(e).__name__ for e in self.events if not isinstance(e, Note)]
+
+    def of(self, kind: type[E]) -> list[E]:
+        """The events of one kind, in order."""
+        return [e for e in self.events if isinstance(e, kind)]

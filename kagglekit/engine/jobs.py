@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from kagglekit.runs import Run
 
@@ -45,7 +44,7 @@ def run_job(job: Job) -> dict[str, Any]:
 
     competition = load_competition(**job.competition)
     run = Run(job.run_dir)
-    texts, y, test_texts = competition.train_texts, competition.y, competition.test_texts
+    texts, y, test_texts = competition.train_inputs, competition.y, competition.test_inputs
     model = get_model(job.model, **job.params)
     if job.fold is None:
         model.fit(texts, y, task=competition.task_spec)
@@ -54,7 +53,7 @@ def run_job(job: Job) -> dict[str, Any]:
         predict_s = time.perf_counter() - start
         model.save(run.fold_model_dir(job.model, None))
         record = {"fit_s": model.fit_seconds_, "predict_ms_per_row": 1000 * predict_s / max(1, len(test_texts)),
-                  "params": _jsonable(job.params)}
+                  "params": jsonable_params(job.params)}
         run.save_refit(job.model, test_pred, record)
         return record
     val = run.fold_index == job.fold
@@ -77,13 +76,7 @@ def run_job(job: Job) -> dict[str, Any]:
     return record
 
 
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON records them (a path as its text), so a stored record compares equal to a fresh one."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}
 
-
-def refit_params(params: dict[str, Any], hints: list[dict[str, int]]) -> dict[str, Any]:
-    """The refit's parameters: hinted ones (e.g. epochs) take the rounded median of the folds' values."""
-    result = dict(params)
-    for key in sorted({k for hint in hints for k in hint}):
-        result[key] = max(1, round(float(np.median([hint[key] for hint in hints if key in hint]))))
-    return result

@@ -14,18 +14,44 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from kagglekit.errors import ModelError
+from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 
 MODEL_FILE = "model.json"
 TaskKind = Literal["binary", "multiclass", "multilabel", "regression"]
 CLASSIFICATION: frozenset[str] = frozenset({"binary", "multiclass"})
+ALL_TASKS: frozenset[str] = frozenset({"binary", "multiclass", "multilabel", "regression"})
+
+
+@dataclass(frozen=True)
+class ModelTags:
+    """What the engine needs to know about a model class, in one object (as scikit-learn's estimator tags).
+
+    A subclass that changes one field writes ``tags = dataclasses.replace(Parent.tags, field=...)``.
+    """
+
+    # Task kinds this model can learn; the engine refuses others before any fold starts.
+    supported_tasks: frozenset[str] = CLASSIFICATION
+    # False for models too expensive to refit on all rows: their test predictions are the fold models' mean.
+    full_refit: bool = True
+    # Parameters that change where output goes or how much is printed, never the predictions: no retrain.
+    runtime_params: frozenset[str] = frozenset({"verbose", "cache_dir", "tensorboard_dir"})
+    # What one fit needs from a worker (Ray resources; the local backend reads "gpus"); read-only, and a
+    # factory because dataclasses refuse an unhashable default.
+    resources: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({"cpus": 1, "gpus": 0}))
+    # The engine configures TensorFlow's device and precision before such a model's first job.
+    uses_tensorflow: bool = False
+    # Left out of `train --all` on a machine without a GPU (hours on a CPU); named with -m it still trains.
+    gpu_only_in_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,12 +93,6 @@ class TaskSpec:
         return array.astype(np.float64)
 
 
-def as_texts(texts: Any) -> np.ndarray:
-    """Raw strings as a 1-d object array; None and NaN become empty strings."""
-    array = np.asarray(texts, dtype=object).reshape(-1)
-    return np.array(["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in array], dtype=object)
-
-
 class TextModel:
     """Estimator-like base: ``__init__`` stores parameters only, learned state ends with an underscore.
 
@@ -82,17 +102,7 @@ class TextModel:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    # Task kinds this model can learn; the engine refuses others before any fold starts.
-    supported_tasks: ClassVar[frozenset[str]] = CLASSIFICATION
-    # False for models too expensive to refit on all rows: their test predictions are the fold models' mean.
-    full_refit: ClassVar[bool] = True
-    # Parameters that change where output goes or how much is printed, never the predictions: no retrain.
-    runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "cache_dir", "tensorboard_dir"})
-    # What one fit needs from a worker (Ray resources; the local backend reads "gpus").
-    resources: ClassVar[dict[str, float]] = {"cpus": 1, "gpus": 0}
-    uses_tensorflow: ClassVar[bool] = False
-    # Left out of `train --all` on a machine without a GPU (hours on a CPU); named with -m it still trains.
-    gpu_only_in_all: ClassVar[bool] = False
+    tags: ClassVar[ModelTags] = ModelTags()
     seed: int = 42
 
     @classmethod
@@ -120,10 +130,10 @@ class TextModel:
         return names
 
     @classmethod
-    def prepare_params(cls, params: dict[str, Any], texts: np.ndarray) -> dict[str, Any]:
+    def prepare_params(cls, params: dict[str, Any], inputs: Inputs) -> dict[str, Any]:
         """Hook run once per model and run, before any job: pin what must be the same in every fold.
 
-        ``texts`` are all training texts. The result is recorded with the run, so a resumed run never mixes
+        ``inputs`` are all training rows (``Inputs``; bare strings are accepted through ``Inputs.of``). The result is recorded with the run, so a resumed run never mixes
         folds trained under different resolutions (e.g. of ``encoder="auto"``).
         """
         return params
@@ -141,27 +151,31 @@ class TextModel:
             params["tensorboard_dir"] = str(Path(tensorboard_dir) / cls.name / ("full" if fold is None else f"fold{fold}"))
         return params
 
-    def fit(self, texts: Any, y: Any, *, val: tuple[Any, Any] | None = None, task: TaskSpec | None = None,
+    def fit(self, X: Any, y: Any, *, val: tuple[Any, Any] | None = None, task: TaskSpec | None = None,
             n_classes: int | None = None) -> "TextModel":
-        """Fit on raw texts and targets; ``val`` enables early stopping where a model has it.
+        """Fit on inputs and targets; ``val`` enables early stopping where a model has it.
+
+        ``X`` is ``Inputs`` (every input field of a competition under its schema), a DataFrame of input columns
+        or bare strings (one text field); the schema is kept, so ``predict`` reads the same fields.
 
         ``task`` is the competition's task (default: classification inferred from the labels); ``n_classes``
         is shorthand for a classification task of that many classes, so a fold that happens to lack a class
         still predicts one column per class. Regression targets are standardised here and predictions
         mapped back, so every model sees targets of unit scale.
         """
-        texts = as_texts(texts)
+        inputs = Inputs.of(X)
         if task is None:
             labels = np.asarray(y, dtype=np.int64).reshape(-1)
             seen = TaskSpec.infer(np.concatenate([labels, np.asarray(val[1], dtype=np.int64).reshape(-1)]) if val is not None else labels)
             if n_classes is not None and n_classes < seen.n_outputs:
                 raise ModelError(f"{self.name}: labels go up to {seen.n_outputs - 1} but n_classes is {n_classes}")
             task = TaskSpec("binary" if (n_classes or seen.n_outputs) <= 2 else "multiclass", n_classes or seen.n_outputs)
-        if task.kind not in self.supported_tasks:
-            raise ModelError(f"{self.name} cannot learn a {task.kind} task; it supports {', '.join(sorted(self.supported_tasks))}")
+        if task.kind not in self.tags.supported_tasks:
+            raise ModelError(f"{self.name} cannot learn a {task.kind} task; it supports {', '.join(sorted(self.tags.supported_tasks))}")
         y = task.targets(y, f"{self.name}: training targets")
-        if len(texts) != len(y):
-            raise ModelError(f"{self.name}: {len(texts)} texts but {len(y)} targets")
+        if len(inputs) != len(y):
+            raise ModelError(f"{self.name}: {len(inputs)} input rows but {len(y)} targets")
+        self.schema_ = inputs.schema
         self.task_ = task
         self.n_classes_ = task.n_outputs
         if task.kind == "regression":
@@ -172,19 +186,23 @@ class TextModel:
             val_y = task.targets(val[1], f"{self.name}: validation targets")
             if task.kind == "regression":
                 val_y = (val_y - self.y_mean_) / self.y_scale_
-            val = (as_texts(val[0]), val_y)
+            val = (self._view(Inputs.of(val[0], self.schema_)), val_y)
         random.seed(self.seed)
         np.random.seed(self.seed)
         start = time.perf_counter()
-        self._fit(texts, y, val)
+        self._fit(self._view(inputs), y, val)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def predict(self, texts: Any) -> np.ndarray:
-        """The (n, K) prediction matrix of the task: probabilities per class or label, or target values."""
+    def predict(self, X: Any) -> np.ndarray:
+        """The (n, K) prediction matrix of the task: probabilities per class or label, or target values.
+
+        ``X``: inputs under the schema the model was fitted on, a DataFrame with its columns, or bare strings
+        (they fill the schema's main text field).
+        """
         if not hasattr(self, "task_"):
             raise ModelError(f"{self.name}: predict called before fit")
-        raw = np.asarray(self._predict_proba(as_texts(texts)), dtype=np.float64)
+        raw = np.asarray(self._predict_proba(self._view(Inputs.of(X, self.schema_))), dtype=np.float64)
         if self.task_.kind == "regression":
             return raw.reshape(len(raw), -1) * self.y_scale_ + self.y_mean_
         if self.task_.kind == "multilabel":
@@ -196,11 +214,11 @@ class TextModel:
         total = raw.sum(axis=1, keepdims=True)  # float32 softmax and per-class models drift from 1
         return np.divide(raw, total, out=np.full_like(raw, 1.0 / raw.shape[1]), where=total > 0)
 
-    def predict_proba(self, texts: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Class (or per-label) probabilities, shape (n, K); classification rows sum to 1."""
         if hasattr(self, "task_") and self.task_.kind == "regression":
             raise ModelError(f"{self.name} is a regression model: use predict()")
-        return self.predict(texts)
+        return self.predict(X)
 
     def refit_params(self) -> dict[str, int]:
         """Parameters a full-data refit should take from this fold's training (e.g. the best epoch)."""
@@ -215,7 +233,7 @@ class TextModel:
             self._save(tmp)
             write_json(tmp / MODEL_FILE, {
                 "name": self.name, "params": self.get_params(), "n_classes": self.n_classes_,
-                "task": {"kind": self.task_.kind, "n_outputs": self.task_.n_outputs},
+                "task": {"kind": self.task_.kind, "n_outputs": self.task_.n_outputs}, "schema": self.schema_.to_dict(),
                 **({"y_mean": self.y_mean_.tolist(), "y_scale": self.y_scale_.tolist()} if self.task_.kind == "regression" else {}),
             })
             if directory.exists():
@@ -224,10 +242,15 @@ class TextModel:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
+    def _view(self, inputs: Inputs) -> Any:
+        """What ``_fit`` and ``_predict_proba`` read: one joined string per row (field markers when there are
+        several fields). Models that read each field (pair features, cross-encoder segments) return ``inputs``."""
+        return inputs.joined()
+
+    def _fit(self, texts: Any, y: np.ndarray, val: tuple[Any, np.ndarray] | None) -> None:
         raise NotImplementedError
 
-    def _predict_proba(self, texts: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, texts: Any) -> np.ndarray:
         raise NotImplementedError
 
     def _save(self, directory: Path) -> None:
@@ -249,6 +272,7 @@ def load_model(directory: Path | str) -> TextModel:
     task = meta.get("task", {"kind": "binary" if meta["n_classes"] <= 2 else "multiclass", "n_outputs": meta["n_classes"]})
     model.task_ = TaskSpec(task["kind"], int(task["n_outputs"]))
     model.n_classes_ = model.task_.n_outputs
+    model.schema_ = InputSchema.from_dict(meta["schema"]) if "schema" in meta else InputSchema.single()
     if model.task_.kind == "regression":
         model.y_mean_, model.y_scale_ = np.asarray(meta["y_mean"]), np.asarray(meta["y_scale"])
     model._load(directory)

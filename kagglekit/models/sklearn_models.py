@@ -1,13 +1,19 @@
 """scikit-learn text models: the notebook's model 0 and a stronger linear model, both fitted in seconds.
 
-Each builds TF-IDF features once and puts the estimator the task needs on top: the classifier for one
-label, one classifier per label for multi-label (``OneVsRestClassifier`` on the 0/1 matrix), and ridge
-regression for numeric targets (standardised by the base class, several targets at once).
+Each reads every input (``InputFeatures``: its own TF-IDF block per text field, one-hot categoricals, scaled
+numerics, similarity features between the sides of a pair) and puts the estimator the task needs on top: the
+classifier for one label, one classifier per label for multi-label (``OneVsRestClassifier`` on the 0/1 matrix),
+and ridge regression for numeric targets (standardised by the base class, several targets at once). A lone text
+field gets exactly the features a single-text model always had.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -18,16 +24,25 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from kagglekit.inputs import Inputs
 from kagglekit.models import register
-from kagglekit.models.base import TaskKind, TextModel
+from kagglekit.models.base import ALL_TASKS, TaskKind, TextModel
+from kagglekit.models.features import CharTfidf, InputFeatures
+
+# Character n-grams kept at most (the most frequent): 76,000 on the disaster tweets, millions on an essay corpus.
+CHAR_MAX_FEATURES = 2**18
 
 
 class SklearnTextModel(TextModel):
-    """A scikit-learn pipeline from raw strings to predictions; subclasses build the features and estimators."""
+    """A scikit-learn pipeline from every input to predictions; subclasses give the text vectorizer (one per text
+    field, a picklable factory) and the estimators."""
 
-    supported_tasks = frozenset({"binary", "multiclass", "multilabel", "regression"})
+    tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS)
 
-    def _features(self) -> BaseEstimator:
+    def _view(self, inputs: Inputs) -> Inputs:
+        return inputs
+
+    def _text_vectorizer(self) -> Callable[[], Any]:
         raise NotImplementedError
 
     def _classifier(self) -> BaseEstimator:
@@ -43,12 +58,12 @@ class SklearnTextModel(TextModel):
             head = OneVsRestClassifier(self._classifier())
         else:
             head = self._classifier()
-        return Pipeline([("features", self._features()), ("head", head)])
+        return Pipeline([("features", InputFeatures(self._text_vectorizer())), ("head", head)])
 
-    def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
+    def _fit(self, texts: Inputs, y: np.ndarray, val: tuple[Inputs, np.ndarray] | None) -> None:
         self.pipeline_ = self._pipeline(self.task_.kind).fit(texts, y)
 
-    def _predict_proba(self, texts: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, texts: Inputs) -> np.ndarray:
         if self.task_.kind == "regression":
             return self.pipeline_.predict(texts).reshape(len(texts), -1)
         if self.task_.kind == "multilabel":
@@ -77,8 +92,8 @@ class TfidfNaiveBayes(SklearnTextModel):
     def __init__(self, *, ngram_max: int = 1, min_df: int = 1, alpha: float = 1.0, seed: int = 42):
         self.ngram_max, self.min_df, self.alpha, self.seed = ngram_max, min_df, alpha, seed
 
-    def _features(self) -> BaseEstimator:
-        return TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=self.min_df)
+    def _text_vectorizer(self) -> Callable[[], Any]:
+        return partial(TfidfVectorizer, ngram_range=(1, self.ngram_max), min_df=self.min_df)
 
     def _classifier(self) -> BaseEstimator:
         return MultinomialNB(alpha=self.alpha)
@@ -91,21 +106,28 @@ class TfidfNaiveBayes(SklearnTextModel):
 class TfidfLogisticRegression(SklearnTextModel):
     """Word 1-2-grams plus character 2-5-grams (robust to misspellings, hashtags and URLs), sublinear TF and
     L2-regularised logistic regression: well-calibrated probabilities that ensemble well. Numeric targets
-    get ridge regression on the same features, regularised as strongly (``alpha = 1 / C``)."""
+    get ridge regression on the same features, regularised as strongly (``alpha = 1 / C``). The character
+    n-grams are counted once per distinct word (``CharTfidf``) and capped at ``CHAR_MAX_FEATURES``, so a corpus of
+    essays fits in seconds."""
 
     description = "word + char n-gram TF-IDF + logistic regression; ridge for numeric targets"
 
     def __init__(self, *, C: float = 2.0, char_ngram_max: int = 5, min_df: int = 2, seed: int = 42):
         self.C, self.char_ngram_max, self.min_df, self.seed = C, char_ngram_max, min_df, seed
 
-    def _features(self) -> BaseEstimator:
-        return FeatureUnion([
-            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=self.min_df)),
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, self.char_ngram_max), sublinear_tf=True, min_df=self.min_df)),
-        ])
+    def _text_vectorizer(self) -> Callable[[], Any]:
+        return partial(word_char_tfidf, min_df=self.min_df, char_ngram_max=self.char_ngram_max)
 
     def _classifier(self) -> BaseEstimator:
         return LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
 
     def _regressor(self) -> BaseEstimator:
         return Ridge(alpha=1.0 / self.C)
+
+
+def word_char_tfidf(*, min_df: int, char_ngram_max: int) -> FeatureUnion:
+    """``tfidf_lr``'s vectorizer of one text field: word 1-2-grams and bounded char_wb 2-``char_ngram_max``-grams."""
+    return FeatureUnion([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df)),
+        ("chars", CharTfidf(ngram_range=(2, char_ngram_max), min_df=min_df, max_features=CHAR_MAX_FEATURES)),
+    ])

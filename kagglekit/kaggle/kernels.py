@@ -3,33 +3,32 @@
 ``init_kernel`` writes ``kernels/COMPETITION/{kernel-metadata.json, SLUG.ipynb}``: a notebook that installs
 kagglekit from the bundle dataset with ``pip install --no-index``, trains, and leaves the best submission as
 ``/kaggle/working/submission.csv``. Everything else goes through the official ``kaggle`` client; its failures
-become one-line KaggleApiErrors that name the kernel and what to do.
+become one-line KaggleApiErrors that name the kernel and what to do (see :mod:`kagglekit.kaggle.client`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
-
-from kagglekit.bundle import BUNDLE_SLUG, REQUIREMENTS_FILE
 from kagglekit.config import Workspace
 from kagglekit.errors import ConfigError, DataError, KaggleApiError, KaggleKitError
 from kagglekit.io import atomic_path, read_json, write_json, write_text
+from kagglekit.kaggle.bundle import BUNDLE_SLUG, REQUIREMENTS_FILE
+from kagglekit.kaggle.client import download, kaggle_errors, open_url, poll_until, signed_in_api, split_ref, username
+from kagglekit.kaggle.competitions import POLL_SECONDS, SCORE_TIMEOUT_SECONDS, SubmissionStatus, await_score, submit_code
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
+    from kagglesdk.kernels.types.kernels_api_service import ApiListKernelSessionOutputResponse
 
-    from kagglekit.kaggle_api import SubmissionStatus
     from kagglekit.runs import Run
 
 KERNELS_DIR = "kernels"
@@ -48,7 +47,7 @@ GPU_DEFAULT, TPU_DEFAULT = "t4x2", "tpu"
 STATES = ("queued", "running", "complete", "error", "cancel_requested", "cancel_acknowledged", "new_script")
 FINISHED = ("complete", "error", "cancel_requested", "cancel_acknowledged")
 LOG_TAIL_LINES = 20
-MAX_POLL_SECONDS = 60.0
+REF_EXAMPLE = "me/nlp-getting-started-kagglekit"
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def kernel_metadata(
     model_sources: Sequence[str] = (),
 ) -> dict[str, Any]:
     """kernel-metadata.json; enable_internet is always written, false unless asked for (code competitions)."""
-    owner, slug = _split_ref(kernel, "kernel")
+    owner, slug = split_ref(kernel, "kernel", REF_EXAMPLE)
     shape = machine_shape(accelerator)
     metadata: dict[str, Any] = {
         "id": kernel,
@@ -169,7 +168,7 @@ def init_kernel(
     """
     if not models and "--all" not in train_args:
         raise ConfigError("choose the models the kernel trains with -m NAME (repeatable)")
-    owner = owner or _signed_in_username()
+    owner = owner or username(signed_in_api(), option="--owner")
     slug = slug or _slugify(f"{competition}-kagglekit")
     kernel = f"{owner}/{slug}"
     sources = list(model_sources)
@@ -238,7 +237,7 @@ sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-link
 if data is None:
     raise FileNotFoundError(f"no train.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
 sh(sys.executable, "-m", "kagglekit", "train", COMPETITION, "--data-dir", data, *{list(train_args)!r})'''
-    publish = f'''from kagglekit.kernels import write_best_submission
+    publish = f'''from kagglekit.kaggle.kernels import write_best_submission
 
 model, path = write_best_submission(COMPETITION, WORKING / {SUBMISSION_FILE!r})
 print(f"{{path}}: the submission of {{model}}, the best of the run by CV score")'''
@@ -267,21 +266,16 @@ def write_best_submission(competition: str, dest: Path, *, workspace: Workspace 
                           run: Run | None = None, model: str | None = None) -> tuple[str, Path]:
     """Copy a run's submission of ``model`` (default: its best model or ensemble) to ``dest`` (submission.csv on Kaggle).
 
-    The run defaults to the newest of the competition. Returns (the model's name, dest). The leaderboard is
-    best first, so the first entry that trained is the best.
+    The run defaults to the newest of the competition. Returns (the model's name, dest). Without ``model``, the
+    best entry of the run's leaderboard whose submission file exists (``Run.best`` first, then the next ones).
     """
-    import pandas as pd
-
     from kagglekit.runs import find_run
 
     workspace = workspace or Workspace.current()
     run = run or find_run(workspace.runs_dir(competition))
-    board_path = run.directory / "leaderboard.csv"
-    if not board_path.is_file():
-        raise DataError(f"run {run.directory} has no leaderboard.csv: train first with `kagglekit train {competition}`")
-    board = pd.read_csv(board_path)
-    ok = board[board["status"] == "ok"] if "status" in board.columns else board
-    names = [model] if model else [str(name) for name in ok["model"]]
+    board = run.leaderboard()
+    ok = [str(name) for name in board["model"][board["status"] == "ok"]] if not board.empty else []
+    names = [model] if model else ([run.best(), *ok] if ok else [])
     for name in names:
         for source in (run.submission_path(name), workspace.submissions_dir(competition) / f"{name}.csv"):
             if source.is_file():
@@ -290,8 +284,8 @@ def write_best_submission(competition: str, dest: Path, *, workspace: Workspace 
                     shutil.copyfile(source, tmp)
                 return name, dest
     if model:
-        raise DataError(f"run {run.directory} has no submission of {model!r}; its models: {', '.join(map(str, ok['model']))}")
-    raise DataError(f"no model of run {run.directory} has a submission: every model failed, see {board_path}")
+        raise DataError(f"run {run.directory} has no submission of {model!r}; its models: {', '.join(ok) or 'none trained'}")
+    raise DataError(f"no model of run {run.directory} has a submission: train first with `kagglekit train {competition}`")
 
 
 # -- finding a kernel --------------------------------------------------------------------------------
@@ -336,14 +330,19 @@ def _kernel_ref(target: str) -> tuple[str, KernelFolder | None]:
 # -- push, status, output ----------------------------------------------------------------------------
 
 
-def push_kernel(target: str, *, timeout_s: int | None = None) -> PushResult:
-    """Upload the kernel's notebook and metadata; Kaggle saves a new version and starts running it."""
+def push_kernel(target: str, *, max_run_seconds: float | None = None) -> PushResult:
+    """Upload the kernel's notebook and metadata; Kaggle saves a new version and starts running it.
+
+    ``max_run_seconds``: stop the run on Kaggle after this long (whole seconds, rounded up) [default: Kaggle's limit].
+    """
     folder = load_kernel(target)
     if not folder.notebook.is_file():
         raise ConfigError(f"{folder.notebook} is missing: write it again with `kagglekit kernel init`")
-    api = _api()
-    with _kernel_errors(folder.ref, "pushing"):
-        response = api.kernels_push(str(folder.directory), timeout=str(timeout_s) if timeout_s else None)
+    if max_run_seconds is not None and not (math.isfinite(max_run_seconds) and max_run_seconds > 0):
+        raise ConfigError(f"a maximum run time of {max_run_seconds!r} s is not a number of seconds above 0: use e.g. 3600")
+    api = signed_in_api()
+    with kaggle_errors("kernel", folder.ref, f"pushing kernel {folder.ref}", api.http_policy):
+        response = api.kernels_push(str(folder.directory), timeout=str(math.ceil(max_run_seconds)) if max_run_seconds else None)
     if response.error:
         raise KaggleApiError(f"Kaggle refused kernel {folder.ref}: {response.error}")
     refused = {
@@ -372,40 +371,38 @@ def kernel_status(target: str, version: int | None = None) -> KernelStatus:
     """The state of a kernel version (default: the one pushed last from here, else the latest)."""
     kernel, folder = _kernel_ref(target)
     version = version if version is not None else (folder.pushed_version if folder else None)
-    return _status(_api(), kernel, version)
+    return _status(signed_in_api(), kernel, version)
 
 
 def wait_for_kernel(
     target: str,
     version: int | None = None,
     *,
-    timeout_s: float = 3 * 3600,
+    timeout_seconds: float = 3 * 3600,
     poll_seconds: float = 10.0,
     on_poll: Callable[[KernelStatus], None] | None = None,
 ) -> KernelStatus:
-    """Poll until the version has finished, waiting longer between polls (x1.5, at most a minute).
+    """Poll until the version has finished, waiting longer between polls (see :func:`client.poll_until`).
 
     An errored or cancelled run raises KaggleApiError with Kaggle's failure message and the log's last lines.
     ``on_poll(status)`` sees every state read, e.g. to print it.
     """
     kernel, folder = _kernel_ref(target)
     version = version if version is not None else (folder.pushed_version if folder else None)
-    api = _api()
-    deadline = time.monotonic() + timeout_s
-    delay = poll_seconds
-    while True:
-        status = _status(api, kernel, version)
+    api = signed_in_api()
+
+    def read() -> KernelStatus:
+        state = _status(api, kernel, version)
         if on_poll is not None:
-            on_poll(status)
-        if status.status in FINISHED:
-            break
-        if time.monotonic() >= deadline:
-            raise KaggleApiError(
-                f"kernel {_label(kernel, version)} is still {status.status} after {timeout_s:g} s: "
-                f"check again later with `kagglekit kernel status {target} --wait`"
-            )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, MAX_POLL_SECONDS)
+            on_poll(state)
+        return state
+
+    def still(state: KernelStatus) -> str:
+        return (f"kernel {_label(kernel, version)} is still {state.status} after {timeout_seconds:g} s: "
+                f"check again later with `kagglekit kernel status {target} --wait`")
+
+    status = poll_until(read, lambda s: s.status in FINISHED, timeout_seconds=timeout_seconds,
+                        poll_seconds=poll_seconds, still=still)
     if status.status != "complete":
         raise _run_failed(api, status)
     return status
@@ -417,7 +414,7 @@ def kernel_output(target: str, version: int | None = None, *, workspace: Workspa
     Returns (that folder, the files). A version that has not completed is refused with its state.
     """
     kernel, folder = _kernel_ref(target)
-    api = _api()
+    api = signed_in_api()
     version = version if version is not None else (folder.pushed_version if folder else None)
     if version is None:
         version = _latest_version(api, kernel)
@@ -430,20 +427,62 @@ def kernel_output(target: str, version: int | None = None, *, workspace: Workspa
     competition = (folder.competition if folder else None) or kernel.split("/")[1]
     dest = (workspace or Workspace.current()).runs_dir(competition) / f"kernel-{version}"
     dest.mkdir(parents=True, exist_ok=True)
-    with _kernel_errors(kernel, "downloading the output of"):
-        files, _ = api.kernels_output(f"{kernel}/{version}", str(dest), force=True, quiet=True)
-    return dest, [Path(f) for f in files]
+    return dest, _download_output(api, kernel, version, dest)
+
+
+def _download_output(api: KaggleApi, kernel: str, version: int, dest: Path) -> list[Path]:
+    """Every output file of the version (all pages) and its log into ``dest``, each file through the patient session.
+
+    The file names come from the notebook, so one that would land outside ``dest`` is refused.
+    """
+    label = _label(kernel, version)
+    root, files, token = dest.resolve(), [], None
+    with kaggle_errors("kernel", label, f"downloading the output of kernel {label}", api.http_policy):
+        while True:
+            page = _session_output(api, kernel, version, token)
+            for item in page.files or []:
+                path = dest / item.file_name
+                if root not in path.resolve().parents:
+                    raise KaggleApiError(f"kernel {label} has an output file named {item.file_name!r}, which would land "
+                                         f"outside {dest}: refusing to download it")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                download(path, lambda url=item.url: open_url(url, api.http_policy), api.http_policy)
+                files.append(path)
+            if token is None and page.log:
+                log = dest / f"{split_ref(kernel, 'kernel', REF_EXAMPLE)[1]}.log"
+                write_text(log, page.log)
+                files.append(log)
+            token = page.next_page_token
+            if not token:
+                return files
+
+
+def _session_output(api: KaggleApi, kernel: str, version: int | None, page_token: str | None = None) -> ApiListKernelSessionOutputResponse:
+    """One page of a version's output files (signed URLs), with its log."""
+    from kagglesdk.kernels.types.kernels_api_service import ApiListKernelSessionOutputRequest
+
+    owner, slug = split_ref(kernel, "kernel", REF_EXAMPLE)
+    request = ApiListKernelSessionOutputRequest()
+    request.user_name, request.kernel_slug = owner, slug
+    if version is not None:
+        request.version_label = f"v{version}"
+    if page_token:
+        request.page_token = page_token
+    with api.build_kaggle_client() as kaggle:
+        return kaggle.kernels.kernels_api_client.list_kernel_session_output(request)
 
 
 def _status(api: KaggleApi, kernel: str, version: int | None) -> KernelStatus:
     from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelSessionStatusRequest
 
-    owner, slug = _split_ref(kernel, "kernel")
+    owner, slug = split_ref(kernel, "kernel", REF_EXAMPLE)
     request = ApiGetKernelSessionStatusRequest()
     request.user_name, request.kernel_slug = owner, slug
     if version is not None:
         request.version_label = f"v{version}"
-    with _kernel_errors(_label(kernel, version), "reading the status of"), api.build_kaggle_client() as kaggle:
+    label = _label(kernel, version)
+    with kaggle_errors("kernel", label, f"reading the status of kernel {label}", api.http_policy), \
+            api.build_kaggle_client() as kaggle:
         response = kaggle.kernels.kernels_api_client.get_kernel_session_status(request)
     return KernelStatus(kernel, version, response.status.name.lower(), response.failure_message or "")
 
@@ -451,10 +490,10 @@ def _status(api: KaggleApi, kernel: str, version: int | None) -> KernelStatus:
 def _latest_version(api: KaggleApi, kernel: str) -> int:
     from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
 
-    owner, slug = _split_ref(kernel, "kernel")
+    owner, slug = split_ref(kernel, "kernel", REF_EXAMPLE)
     request = ApiGetKernelRequest()
     request.user_name, request.kernel_slug = owner, slug
-    with _kernel_errors(kernel, "reading"), api.build_kaggle_client() as kaggle:
+    with kaggle_errors("kernel", kernel, f"reading kernel {kernel}", api.http_policy), api.build_kaggle_client() as kaggle:
         response = kaggle.kernels.kernels_api_client.get_kernel(request)
     version = response.metadata.current_version_number if response.metadata else None
     if not version:
@@ -464,8 +503,9 @@ def _latest_version(api: KaggleApi, kernel: str) -> int:
 
 def log_tail(api: KaggleApi, kernel: str, version: int | None, lines: int = LOG_TAIL_LINES) -> str:
     """The last lines of a version's log; Kaggle's log is a JSON list of {stream_name, time, data} entries."""
-    with _kernel_errors(_label(kernel, version), "reading the log of"):
-        log = api.kernels_logs(f"{kernel}/{version}" if version is not None else kernel)
+    label = _label(kernel, version)
+    with kaggle_errors("kernel", label, f"reading the log of kernel {label}", api.http_policy):
+        log = _session_output(api, kernel, version).log or ""
     try:
         entries = json.loads(log)
         text = "".join(str(e.get("data", "")) for e in entries if isinstance(e, dict))
@@ -495,66 +535,29 @@ def submit_kernel(
     competition: str | None = None,
     file_name: str = SUBMISSION_FILE,
     wait: bool = False,
-    poll_seconds: float = 5,
-    timeout_seconds: float = 600,
+    poll_seconds: float = POLL_SECONDS,
+    timeout_seconds: float = SCORE_TIMEOUT_SECONDS,
 ) -> SubmissionStatus:
     """Submit a kernel version's output file to a code competition; with ``wait``, poll until it is scored.
 
     The competition defaults to the one of the kernel's folder here. The version must have run to
     completion: Kaggle reruns it on the hidden test set and scores its ``file_name``.
     """
-    from kagglekit.kaggle_api import _kaggle_errors, _submission_status
-
     if competition is None:
         competition = load_kernel(kernel).competition
         if competition is None:
             raise ConfigError(f"kernel {kernel} has no competition source: pass the competition with -c")
-    api = _api()
+    api = signed_in_api()
     status = _status(api, kernel, version)
     if status.status != "complete":
         raise KaggleApiError(f"kernel {_label(kernel, version)} is {status.status}: only a version that ran to completion "
-                             f"can be submitted (`kagglekit kernel status {kernel} --version {version} --wait`)")
-    with _kaggle_errors(competition, f"submitting kernel {_label(kernel, version)} to {competition!r}"):
-        created = api.competition_submit_code(file_name, message, competition, kernel=kernel, kernel_version=version, quiet=True)
-    if not created.ref:
-        raise KaggleApiError(f"Kaggle refused the submission of kernel {_label(kernel, version)} to {competition!r}: "
-                             f"{created.message or 'no reason given'}")
-    result = _submission_status(api, competition, created.ref)
-    deadline = time.monotonic() + timeout_seconds
-    while wait and result.status == "pending":
-        if time.monotonic() >= deadline:
-            raise KaggleApiError(f"submission {result.ref} (kernel {_label(kernel, version)}) is still being scored after "
-                                 f"{timeout_seconds:g} s: see its score later with `kagglekit submissions {competition}`")
-        time.sleep(poll_seconds)
-        result = _submission_status(api, competition, created.ref)
-    if result.status == "error":
-        raise KaggleApiError(f"Kaggle could not score kernel {_label(kernel, version)} for {competition!r} "
-                             f"(submission {result.ref}): {result.error_description or 'no reason given'}")
-    return result
+                             f"can be submitted (`kagglekit kernel status {kernel} --kernel-version {version} --wait`)")
+    ref = submit_code(api, competition, kernel, version, file_name, message)
+    return await_score(api, competition, ref, f"kernel {_label(kernel, version)}", wait=wait,
+                       poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
 
 
 # -- shared ------------------------------------------------------------------------------------------
-
-
-def _api() -> KaggleApi:
-    from kagglekit.kaggle_api import _signed_in_api
-
-    return _signed_in_api()
-
-
-def _signed_in_username() -> str:
-    api = _api()
-    username = api.config_values.get(api.CONFIG_NAME_USER)
-    if not username:
-        raise KaggleApiError("the kaggle client knows no username for these credentials: set KAGGLE_USERNAME or pass --owner")
-    return str(username)
-
-
-def _split_ref(ref: str, kind: str) -> tuple[str, str]:
-    owner, _, slug = ref.partition("/")
-    if not owner or not slug or "/" in slug:
-        raise ConfigError(f"{kind} {ref!r} is not OWNER/SLUG, e.g. me/nlp-getting-started-kagglekit")
-    return owner, slug
 
 
 def _slugify(text: str) -> str:
@@ -563,26 +566,3 @@ def _slugify(text: str) -> str:
 
 def _label(kernel: str, version: int | None) -> str:
     return f"{kernel} version {version}" if version is not None else kernel
-
-
-@contextmanager
-def _kernel_errors(what: str, action: str) -> Iterator[None]:
-    """403/404 of a kernel call, and the client's ValueErrors (bad metadata, denied access), as one-line errors."""
-    from kagglekit.kaggle_api import _kaggle_errors
-
-    with _kaggle_errors(None, f"{action} kernel {what}"):
-        try:
-            yield
-        except requests.HTTPError as e:
-            status = e.response.status_code if e.response is not None else None
-            if status == 404:
-                raise KaggleApiError(f"Kaggle has no kernel {what} (404) while {action} it: check OWNER/SLUG "
-                                     "(kaggle.com/code/OWNER/SLUG), the version, or push it first with `kagglekit kernel push`") from None
-            if status == 403:
-                raise KaggleApiError(f"Kaggle refused access to kernel {what} (403) while {action} it: it belongs to "
-                                     "another account or is private to it; use a kernel id under your own username") from None
-            raise
-        except ValueError as e:
-            if isinstance(e, json.JSONDecodeError):
-                raise
-            raise KaggleApiError(f"the kaggle client refused {action} kernel {what}: {e}") from None

