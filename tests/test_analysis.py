@@ -316,15 +316,17 @@ def test_report_is_self_contained_and_escapes_text(small_run: RunResult) -> None
     parser.feed(page)
     assert "script" not in parser.tags and "b" not in parser.tags  # the tweet's tags are text, not markup
     assert "Flood &amp; &lt;b&gt;fire&lt;/b&gt; storm near the river &lt;script&gt;" in page
-    assert len(parser.images) == len(list((r.directory / "plots").glob("*.png"))) == 4
+    assert len(parser.images) == len(list((r.directory / "plots").glob("*.png"))) == 5  # the run's four plots and the adversarial validation's
     assert all(src.startswith("data:image/png;base64,") for src in parser.images)
     assert 'src="http' not in page and "<link" not in page  # nothing to fetch
     for name in ("baseline", "bigram", "ensemble_mean"):
         assert f'data-key="{name}"' in page
-    for section in ("leaderboard", "ensembles", "plots", "errors", "submissions", "config"):
+    for section in ("leaderboard", "ensembles", "plots", "errors", "adversarial", "submissions", "config"):
         assert f'<section id="{section}">' in page
     assert str(Workspace(r.directory.parents[2]).submissions_dir("tiny") / "baseline.csv") in page
     assert "scikit-learn" in page and "platform" in page
+    adversarial = page.split('<section id="adversarial">')[1].split("</section>")[0]
+    assert "ROC AUC" in adversarial and 'id="adversarial-features"' in adversarial and 'data-key="text:&quot;fire&quot;"' in adversarial  # only train says fire
 
 
 def test_html_table_escapes_and_formats() -> None:

@@ -52,11 +52,11 @@ def test_browser_shows_leaderboard_sections_and_every_plot(report: tuple[RunResu
 
     rows = re.findall(r'<tr data-key="([^"]+)"[^>]*>', dom.split('id="leaderboard-table"')[1].split("</table>")[0])
     assert rows == result.leaderboard["model"].tolist() and {"baseline", "bigram", "ensemble_mean"} <= set(rows)
-    for section in ("leaderboard", "ensembles", "plots", "errors", "submissions", "config"):
+    for section in ("leaderboard", "ensembles", "plots", "errors", "adversarial", "submissions", "config"):
         assert f'<section id="{section}">' in dom
     plots = sorted((result.run.directory / "plots").glob("*.png"))
     images = re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="([^"]+)"', dom)
-    assert len(images) == len(plots) == 4
+    assert len(images) == len(plots) == 5  # the run's four plots and the adversarial validation's
     sizes = re.search(r'<pre id="probe">([^<]*)</pre>', dom).group(1).split()
     expected = []
     for plot in plots:

@@ -1,4 +1,5 @@
-"""One self-contained HTML page per run: config, environment, leaderboard, ensembles, plots, mistakes, submissions.
+"""One self-contained HTML page per run: config, environment, leaderboard, ensembles, plots, mistakes, adversarial
+validation of the competition's train and test rows, submissions.
 
 The page has no scripts and no links to fetch: plots are embedded as base64 PNGs, so the file can be
 mailed, attached to a Kaggle notebook's output or opened offline. Every text from the data or the run goes
@@ -17,11 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kagglekit.config import Workspace
-from kagglekit.data import Competition
-from kagglekit.io import write_text
+from kagglekit.analysis.adversarial import adversarial, adversarial_plot
 from kagglekit.analysis.mistakes import most_wrong, write_most_wrong
 from kagglekit.analysis.plots import plot_run
+from kagglekit.config import Workspace
+from kagglekit.data import Competition
+from kagglekit.errors import DataError
+from kagglekit.io import write_text
 from kagglekit.runs import Run
 from kagglekit.submission import submission_frame
 
@@ -47,7 +50,7 @@ figcaption { color: #555; font-size: .9rem; }
 
 
 def build_report(run: Run, competition: Competition | None = None, *, top: int = 10) -> Path:
-    """Make the run's plots and error table, then write RUN/report.html; returns its path."""
+    """Make the run's plots, error table and adversarial validation, then write RUN/report.html; returns its path."""
     competition = competition or run.competition()
     best = run.best()
     plots = plot_run(run, best)
@@ -62,6 +65,7 @@ def build_report(run: Run, competition: Competition | None = None, *, top: int =
         _section("Ensembles", "ensembles", _ensembles(run)),
         _section("Plots", "plots", "".join(_figure(p.title, p.path) for p in plots)),
         _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv)),
+        _section("Adversarial validation: do train and test differ?", "adversarial", _adversarial(run, competition, top)),
         _section("Submissions", "submissions", _submissions(run, competition)),
         _section("Config and environment", "config", _config(manifest)),
     ]
@@ -173,6 +177,24 @@ def _mistakes(errors: pd.DataFrame, top: int, summary: dict[str, Any], csv_path:
         parts.append(f"<h3>{escape(str(kind).capitalize())}s ({len(group)}, top {min(top, len(group))} shown)</h3>")
         parts.append(html_table(group.head(top).drop(columns="error"), table_id=f"errors-{anchor}", row_key="id"))
     return "".join(parts)
+
+
+def _adversarial(run: Run, competition: Competition, top: int) -> str:
+    """The train-vs-test classifier on the run's competition (seconds: a linear model on sparse features)."""
+    try:
+        found = adversarial(competition, seed=run.manifest["seed"])
+    except DataError as e:
+        return f"<p>No adversarial validation: {escape(str(e))}.</p>"
+    plot = adversarial_plot(found, run.output_dir("plots") / "adversarial.png")
+    folds = ", ".join(f"{auc:.3f}" for auc in found.fold_aucs)
+    return (f"<p>A logistic regression on every model input tells test rows from training rows under {found.folds}-fold "
+            f"CV: ROC AUC <strong>{found.auc:.3f} ± {found.auc_std:.3f}</strong> (folds: {folds}). {escape(found.reading.capitalize())}.</p>"
+            + _figure("Out-of-fold P(test) of train and test rows", plot)
+            + "<h3>What gives each side away</h3><p class=\"note\">Largest coefficients towards test (positive) and train "
+              "(negative); train and test: share of rows holding the token or value (a numeric input: its mean).</p>"
+            + html_table(found.features, table_id="adversarial-features", row_key="feature")
+            + f"<h3>Training rows most like the test (top {min(top, len(found.train_rows))})</h3>"
+            + html_table(found.train_rows.head(top), table_id="adversarial-rows", row_key=competition.id_column))
 
 
 def _same_submission(expected: pd.DataFrame, path: Path) -> bool:

@@ -26,6 +26,7 @@ from kagglekit.cli.common import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from kagglekit.analysis.adversarial import AdversarialResult
     from kagglekit.runs import Run
 
 app = typer.Typer()
@@ -66,16 +67,25 @@ def explore(
     competition: CompetitionArg,
     data_dir: DataDirOption = None,
     samples: Annotated[int, typer.Option(help="Random training rows to show.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the random samples.")] = 42,
+    seed: Annotated[int, typer.Option(help="Seed of the random samples and of the adversarial folds.")] = 42,
     sequence_length: Annotated[Optional[int], typer.Option(
         rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts "
                                                  "\\[default: sized to the training texts, as train does].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) the models read (repeatable) \\[default: inferred from the data].")] = [],
+    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, read together in this order (repeatable); other text columns are then left out \\[default: every input inferred from the data].")] = [],
+    pair: Annotated[list[str], typer.Option("--pair", metavar="A,B", help="Text columns read together as a pair or tuple, e.g. --pair anchor,target (repeatable).")] = [],
+    categorical_column: Annotated[list[str], typer.Option("--categorical-column", help="Column fed as a categorical input (repeatable).")] = [],
+    numeric_column: Annotated[list[str], typer.Option("--numeric-column", help="Column fed as a numeric input (repeatable).")] = [],
+    ignore_column: Annotated[list[str], typer.Option("--ignore-column", help="Column never fed to the models (repeatable).")] = [],
+    adversarial: Annotated[bool, typer.Option("--adversarial", help="Also cross-validate a classifier that tells train rows from test rows: "
+                                                                   "its ROC AUC, the features that give test away, the training rows most like the test.")] = False,
+    folds: Annotated[int, typer.Option(min=2, help="Folds of the adversarial validation.")] = 5,
 ) -> None:
     """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
 
-    Plots go to runs/COMPETITION/explore/ (the data folder may be read-only).
+    Plots and CSVs go to runs/COMPETITION/explore/ (the data folder may be read-only). With --adversarial, a
+    train-vs-test classifier says whether the CV folds look like the test set (ROC AUC about 0.5) or not.
     """
+    from kagglekit.analysis import adversarial as adversarial_validation
     from kagglekit.analysis.explore import explore as explore_data
     from kagglekit.analysis.explore import explore_plots
     from kagglekit.config import Workspace
@@ -83,9 +93,16 @@ def explore(
 
     with user_errors():
         workspace = Workspace.current()
-        loaded = load_competition(data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column or None)
+        loaded = load_competition(
+            data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column or None,
+            pairs=[[c.strip() for c in p.split(",")] for p in pair] or None, categorical_columns=categorical_column or None,
+            numeric_columns=numeric_column or None, ignore_columns=ignore_column or None)
+        console.print(f"inputs: {loaded.inferred['inputs']}", highlight=False)
+        out_dir = workspace.runs_dir(competition) / "explore"
         result = explore_data(loaded, samples=samples, seed=seed, sequence_length=sequence_length)
-        plots = explore_plots(result, workspace.runs_dir(competition) / "explore")
+        plots = explore_plots(result, out_dir)
+        found = adversarial_validation.adversarial(loaded, folds=folds, seed=seed) if adversarial else None
+        written = adversarial_validation.write_adversarial(found, out_dir) if found else []
     print_frame(result.sizes, f"{competition}: rows and columns")
     print_frame(result.balance, "Class balance (train)", percent=("share",))
     chosen = ", chosen from the data" if sequence_length is None else ""
@@ -97,8 +114,37 @@ def explore(
         print_frame(result.conflicts.head(10), f"Texts with different labels ({len(result.conflicts)}, first 10)")
     if not result.samples.empty:
         print_frame(result.samples, f"{len(result.samples)} random training rows (seed {seed})")
-    for path in plots:
-        console.print(f"plot: {path}", highlight=False)
+    if found:
+        print_adversarial(found, len(loaded.train), len(loaded.test))
+    for path in [*plots, *written]:
+        console.print(f"{'plot' if path.suffix == '.png' else 'csv'}: {path}", highlight=False)
+
+
+ADVERSARIAL_ROWS = 10
+
+
+def print_adversarial(found: "AdversarialResult", n_train: int, n_test: int) -> None:
+    """The AUC with its reading, the features that give each side away, and the training rows most like the test."""
+    folds = " ".join(f"{auc:.3f}" for auc in found.fold_aucs)
+    console.print(f"[bold]Adversarial validation[/]: logistic regression telling {n_test} test rows from {n_train} training rows "
+                  f"on every input, {found.folds}-fold CV (seed {found.seed})", highlight=False)
+    console.print(f"ROC AUC {found.auc:.3f} ± {found.auc_std:.3f} (folds: {folds}): {found.reading}", highlight=False)
+    shown = found.features.assign(
+        train=[_share_or_mean(v, k) for v, k in zip(found.features["train"], found.features["kind"])],
+        test=[_share_or_mean(v, k) for v, k in zip(found.features["test"], found.features["kind"])],
+    ).drop(columns="kind")
+    console.print("Largest coefficients each way; train and test: share of rows holding the token or value "
+                  "(a numeric input: its mean)", highlight=False)
+    for side in ("test", "train"):
+        part = shown[shown["leans"] == side].drop(columns="leans")
+        if not part.empty:
+            print_frame(part, f"What gives {side} rows away")
+    print_frame(found.train_rows.head(ADVERSARIAL_ROWS),
+                f"Training rows most like the test (top {min(ADVERSARIAL_ROWS, n_train)} of {n_train} by out-of-fold P(test))")
+
+
+def _share_or_mean(value: float, kind: str) -> str:
+    return f"{value:.3g}" if kind == "numeric" else f"{value:.2%}"
 
 
 @app.command()

@@ -1,0 +1,104 @@
+"""Benchmark: scores of every submission of a `kagglekit train` run on held-out labels.
+
+Kaggle keeps the test labels, so the competition's train.csv is split (stratified for labels, seeded) into a
+smaller train.csv and a test.csv whose labels are held out; `kagglekit train` runs on that competition and each
+submission file is scored against the held-out labels with the competition's metric. A generated phrase-pair
+competition (`--pairs`) comes with its held-out scores.
+
+Usage:
+  python bench/holdout.py --data-dir ../shared/data/nlp-getting-started --workdir /tmp/kk-holdout -- --all
+  python bench/holdout.py --data-dir ../shared/data/nlp-getting-started -- --all --ignore-column keyword --ignore-column location
+  python bench/holdout.py --pairs --workdir /tmp/kk-pairs -- --all --metric pearson
+Arguments after `--` go to `kagglekit train`. Results go to stdout as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from kagglekit.data import load_competition
+from kagglekit.demo import write_pair_competition
+from kagglekit.runs import Run, markdown_table
+
+
+def split_competition(data_dir: Path, target: Path, share: float, seed: int) -> pd.DataFrame:
+    """Write train/test/sample_submission of a held-out split of ``data_dir``'s train.csv; return the held-out labels."""
+    competition = load_competition(data_dir)
+    train = pd.read_csv(data_dir / "train.csv", dtype={competition.id_column: str}, keep_default_na=False, na_values=[""])
+    labels = train[competition.target_columns]
+    stratify = labels.iloc[:, 0] if competition.task in ("binary", "multiclass") else None
+    fit, held = train_test_split(train, test_size=share, random_state=seed, stratify=stratify)
+    target.mkdir(parents=True, exist_ok=True)
+    fit.to_csv(target / "train.csv", index=False)
+    held.drop(columns=competition.target_columns).to_csv(target / "test.csv", index=False)
+    sample = held[[competition.id_column, *competition.target_columns]].copy()
+    sample[competition.target_columns] = 0
+    sample.to_csv(target / "sample_submission.csv", index=False)
+    return held[[competition.id_column, *competition.target_columns]]
+
+
+def score_submissions(workdir: Path, name: str, truth: pd.DataFrame) -> pd.DataFrame:
+    """Every submission file of the run scored on the held-out labels, best first, beside its CV score."""
+    competition = load_competition(workdir / "data" / name, **_metric_option(workdir, name))
+    run = Run(next((workdir / "runs" / name).iterdir()))
+    board = run.leaderboard().set_index("model")
+    id_column, targets, metric = competition.id_column, competition.target_columns, competition.metric
+    rows = []
+    for path in sorted((workdir / "submissions" / name).glob("*.csv")):
+        submission = pd.read_csv(path, dtype={id_column: str}).merge(truth.astype({id_column: str}), on=id_column, suffixes=("", "_true"))
+        if competition.task in ("binary", "multiclass"):
+            index = {label: i for i, label in enumerate(competition.classes)}
+            y = submission[f"{targets[0]}_true"].map(index).to_numpy()
+            predicted = submission[targets[0]].map(index).to_numpy()
+            held = metric.score(y, np.eye(len(index))[predicted])
+        else:
+            held = metric.score(submission[[f"{t}_true" for t in targets]].to_numpy(float), submission[targets].to_numpy(float))
+        cv = board.loc[path.stem, f"cv_{metric.name}"] if path.stem in board.index else np.nan
+        rows.append({"submission": path.stem, f"held-out {metric.name}": held, f"cv {metric.name}": cv})
+    return pd.DataFrame(rows).sort_values(f"held-out {metric.name}", ascending=not metric.greater_is_better)
+
+
+def _metric_option(workdir: Path, name: str) -> dict[str, str]:
+    run = next((workdir / "runs" / name).iterdir())
+    return {"metric": Run(run).manifest["metric"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, help="a competition folder whose train.csv is split")
+    parser.add_argument("--pairs", action="store_true", help="a generated phrase-pair competition instead")
+    parser.add_argument("--rows", type=int, default=6000, help="rows of the generated competition's train.csv")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/kk-holdout"))
+    parser.add_argument("--share", type=float, default=0.2, help="share of train.csv held out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then kagglekit train's options")
+    args = parser.parse_args()
+    name = "pairs" if args.pairs else "holdout"
+    data = args.workdir / "data" / name
+    if args.pairs:
+        truth = write_pair_competition(data, rows=args.rows, test_rows=args.rows // 3, seed=args.seed)
+    else:
+        truth = split_competition(args.data_dir, data, args.share, args.seed)
+    extra = [a for a in args.train_args if a != "--"]
+    command = [sys.executable, "-m", "kagglekit", "train", name, *extra]
+    start = time.perf_counter()
+    process = subprocess.run(command, cwd=args.workdir, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    print(process.stdout[-4000:])
+    if process.returncode not in (0, 1):  # 1: a model failed, the others are still scored
+        sys.exit(process.stderr[-3000:])
+    table = score_submissions(args.workdir, name, truth)
+    print(f"`kagglekit train {name} {' '.join(extra)}`: {wall:.0f} s wall\n")
+    print(markdown_table(table))
+
+
+if __name__ == "__main__":
+    main()
