@@ -11,7 +11,6 @@ Results go to stdout as a Markdown table.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import subprocess
 import sys

@@ -52,9 +52,11 @@ class NotebookProgress:
     def __call__(self, event: Event) -> None:
         from kagglekit.engine.events import JobFailed, JobFinished, RunFinished, RunStarted
 
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted):  # a second one starts the pseudo-label round
             from tqdm.auto import tqdm
 
+            if self.bar is not None:
+                self.bar.close()
             self.bar = tqdm(total=event.total_jobs, initial=event.done_jobs, desc=f"run {event.run}", unit="job")
         elif self.bar is None:
             return
@@ -69,8 +71,8 @@ def train(competition: str, models: Sequence[str] = (), *, all_models: bool = Fa
           **options: Any) -> TrainedRun:
     """Cross-validate, refit, ensemble and write submissions, as `kagglekit train` does; returns the run.
 
-    ``options`` are TrainConfig's (folds, seed, metric, data_dir, run_name, device, ensemble, jobs, ...) or
-    model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
+    ``options`` are TrainConfig's (folds, seed, seeds, pseudo_label, time_limit ("20m" or seconds), metric, data_dir,
+    run_name, device, ensemble, jobs, ...) or model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
     and the run is written under /kaggle/working.
     """
     from kagglekit.engine import trainer

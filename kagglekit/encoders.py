@@ -53,8 +53,9 @@ class SentenceEncoder:
         if new:
             log.info("embedding %d new texts with %s", len(new), self.spec)
             # Shortest first: a batch of texts of about one length pads little (encoders that pad per batch).
-            new_keys = sorted(new, key=lambda key: len(new[key]))
-            new_texts = [new[key] for key in new_keys]
+            keys_, texts_ = list(new), list(new.values())
+            order = np.argsort(self._lengths(texts_), kind="stable")
+            new_keys, new_texts = [keys_[i] for i in order], [texts_[i] for i in order]
             vectors = np.concatenate(
                 [self._embed(new_texts[i : i + ENCODE_BATCH]) for i in range(0, len(new_texts), ENCODE_BATCH)]
             ).astype(np.float32)
@@ -67,6 +68,10 @@ class SentenceEncoder:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
+
+    def _lengths(self, texts: list[str]) -> np.ndarray:
+        """How long each text is for the encoder (the order texts are embedded in): characters, unless it knows better."""
+        return np.array([len(t) for t in texts])
 
     def _table(self) -> dict[bytes, np.ndarray]:
         if self._vectors is None:

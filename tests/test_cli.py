@@ -164,7 +164,7 @@ def kind(param: typer.core.TyperOption) -> str:
 def test_one_vocabulary_of_options() -> None:
     """One meaning per option name across every command and sub-command (the Kaggle ones included): --run names
     a run (never an argument); -m is a model everywhere but submit (Kaggle's message); --version is the program's
-    version only; a wait is --wait/--no-wait; seconds are floats; fixed sets of values are choices."""
+    version only; a wait is --wait/--no-wait; seconds are floats (--time-limit: a duration such as 9h or 20m); fixed sets of values are choices."""
     root = typer.main.get_command(app)
     assert [p.opts for p in root.params if p.name == "version"] == [["--version"]]
     meanings: dict[str, tuple[str, str]] = {}
@@ -172,7 +172,7 @@ def test_one_vocabulary_of_options() -> None:
         where = " ".join(words)
         for param in command.params:
             if "-m" in param.opts:
-                assert "--model" in param.opts or words == ("submit",), where
+                assert "--model" in param.opts or words in (("submit",), ("kernel", "run")), where  # Kaggle's submission message
             if param.name in ("run", "run_name") or "--run" in param.opts:
                 assert param.param_type_name == "option" and param.opts == ["--run"], where
             if param.name in ("competition", "data_dir") and param.param_type_name == "option":
@@ -182,7 +182,9 @@ def test_one_vocabulary_of_options() -> None:
             assert "--version" not in param.opts, f"{where}: --version is the program's version; name this option otherwise"
             if "--wait" in param.opts:
                 assert param.secondary_opts == ["--no-wait"], f"{where}: a wait flag is --wait/--no-wait"
-            if "seconds" in (param.help or "").lower():
+            if "--time-limit" in param.opts:  # a duration: 9h, 20m, 1h30m or seconds, read by kagglekit.durations
+                assert value_type(param) is str and "9h" in " ".join((param.help or "").split()), f"{where} --time-limit: a duration"
+            elif "seconds" in (param.help or "").lower():
                 assert value_type(param) is float, f"{where} {param.opts[0]}: seconds are floats"
             if set(param.opts) & set(CHOICES):
                 assert kind(param).startswith("choice of"), f"{where} {param.opts[0]}: a fixed set of values is a choice"

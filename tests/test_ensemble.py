@@ -261,6 +261,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with one run of two models (no ensembles yet), trained once for the module."""
     root = tmp_path_factory.mktemp("workspace")
     data_dir = write_competition(root / "data" / COMPETITION)
+    registry.available_models()  # the zoo registers first, so the test model comes last in registry order
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(registry._REGISTRY, KeywordRule.name, KeywordRule)
         config = TrainConfig(competition=COMPETITION, models=["baseline", KeywordRule.name], data_dir=data_dir, folds=3, seed=0,

@@ -329,6 +329,63 @@ def test_lasting_errors_reading_a_kernels_status_end_in_a_clear_error(pushed: Fa
     assert kaggle.count("GetKernelSessionStatus") == ATTEMPTS
 
 
+@pytest.fixture
+def initialised(kaggle: FakeKaggle, workdir: Path, tmp_path: Path) -> FakeKernels:
+    """A kernel folder, not pushed yet; runs are scripted (running once, then complete)."""
+    service = FakeKernels(kaggle, tmp_path / "kaggle")
+    service.add_dataset(f"{USERNAME}/kagglekit-bundle", {"kagglekit-0.1.0-py3-none-any.whl": b"wheel"})
+    service.outputs = {"submission.csv": OUTPUT}
+    kernels.init_kernel(COMP, ["baseline"])
+    return service
+
+
+def test_a_push_that_never_answers_times_out_and_is_not_sent_again(initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    kaggle.add_fault("SaveKernel", Misbehaviour.HANG)
+    with pytest.raises(KaggleApiError, match=f"no answer from the Kaggle API at localhost:7777 within {TIMEOUT} s while pushing kernel {KERNEL}"):
+        kernels.push_kernel(COMP)
+    assert kaggle.count("SaveKernel") == 1
+
+
+def test_a_rate_limited_push_is_sent_again(initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    kaggle.add_fault("SaveKernel", Misbehaviour.ERROR, status=429, headers={"Retry-After": "0"})
+    assert kernels.push_kernel(COMP).version == 1
+    assert kaggle.count("SaveKernel") == 2 and len(initialised.kernels[KERNEL]) == 1
+
+
+@pytest.mark.parametrize("kind", [Misbehaviour.ERROR_AFTER, Misbehaviour.RESET_AFTER])
+def test_a_push_whose_answer_is_lost_is_not_sent_again(kind: Misbehaviour, initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    """SaveKernel makes a new version each time: after a lost answer it may have made one, so it is not repeated."""
+    kaggle.add_fault("SaveKernel", kind, status=502)
+    with pytest.raises(KaggleApiError, match=f"while pushing kernel {KERNEL}"):
+        kernels.push_kernel(COMP)
+    assert kaggle.count("SaveKernel") == 1 and len(initialised.kernels[KERNEL]) == 1
+
+
+def test_a_status_read_that_never_answers_times_out(initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    kernels.push_kernel(COMP)
+    kaggle.add_fault("GetKernelSessionStatus", Misbehaviour.HANG)
+    with pytest.raises(KaggleApiError, match=f"within {TIMEOUT} s while reading the status of kernel {KERNEL} version 1"):
+        kernels.wait_for_kernel(COMP, poll_seconds=0.01)
+    assert kaggle.count("GetKernelSessionStatus") == 1
+
+
+def test_kernel_output_listing_rides_out_5xx_and_resets(initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    kernels.push_kernel(COMP)
+    kernels.wait_for_kernel(COMP, poll_seconds=0.01)
+    kaggle.add_fault("ListKernelSessionOutput", Misbehaviour.ERROR, status=504)
+    kaggle.add_fault("ListKernelSessionOutput", Misbehaviour.RESET_AFTER)
+    folder, _ = kernels.kernel_output(COMP)
+    assert (folder / "submission.csv").read_bytes() == OUTPUT and kaggle.count("ListKernelSessionOutput") == 3
+
+
+def test_a_kernel_output_listing_that_never_answers_times_out(initialised: FakeKernels, kaggle: FakeKaggle) -> None:
+    kernels.push_kernel(COMP)
+    kernels.wait_for_kernel(COMP, poll_seconds=0.01)
+    kaggle.add_fault("ListKernelSessionOutput", Misbehaviour.HANG)
+    with pytest.raises(KaggleApiError, match=f"within {TIMEOUT} s while downloading the output of kernel {KERNEL} version 1"):
+        kernels.kernel_output(COMP)
+
+
 # -- the bundle's dataset: blob uploads and dataset creation ----------------------------------------
 
 DATASET = f"{USERNAME}/kagglekit-bundle"
@@ -399,6 +456,29 @@ def test_a_dataset_creation_whose_answer_is_lost_is_not_sent_again(
     with pytest.raises(KaggleApiError, match=f"while uploading the bundle to dataset {DATASET}"):
         bundle.publish_bundle(built_bundle(workdir), poll_seconds=0)
     assert kaggle.count("CreateDataset") == 1 and list(datasets.datasets) == [DATASET]
+
+
+def test_a_new_dataset_version_rides_out_faults_and_is_created_once(datasets: FakeKernels, kaggle: FakeKaggle, workdir: Path) -> None:
+    folder = built_bundle(workdir)
+    bundle.publish_bundle(folder, poll_seconds=0)
+    kaggle.add_fault("GetDatasetStatus", Misbehaviour.ERROR, status=503)
+    kaggle.add_fault("GetDatasetStatus", Misbehaviour.RESET_AFTER)
+    kaggle.add_fault("CreateDatasetVersion", Misbehaviour.ERROR, status=429, headers={"Retry-After": "0"})
+    kaggle.add_fault("/upload/", Misbehaviour.ERROR, status=500)
+    published = bundle.publish_bundle(folder, poll_seconds=0)
+    assert published.created is False and datasets.datasets[DATASET].versions == 2
+    assert kaggle.count("CreateDatasetVersion") == 2  # the 429, then the version
+
+
+@pytest.mark.parametrize("kind", [Misbehaviour.HANG, Misbehaviour.ERROR_AFTER, Misbehaviour.RESET_AFTER])
+def test_a_dataset_version_whose_answer_is_lost_is_not_sent_again(kind: Misbehaviour, datasets: FakeKernels,
+                                                                  kaggle: FakeKaggle, workdir: Path) -> None:
+    folder = built_bundle(workdir)
+    bundle.publish_bundle(folder, poll_seconds=0)
+    kaggle.add_fault("CreateDatasetVersion", kind, status=503)
+    with pytest.raises(KaggleApiError, match=f"while uploading the bundle to dataset {DATASET}"):
+        bundle.publish_bundle(folder, poll_seconds=0)
+    assert kaggle.count("CreateDatasetVersion") == 1
 
 
 # -- the policy ------------------------------------------------------------------------------------

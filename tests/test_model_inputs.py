@@ -91,7 +91,7 @@ def test_naive_bayes_reads_the_pair_features_of_a_classification_task() -> None:
     assert np.corrcoef(pair, labels[1])[0, 1] > np.corrcoef(side, labels[1])[0, 1] + 0.15
 
 
-@pytest.mark.parametrize("name", _cases(KERAS, {"dense"}))
+@pytest.mark.parametrize("name", _cases(KERAS, set()))
 def test_siamese_keras_models_read_both_sides_and_the_context(name: str, tmp_path: Path) -> None:
     _, one_side = fit(name, ONE_SIDE, input_mode="siamese")
     model, everything = fit(name, WITH_CONTEXT, input_mode="siamese")

@@ -12,6 +12,8 @@ from rich.table import Table
 from kagglekit.cli.common import CompetitionArg, CompetitionOption, DataDirOption, console, user_errors
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from kagglekit.kaggle.competitions import SubmissionStatus
 
 app = typer.Typer()
@@ -105,23 +107,65 @@ def _print_status(what: str, competition: str, status: SubmissionStatus) -> None
 @app.command()
 def submissions(
     competition: CompetitionArg,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw CV against public score into submissions/COMPETITION/cv-vs-public.png.")] = False,
 ) -> None:
-    """List your most recent submissions to a competition with their status and scores, newest first."""
-    from kagglekit.kaggle import competitions
+    """List your most recent submissions with their status and scores, newest first, beside the CV score of what made them.
+
+    The CV comes from the ledger every `kagglekit submit` writes (submissions/COMPETITION/ledger.csv). With --plot,
+    also draws CV against public score with their correlation, and names the submissions whose public rank
+    disagrees with their CV rank (trust the CV: the public board scores a small part of the test set).
+    """
+    from kagglekit.kaggle import competitions, ledger
 
     with user_errors():
         rows = competitions.list_submissions(competition)
+        table = ledger.leaderboard_table(ledger.read_ledger(competition), rows)
     if not rows:
         console.print(f"no submissions to {competition} yet", highlight=False)
         return
-    table = Table(title=f"{competition} submissions", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("date", "file", "description", "status", "public", "private"):
-        table.add_column(header, justify="right" if header in ("public", "private") else "left", no_wrap=header == "date")
-    for s in rows:
+    view = Table(title=f"{competition} submissions", box=box.SIMPLE_HEAD, pad_edge=False)
+    widest_file = max((len(str(f)) for f in table["file"]), default=4)  # file names are what users look for: never cut
+    for header in ("date", "file", "model", "status", "CV", "public", "private"):
+        view.add_column(header, justify="right" if header in ("CV", "public", "private") else "left",
+                        no_wrap=header == "date", min_width=min(widest_file, 40) if header == "file" else None)
+    for s, row in zip(rows, table.itertuples(index=False)):
         status = f"error: {s.error_description}" if s.status == "error" and s.error_description else s.status
         date = s.date.strftime("%Y-%m-%d %H:%M") if s.date else ""
-        table.add_row(date, s.file_name or "", s.description or "", status, _score(s.public_score), _score(s.private_score))
-    console.print(table)
+        model = row.model if isinstance(row.model, str) and row.model else (s.description or "")
+        view.add_row(date, row.file or "", model, status, _score(_number(row.cv_score)),
+                     _score(s.public_score), _score(s.private_score))
+    console.print(view)
+    if plot:
+        _plot(competition, table)
+
+
+def _plot(competition: str, table: "pd.DataFrame") -> None:
+    from kagglekit.config import Workspace
+    from kagglekit.kaggle import ledger
+    from kagglekit.metrics import get_metric
+
+    metrics = [m for m in table["metric"].dropna().unique() if m]
+    greater = get_metric(metrics[0]).greater_is_better if metrics else True
+    with user_errors():
+        path = ledger.plot_cv_vs_public(table, Workspace.current().submissions_dir(competition) / ledger.PLOT_FILE,
+                                        metric=metrics[0] if metrics else "", greater_is_better=greater)
+    r = ledger.correlation(table)
+    console.print(f"CV vs public score: {path}" + (f" (correlation {r:.2f})" if r is not None else
+                                                    " (correlation needs 3 scored submissions with different scores)"),
+                  highlight=False)
+    disagree = ledger.rank_disagreements(table, greater_is_better=greater)
+    for row in disagree.itertuples(index=False):
+        console.print(f"  ref {row.ref} ({row.model or row.file}): CV rank {row.cv_rank}, public rank {row.public_rank}",
+                      highlight=False)
+    if len(disagree):
+        console.print("where they disagree, trust the CV: the public board scores a small part of the test set", highlight=False)
+
+
+def _number(value: object) -> float | None:
+    """A ledger cell as a float; None where the ledger has no CV (NaN)."""
+    import math
+
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)  # type: ignore[arg-type]
 
 
 def _score(value: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Commands for Kaggle notebooks: `bundle`, and the `kernel` group (init, push, status, output)."""
+"""Commands for Kaggle notebooks: `bundle`, and the `kernel` group (init, push, status, output, run)."""
 
 from __future__ import annotations
 
@@ -68,13 +68,35 @@ def init(
     train_args: Annotated[str, typer.Option(help="More `kagglekit train` options for the notebook, e.g. \"--folds 3\".")] = "",
     owner: Annotated[Optional[str], typer.Option(help="Kaggle user the kernel belongs to \\[default: your username].")] = None,
     bundle_ref: Annotated[Optional[str], typer.Option("--bundle", help="Bundle dataset OWNER/SLUG \\[default: OWNER/kagglekit-bundle].")] = None,
+    predict_from: Annotated[Optional[str], typer.Option(
+        "--predict-from", metavar="RUN", help="Code competitions: a notebook that only predicts, with the models of this "
+                                               "run's ensemble.csv, uploaded as a dataset (use 'latest' for the newest run).")] = None,
+    test_rows: Annotated[Optional[int], typer.Option(
+        min=1, help="With --predict-from: rows of the hidden test set to estimate the predict time on \\[default: 20x test.csv].")] = None,
+    time_limit: Annotated[str, typer.Option(
+        metavar="DURATION", help="With --predict-from: the competition's time limit, in seconds or as 9h, 30m.")] = "9h",
+    force: Annotated[bool, typer.Option("--force", help="With --predict-from: publish even when the predict would not fit the limit.")] = False,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="With --predict-from: the models' dataset OWNER/SLUG \\[default: OWNER/COMPETITION-models].")] = None,
 ) -> None:
-    """Write kernels/COMPETITION/: kernel-metadata.json and a notebook that installs the bundle and trains."""
+    """Write kernels/COMPETITION/: kernel-metadata.json and a notebook that installs the bundle and trains.
+
+    With --predict-from RUN the notebook trains nothing: the run's models go up as a dataset (created, or a new
+    version), and the notebook predicts test.csv with exactly the run's ensemble, as code competitions need. The
+    predict time on the hidden test set is estimated first; one that would not fit --time-limit stops here.
+    """
     from kagglekit.kaggle import kernels
 
     if sum((gpu, tpu, accelerator is not None)) > 1:
         raise typer.BadParameter("choose one of --gpu, --tpu and --accelerator")
     chosen = kernels.GPU_DEFAULT if gpu else kernels.TPU_DEFAULT if tpu else accelerator
+    if predict_from is not None:
+        if models or train_args or preset or model_source or encoder or internet:
+            raise typer.BadParameter("--predict-from trains nothing and runs offline: drop -m, --train-args, --preset, "
+                                     "--model-source, --encoder and --internet")
+        _init_inference(competition, predict_from, test_rows=test_rows, time_limit=time_limit, force=force, dataset=dataset,
+                        accelerator=chosen, public=public, owner=owner, bundle_ref=bundle_ref)
+        return
     with user_errors():
         folder = kernels.init_kernel(
             competition, models, train_args=shlex.split(train_args), accelerator=chosen, internet=internet,
@@ -87,6 +109,25 @@ def init(
                   f"{', '.join(metadata['competition_sources'] + metadata['dataset_sources'] + metadata['model_sources'])}",
                   highlight=False)
     console.print(f"next: kagglekit kernel push {competition}", highlight=False)
+
+
+def _init_inference(competition: str, run: str, *, test_rows: Optional[int], time_limit: str, force: bool,
+                    dataset: Optional[str], accelerator: Optional[str], public: bool, owner: Optional[str],
+                    bundle_ref: Optional[str]) -> None:
+    from kagglekit.durations import parse_duration
+    from kagglekit.kaggle import kernels
+
+    with user_errors():
+        made = kernels.init_inference_kernel(
+            competition, None if run == "latest" else run, test_rows=test_rows, time_limit=parse_duration(time_limit),
+            force=force, accelerator=accelerator, private=not public, owner=owner, bundle=bundle_ref, dataset=dataset,
+            notes=lambda text: console.print(text, highlight=False),
+        )
+    metadata = made.folder.metadata
+    console.print(f"kernel {made.folder.ref} in {made.folder.directory}: {made.folder.notebook.name}, "
+                  f"{metadata.get('machine_shape') or 'CPU'}, internet off, inputs "
+                  f"{', '.join(metadata['competition_sources'] + metadata['dataset_sources'])}", highlight=False)
+    console.print(f"next: kagglekit kernel run {competition} --submit -m MESSAGE", highlight=False)
 
 
 @kernel_app.command("push")
@@ -144,3 +185,72 @@ def output(target: KernelArg, kernel_version: KernelVersionOption = None) -> Non
     for path in files:
         if path.name == kernels.SUBMISSION_FILE or path.suffix == ".log":
             console.print(f"  {path}", highlight=False)
+
+
+@kernel_app.command("run")
+def run(
+    target: KernelArg,
+    submit: Annotated[bool, typer.Option("--submit", help="Submit the finished version to its code competition.")] = False,
+    message: Annotated[Optional[str], typer.Option(
+        "--message", "-m", help="With --submit: the submission's description \\[default: the run, model and CV score].")] = None,
+    max_run_time: Annotated[Optional[float], typer.Option(
+        "--max-run-time", min=0, metavar="SECONDS", help="Stop the run on Kaggle after this many seconds \\[default: Kaggle's limit].")] = None,
+    timeout: Annotated[float, typer.Option(
+        min=0, metavar="SECONDS", help="Give up waiting for the run after this many seconds (it goes on on Kaggle).")] = 12 * 3600.0,
+    poll: Annotated[float, typer.Option(
+        min=0, metavar="SECONDS", help="Seconds before the second status read; later reads wait longer.")] = 10.0,
+) -> None:
+    """Push the kernel, follow it (status and log tail), download its output and, with --submit, submit it.
+
+    Exits 1 with the log's tail when the run fails. Ctrl-C stops following, not the kernel: it keeps running on Kaggle.
+    """
+    import time
+
+    from kagglekit.kaggle import kernels
+
+    started = time.monotonic()
+
+    def pushed(result: kernels.PushResult) -> None:
+        console.print(f"pushed {result.kernel} version {result.version}: {result.url}", highlight=False)
+
+    def polled(state: kernels.KernelStatus, new_log: list[str]) -> None:
+        console.print(f"[{_elapsed(time.monotonic() - started)}] {state.label}: {state.status}", highlight=False)
+        for line in new_log:
+            console.print(f"  | {line}", highlight=False, markup=False)
+
+    with user_errors():
+        description = message or (_default_message(target) if submit else None)
+        try:
+            result = kernels.run_kernel(target, submit_message=description if submit else None, max_run_seconds=max_run_time,
+                                        timeout_seconds=timeout, poll_seconds=poll, on_push=pushed, on_poll=polled)
+        except KeyboardInterrupt:
+            version = kernels.load_kernel(target).pushed_version
+            err_console.print(f"stopped following; the kernel{f' (version {version})' if version else ''} keeps running on "
+                              f"Kaggle: follow it with `kagglekit kernel status {target} --wait`, then "
+                              f"`kagglekit kernel output {target}`", highlight=False)
+            raise typer.Exit(130) from None
+    console.print(f"{len(result.files)} output file(s) in {result.output_dir}", highlight=False)
+    if result.submission is not None:
+        status = result.submission
+        console.print(f"submitted {result.push.kernel} version {result.push.version} to {status.competition} "
+                      f"(ref {status.ref}): {status.status}", highlight=False)
+        if status.public_score is not None:
+            console.print(f"public score: {status.public_score:g}", highlight=False)
+
+
+def _default_message(target: str) -> str:
+    """"kagglekit RUN: MODEL, CV METRIC SCORE" for an inference kernel; the kernel's id otherwise."""
+    from kagglekit.kaggle import kernels
+
+    folder = kernels.load_kernel(target)
+    predicts = folder.directory / kernels.PREDICTS_FILE
+    if predicts.is_file():
+        from kagglekit.io import read_json
+
+        info = read_json(predicts)
+        return f"kagglekit {info['model']}: CV {info['metric']} {info['cv_score']:.4f} (run {info['run']}, kernel)"
+    return f"kagglekit kernel {folder.ref}"
+
+
+def _elapsed(seconds: float) -> str:
+    return f"{int(seconds // 3600):d}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"

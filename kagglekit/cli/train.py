@@ -96,6 +96,9 @@ def train(
     data_dir: DataDirOption = None,
     folds: Annotated[int, typer.Option(help="Number of stratified CV folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 42,
+    seeds: Annotated[int, typer.Option(min=1, help="Train each model with this many seeds on the same folds and average them (seed s of fold k: seed + 1000*s + k).")] = 1,
+    pseudo_label: Annotated[bool, typer.Option("--pseudo-label", help="Second round: add the test rows the best entry predicts confidently to each fold's training part (models NAME+pl).")] = False,
+    time_limit: Annotated[Optional[str], typer.Option(metavar="DURATION", help="Fit the run into this time, e.g. 9h, 20m, 1h30m, 90s or 90 (seconds): cheap models first, what would not fit is left out.")] = None,
     metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss, rmse, pearson, spearman, qwk... \\[default: from fetch's metadata].")] = None,
     text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, read together in this order (repeatable); other text columns are then left out \\[default: every input inferred from the data].")] = [],
     pair: Annotated[list[str], typer.Option("--pair", metavar="A,B", help="Text columns read together as a pair or tuple, e.g. --pair anchor,target (repeatable).")] = [],
@@ -148,6 +151,7 @@ def train(
             numeric_columns=numeric_column or None, ignore_columns=ignore_column or None,
             model_params=model_params, run_name=run_name, jobs=jobs, backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
+            seeds=seeds, pseudo_label=pseudo_label, time_limit=time_limit,
         )
         with EngineConsole(console) as engine_console:
             result = trainer.run(config, listeners=[engine_console])
@@ -160,6 +164,8 @@ def _finish_run(result: "RunResult") -> None:
     """Print the leaderboard and where the run is; exit 1 when any model failed."""
     print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
+    if result.not_run:
+        console.print(f"[yellow]not run (time limit):[/] {', '.join(result.not_run)}", highlight=False)
     if result.failed:
         err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
         raise typer.Exit(1)

@@ -1,7 +1,7 @@
 """Backends run a plan's jobs: in this process, in N local worker processes, or as tasks on a Ray cluster.
 
-Every backend asks the plan for jobs that are ready (a refit only after its model's folds), reports each
-result back to it, and emits the same events. A job that raises, or whose worker dies, fails alone: the
+Every backend asks the plan for jobs that are ready (a refit only after its model's folds) when it can start
+them (so a --time-limit check happens at launch), reports each result back to it, and emits the same events. A job that raises, or whose worker dies, fails alone: the
 plan fails that model, the other jobs go on, and a rerun redoes only what has no record on disk.
 
 Results do not depend on the backend: a job's seed comes from its description, and each job reads the same
@@ -30,7 +30,7 @@ BACKENDS = ("local", "ray")
 class Plan(Protocol):
     """What a backend needs from the engine's job plan."""
 
-    def ready(self) -> list[Job]: ...
+    def ready(self, max_jobs: int | None = None) -> list[Job]: ...
     def done(self, job: Job, record: dict[str, Any]) -> None: ...
     def failed(self, job: Job, error: str) -> None: ...
 
@@ -55,7 +55,7 @@ class SequentialBackend:
     name = "sequential"
 
     def run(self, plan: Plan, emit: Listener) -> None:
-        while jobs := plan.ready():
+        while jobs := plan.ready(1):
             for job in jobs:
                 emit(JobStarted(job))
                 start = time.perf_counter()
@@ -161,20 +161,20 @@ class LocalBackend:
         context = multiprocessing.get_context("spawn")
         slots = worker_slots(self.workers, sorted(os.sched_getaffinity(0)), visible_gpus())
         pool: list[_Worker | None] = [None] * self.workers
-        pending: list[Job] = []
         try:
             while True:
-                pending += plan.ready()
-                for i, worker in enumerate(pool):
-                    if pending and (worker is None or worker.job is None):
-                        if worker is None or not worker.process.is_alive():  # died between jobs: replace it
-                            worker = pool[i] = self._start(context, *slots[i])
-                        worker.job, worker.started = pending.pop(0), time.perf_counter()
-                        emit(JobStarted(worker.job))
-                        try:
-                            worker.conn.send(worker.job)
-                        except OSError:  # died just now: the sentinel check below fails the job
-                            pass
+                idle = [i for i, worker in enumerate(pool) if worker is None or worker.job is None]
+                pending = plan.ready(len(idle)) if idle else []
+                for i, job in zip(idle, pending):
+                    worker = pool[i]
+                    if worker is None or not worker.process.is_alive():  # died between jobs: replace it
+                        worker = pool[i] = self._start(context, *slots[i])
+                    worker.job, worker.started = job, time.perf_counter()
+                    emit(JobStarted(job))
+                    try:
+                        worker.conn.send(job)
+                    except OSError:  # died just now: the sentinel check below fails the job
+                        pass
                 busy = [w for w in pool if w is not None and w.job is not None]
                 if not busy:  # nothing running and nothing ready: new jobs only come from finished ones
                     break
@@ -307,10 +307,13 @@ def _job_on_disk(job: Job) -> bool:
     from kagglekit.runs import Run
 
     run = Run(job.run_dir)
-    return run.refit_done(job.model) if job.fold is None else run.fold_done(job.model, job.fold)
+    return run.refit_done(job.name, job.seed) if job.fold is None else run.fold_done(job.name, job.fold, job.seed)
 
 
-def make_backend(backend: str, jobs: int, address: str | None, settings: DeviceSettings) -> SequentialBackend | LocalBackend | RayBackend:
+Backend = SequentialBackend | LocalBackend | RayBackend
+
+
+def make_backend(backend: str, jobs: int, address: str | None, settings: DeviceSettings) -> Backend:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kagglekit.config import Workspace
+from kagglekit.durations import parse_duration
 from kagglekit.engine.backends import visible_gpus
 from kagglekit.errors import ConfigError
 from kagglekit.models import available_models, check_model_params, get_model_class
@@ -43,6 +44,9 @@ class TrainConfig:
     target_columns: list[str] | None = None  # default: the sample's columns other than the id
     group_column: str | None = None  # rows sharing a value stay in one fold
     skipped: dict[str, str] = field(default_factory=dict)  # models --all left out, and why
+    seeds: int = 1  # each model trained with this many seeds on the same folds, predictions averaged
+    pseudo_label: bool = False  # a second round trained with the confident test predictions added (NAME+pl)
+    time_limit: float | None = None  # seconds the run may take (--time-limit 20m); None: no limit
 
     @classmethod
     def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
@@ -57,6 +61,8 @@ class TrainConfig:
             raise ConfigError(f"choose models with -m NAME (repeatable) or --all; available: {', '.join(available_models())}")
         for name in requested:
             get_model_class(name)
+        if options.get("time_limit") is not None:
+            options["time_limit"] = parse_duration(options["time_limit"])
         check_options(options)
         config = cls(competition=competition, models=list(dict.fromkeys(requested)), **options)
         if all_models:
@@ -112,9 +118,17 @@ def check_options(options: dict[str, Any]) -> None:
         raise ConfigError(f"--folds must be at least 2, got {options['folds']}")
     if options.get("device", "auto") not in DEVICES:
         raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {options['device']!r}")
+    if options.get("seeds", 1) < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {options['seeds']}")
+    if options.get("time_limit") is not None and options["time_limit"] <= 0:
+        raise ConfigError(f"--time-limit must be more than 0 seconds, got {options['time_limit']:g}")
     if options.get("jobs", 1) < 1:
         raise ConfigError(f"--jobs must be at least 1, got {options['jobs']}")
     if options.get("ray_address") and options.get("backend", "local") != "ray":
         raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
     check_model_params(options.get("model_params", {}))
+
+
+
+
 

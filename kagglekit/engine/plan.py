@@ -1,7 +1,15 @@
-"""The plan of a run: which jobs remain, in what order, and what to do when a model's last job is done."""
+"""The plan of a run: which jobs remain, in what order, and what to do when a model's last job is done.
+
+A job is (entry, seed, fold) or (entry, seed, refit). An entry is a model of the registry trained in this run,
+or its pseudo-label round ``NAME+pl`` (``kagglekit.engine.pseudo``). With ``--seeds N`` every entry is trained
+N times on the same folds; its out-of-fold and test predictions are the mean over seeds. Under a deadline
+(``--time-limit``) the plan keeps the entries that fit, cheap ones first, and hands out no job that would end
+past it: a model whose folds are done but whose refit would not fit gives its fold models' mean test predictions.
+"""
 
 from __future__ import annotations
 
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -9,160 +17,297 @@ from typing import Any
 import numpy as np
 
 from kagglekit.data import Competition
+from kagglekit.engine.budget import CHEAP_FIRST, job_seconds
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import Listener, ModelFailed, ModelFinished, Note
 from kagglekit.engine.jobs import Job, jsonable_params
 from kagglekit.metrics import cv_scores, report_columns
-from kagglekit.models import available_models, get_model_class, refit_job_params, run_params
+from kagglekit.models import (
+    available_models,
+    get_model_class,
+    refit_job_params,
+    run_params,
+)
 from kagglekit.outputs import write_run_submission
-from kagglekit.runs import Run
+from kagglekit.runs import NOT_RUN, Run
+
+PSEUDO_SUFFIX = "+pl"
+SEED_STRIDE = 1000  # seed index s of fold k trains with seed + 1000 * s + k: distinct while folds < 1000
+
+
+def model_seed(base: int, seed_index: int) -> int:
+    """The model seed of seed index ``seed_index`` before the fold is added (the models' ``job_params`` add it)."""
+    return base + SEED_STRIDE * seed_index
 
 
 class JobPlan:
-    """The run's jobs and their order: each model's missing folds, then its refit once its folds are done.
+    """The run's jobs and their order: each entry's missing folds, then a seed's refit once its folds are done.
 
-    Backends pull ready jobs and report results; when a model's last job is done the plan summarises it
+    Backends pull ready jobs and report results; when an entry's last job is done the plan summarises it
     and writes its submission, in the driver, so only the driver writes summaries and submission files.
+
+    ``pseudo``: this is the pseudo-label round: each model trains as entry ``NAME+pl`` with the run's pseudo-labels
+    (``pseudo`` is their fingerprint, recorded with the entry's parameters so new labels retrain it).
+    ``deadline``: a ``time.monotonic()`` time after which no job may end.
     """
 
-    def __init__(self, config: TrainConfig, competition: Competition, run: Run, models: list[str], emit: Listener):
+    def __init__(self, config: TrainConfig, competition: Competition, run: Run, models: list[str], emit: Listener, *,
+                 pseudo: str | None = None, deadline: float | None = None):
         self.config, self.competition, self.run, self.emit = config, competition, run, emit
+        self.pseudo, self.deadline = pseudo, deadline
         self.order = {name: i for i, name in enumerate(available_models())}
+        self.model_of = {(f"{m}{PSEUDO_SUFFIX}" if pseudo else m): m for m in models}
         self.failures: dict[str, str] = {}
+        self.not_run: dict[str, str] = {}
         self.params: dict[str, dict[str, Any]] = {}
-        self._unprepared: dict[str, str] = {}  # models whose parameters could not be prepared (e.g. no checkpoint)
-        for name in models:
+        self._unprepared: dict[str, str] = {}  # entries whose parameters could not be prepared (e.g. no checkpoint)
+        for entry in self.model_of:
             try:
-                self.params[name] = self._model_params(name)
+                self.params[entry] = self._model_params(entry)
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # one model that cannot start must not stop the others
-                self._unprepared[name] = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-        models = [m for m in models if m in self.params]
+                self._unprepared[entry] = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        entries = [e for e in self.model_of if e in self.params]
         self.submissions: dict[str, Path] = {}
         self._queue: list[Job] = []
-        self._open: dict[str, set[int | None]] = {}  # jobs of a model not finished yet
-        self.total_jobs = self.done_jobs = 0
-        n = config.folds
-        for name in models:
-            full_refit = get_model_class(name).tags.full_refit
-            folds = [k for k in range(n) if not run.fold_done(name, k)]
-            refit = full_refit and not run.refit_done(name)
-            self._queue += [self._job(name, k) for k in folds]
-            self._open[name] = set(folds) | ({None} if refit else set())
-            self.total_jobs += n + (1 if full_refit else 0)
-            self.done_jobs += (n - len(folds)) + (1 if full_refit and not refit else 0)
-        self._resumed = [name for name in models if self._open[name] == {None}]  # only the refit left
+        self._open: dict[str, set[tuple[int, int | None]]] = {}  # (seed, fold) jobs of an entry not finished yet; fold None: refit
+        self.refit: dict[str, bool] = {}  # whether the entry's test predictions come from its refits
+        self.costs: dict[str, float] = {}  # estimated seconds of one job of the entry (under a deadline)
+        self._refits_queued: set[tuple[str, int]] = set()
+        seeds, n = config.seeds, config.folds
+        for entry in entries:
+            full_refit = get_model_class(self.model_of[entry]).tags.full_refit
+            folds = [(s, k) for s in range(seeds) for k in range(n) if not run.fold_done(entry, k, s)]
+            refits = [(s, None) for s in range(seeds) if full_refit and not run.refit_done(entry, s)]
+            self._queue += [self._job(entry, k, s) for s, k in folds]
+            self._open[entry] = set(folds) | set(refits)
+            self.refit[entry] = full_refit
+        if deadline is not None:
+            self._fit_to_deadline(entries)
+        self.total_jobs = sum(seeds * (n + (1 if self.refit[e] else 0)) for e in self._open)
+        self.done_jobs = self.total_jobs - sum(len(open_jobs) for open_jobs in self._open.values())
 
-    def _model_params(self, name: str) -> dict[str, Any]:
+    def _model_params(self, entry: str) -> dict[str, Any]:
         """The model's parameters after its hook pinned what must hold for every fold; a change retrains it."""
+        name = self.model_of[entry]
         pinned = run_params(name, self.config.params_for(name), self.competition.train_inputs)
-        if pinned.chosen:
+        if pinned.chosen and not self.pseudo:
             self.emit(Note(f"{name}: " + ", ".join(f"{k}={v}" for k, v in pinned.chosen.items()) + " (chosen from the data)"))
-        stored = self.run.stored_params(name)
-        if stored != pinned.recorded:
+        recorded = {**pinned.recorded, "pseudo_labels": self.pseudo} if self.pseudo else pinned.recorded
+        stored = self.run.stored_params(entry)
+        if stored != recorded:
             if stored is not None:
-                self.emit(Note(f"{name}: parameters changed since the last run, retraining it"))
-            self.run.reset_model(name, pinned.recorded)
+                what = "its pseudo-labels or parameters" if self.pseudo else "parameters"
+                self.emit(Note(f"{entry}: {what} changed since the last run, retraining it"))
+            self.run.reset_model(entry, recorded)
         return pinned.params
 
-    def _job(self, name: str, fold: int | None, params: dict[str, Any] | None = None) -> Job:
+    def _job(self, entry: str, fold: int | None, seed: int, params: dict[str, Any] | None = None) -> Job:
+        name = self.model_of[entry]
         cls = get_model_class(name)
         tensorboard = str(self.config.tensorboard_dir) if self.config.tensorboard_dir else None
-        return Job(str(self.run.directory), name, fold,
-                   cls.job_params(params or self.params[name], fold, tensorboard_dir=tensorboard),
-                   self.config.competition_args(), dict(cls.tags.resources))
+        params = dict(params or self.params[entry])
+        if "seed" in params:
+            params["seed"] = model_seed(params["seed"], seed)
+        return Job(str(self.run.directory), name, fold, cls.job_params(params, fold, tensorboard_dir=tensorboard),
+                   self.config.competition_args(), dict(cls.tags.resources), seed=seed,
+                   entry=entry if entry != name else "", pseudo=self.pseudo is not None)
 
-    def _refit_job(self, name: str) -> Job:
-        hints = [self.run.fold_record(name, k).get("refit_params", {}) for k in range(self.config.folds)]
-        return self._job(name, None, refit_job_params(self.params[name], hints))
+    def _refit_job(self, entry: str, seed: int) -> Job:
+        hints = [self.run.fold_record(entry, k, seed).get("refit_params", {}) for k in range(self.config.folds)]
+        return self._job(entry, None, seed, refit_job_params(self.params[entry], hints))
+
+    def _queue_ready_refits(self, entry: str) -> None:
+        """Queue, first in line, the refit of each seed whose folds are all done, so a model completes before the next."""
+        open_jobs = self._open.get(entry, set())
+        for seed in sorted({s for s, k in open_jobs if k is None} - {s for s, k in open_jobs if k is not None}):
+            if (entry, seed) not in self._refits_queued:
+                self._refits_queued.add((entry, seed))
+                self._queue.insert(0, self._refit_job(entry, seed))
 
     def start(self) -> None:
-        """Fail the models that could not start; queue the refit of models whose folds an earlier run finished,
-        or finish them when nothing is left."""
-        for name, error in self._unprepared.items():
-            self._fail(name, error, "before its first fold")
-        for name in self._resumed:
-            self._queue.append(self._refit_job(name))
-        for name in [name for name, open_jobs in self._open.items() if not open_jobs]:
-            self._finish(name)
+        """Fail the entries that could not start; queue the refits whose folds an earlier run finished, and finish
+        the entries with nothing left to do."""
+        for entry, error in self._unprepared.items():
+            self._fail(entry, error, "before its first fold")
+        for entry in list(self._open):
+            self._queue_ready_refits(entry)
+        for entry in [entry for entry, open_jobs in self._open.items() if not open_jobs]:
+            self._finish(entry)
+
+    # --- a deadline ---------------------------------------------------------------------------------------
+
+    def _fit_to_deadline(self, entries: list[str]) -> None:
+        """Keep the entries whose remaining jobs fit before the deadline, cheap ones first (the baseline and tfidf_lr
+        lead); an entry whose folds fit but not its refits gives fold-averaged test predictions; the rest do not run."""
+        assert self.deadline is not None
+        for entry in entries:
+            if self._open[entry]:
+                self.costs[entry] = job_seconds(self.config, self.competition, self.run, self.model_of[entry],
+                                                self.params[entry], self.emit)
+
+        def jobs_cost(entry: str, refits: bool) -> float:
+            return self.costs.get(entry, 0.0) * sum(1 for _, k in self._open[entry] if refits or k is not None)
+
+        def rank(entry: str) -> tuple[int, float]:
+            model = self.model_of[entry]
+            return (CHEAP_FIRST.index(model) if model in CHEAP_FIRST else len(CHEAP_FIRST), jobs_cost(entry, True))
+
+        capacity = max(0.0, self.deadline - time.monotonic()) * self.config.jobs  # jobs run side by side
+        used = 0.0
+        kept = []
+        for entry in sorted(entries, key=rank):
+            whole, folds = jobs_cost(entry, True), jobs_cost(entry, False)
+            if used + whole <= capacity:
+                used += whole
+            elif used + folds <= capacity:
+                used += folds
+                self._skip_refits(entry, f"its refit{'s' if self.config.seeds > 1 else ''} (about {whole - folds:.0f}s) "
+                                         f"would not fit the time limit")
+            else:
+                self._stop(entry, f"--time-limit leaves {entry} out: its {len(self._open[entry])} job(s) need about "
+                                  f"{whole:.0f}s, and {max(0.0, capacity - used):.0f}s of the limit are left")
+                continue
+            kept.append(entry)
+        self._queue.sort(key=lambda job: kept.index(job.name) if job.name in kept else len(kept))
+        if kept:
+            self.emit(Note("--time-limit plan: " + ", ".join(f"{e} ~{jobs_cost(e, self.refit[e]):.0f}s" for e in kept)
+                           + f" of {capacity:.0f}s"))
+
+    def _skip_refits(self, entry: str, why: str) -> None:
+        """Give the entry the mean of its fold models' test predictions instead of refits."""
+        if not self.refit.get(entry):
+            return
+        self.refit[entry] = False
+        self._queue = [j for j in self._queue if not (j.name == entry and j.fold is None)]
+        open_jobs = self._open.get(entry)
+        if open_jobs is not None:
+            open_jobs -= {(s, k) for s, k in open_jobs if k is None}
+        self.emit(Note(f"{entry}: test predictions from its fold models: {why}"))
+
+    def _stop(self, entry: str, why: str) -> None:
+        """Leave an entry out (its jobs would end past the deadline): reported as not run, never half-summarised."""
+        if entry in self.not_run or entry in self.failures:
+            return
+        self.not_run[entry] = why
+        self._queue = [j for j in self._queue if j.name != entry]
+        self._open.pop(entry, None)
+        self.run.write_summary(entry, {
+            "name": entry, "kind": "model", "order": self._order(entry), "status": NOT_RUN,
+            "metric": self.competition.metric.name, "error": f"{NOT_RUN}: {why}",
+        })
+        self.emit(Note(why))
+
+    def _fits(self, job: Job) -> bool:
+        return self.deadline is None or time.monotonic() + self.costs.get(job.name, 0.0) <= self.deadline
 
     # --- the backend's side ---------------------------------------------------------------------------
 
-    def ready(self) -> list[Job]:
-        jobs, self._queue = self._queue, []
+    def ready(self, max_jobs: int | None = None) -> list[Job]:
+        """Up to ``max_jobs`` jobs to start now (all when None); under a deadline, only jobs that end before it."""
+        jobs: list[Job] = []
+        while self._queue and (max_jobs is None or len(jobs) < max_jobs):
+            job = self._queue.pop(0)
+            if self._fits(job):
+                jobs.append(job)
+            elif job.fold is None:
+                self._skip_refits(job.name, "the time limit is near")
+                if not self._open.get(job.name):
+                    self._finish(job.name)
+            else:
+                self._stop(job.name, f"--time-limit stopped {job.name} before {job.label}: its jobs would end past the limit")
         return jobs
 
     def done(self, job: Job, record: dict[str, Any]) -> None:
-        open_jobs = self._open.get(job.model)
-        if open_jobs is None or job.model in self.failures:
+        open_jobs = self._open.get(job.name)
+        if open_jobs is None or job.name in self.failures:
             return
-        open_jobs.discard(job.fold)
-        if open_jobs == {None}:  # the folds are done: the refit takes the median of their hints
-            self._queue.append(self._refit_job(job.model))
-        elif not open_jobs:
-            self._finish(job.model)
+        open_jobs.discard((job.seed, job.fold))
+        if not open_jobs:
+            self._finish(job.name)
+        else:
+            self._queue_ready_refits(job.name)  # the refit of a seed takes the median of its folds' hints
 
     def failed(self, job: Job, error: str) -> None:
-        self._fail(job.model, error, job.label)
+        self._fail(job.name, error, job.label)
 
-    def _fail(self, name: str, error: str, where: str) -> None:
-        if name in self.failures:
+    def _order(self, entry: str) -> float:
+        """Registry order; a pseudo-label round right after its model."""
+        base = self.order.get(self.model_of.get(entry, entry), len(self.order))
+        return base + 0.5 if entry.endswith(PSEUDO_SUFFIX) else base
+
+    def _fail(self, entry: str, error: str, where: str) -> None:
+        if entry in self.failures:
             return
-        self.failures[name] = error
-        self._queue = [j for j in self._queue if j.model != name]
-        self._open.pop(name, None)
-        self.run.write_summary(name, {
-            "name": name, "kind": "model", "order": self.order.get(name, len(self.order)), "status": "failed",
+        self.failures[entry] = error
+        self._queue = [j for j in self._queue if j.name != entry]
+        self._open.pop(entry, None)
+        self.run.write_summary(entry, {
+            "name": entry, "kind": "model", "order": self._order(entry), "status": "failed",
             "metric": self.competition.metric.name, "error": error.splitlines()[0], "traceback": error, "failed_at": where,
         })
-        self.emit(ModelFailed(name, error.splitlines()[0], where))
+        self.emit(ModelFailed(entry, error.splitlines()[0], where))
 
-    # --- a model whose jobs are all done ---------------------------------------------------------------
+    # --- an entry whose jobs are all done ----------------------------------------------------------------
 
-    def _finish(self, name: str) -> None:
-        self._open.pop(name, None)
+    def _finish(self, entry: str) -> None:
+        self._open.pop(entry, None)
         try:
-            summary = self._summarize(name)
-            self.run.write_summary(name, summary)
-            self.submissions[name] = write_run_submission(self.run, self.competition,
-                                                          self.config.workspace.submissions_dir(self.competition.name),
-                                                          name, summary, self.run.test_proba(name))
+            summary = self._summarize(entry)
+            self.run.write_summary(entry, summary)
+            self.submissions[entry] = write_run_submission(self.run, self.competition,
+                                                           self.config.workspace.submissions_dir(self.competition.name),
+                                                           entry, summary, self.run.test_proba(entry))
         except KeyboardInterrupt:
             raise
         except Exception as e:  # a model whose artifacts cannot be summarised fails alone
-            self._fail(name, f"{type(e).__name__}: {e}\n{traceback.format_exc()}", "summarising its folds")
+            self._fail(entry, f"{type(e).__name__}: {e}\n{traceback.format_exc()}", "summarising its folds")
             return
-        self.emit(ModelFinished(name, summary))
+        self.emit(ModelFinished(entry, summary))
 
-    def _summarize(self, name: str) -> dict[str, Any]:
-        run, competition, n = self.run, self.competition, self.config.folds
-        fold_index, y = run.fold_index, competition.y
-        records = [run.fold_record(name, k) for k in range(n)]
-        oof = None
-        for k in range(n):
-            val_pred = run.fold_val(name, k)
-            if oof is None:
-                oof = np.zeros((len(y), val_pred.shape[1]))
-            oof[fold_index == k] = val_pred
-        test_folds = np.mean([run.fold_test(name, k) for k in range(n)], axis=0)
-        run.save_model_predictions(name, oof, test_folds)
-        refit = run.refit_record(name) if get_model_class(name).tags.full_refit else None
+    def _summarize(self, entry: str) -> dict[str, Any]:
+        """Scores of the seed-averaged out-of-fold predictions, and with several seeds the spread of each seed's score."""
+        run, competition, n, seeds = self.run, self.competition, self.config.folds, self.config.seeds
+        fold_index, y, metric = run.fold_index, competition.y, competition.metric
+        records = [run.fold_record(entry, k, s) for s in range(seeds) for k in range(n)]
+        oofs = []
+        for s in range(seeds):
+            oof = None
+            for k in range(n):
+                val_pred = run.fold_val(entry, k, s)
+                if oof is None:
+                    oof = np.zeros((len(y), val_pred.shape[1]))
+                oof[fold_index == k] = val_pred
+            oofs.append(oof)
+        oof = np.mean(oofs, axis=0)
+        test_folds = np.mean([run.fold_test(entry, k, s) for s in range(seeds) for k in range(n)], axis=0)
+        refits = [run.refit_record(entry, s) for s in range(seeds)] if self.refit[entry] else []
+        test_seeds = np.mean([run.refit_test(entry, s) for s in range(seeds)], axis=0) if refits and seeds > 1 else None
+        run.save_model_predictions(entry, oof, test_folds, test_seeds)
         columns = [c for c in report_columns(competition.task) if all(c in r for r in records)]
-        return {
-            "name": name,
+        summary = {
+            "name": entry,
             "kind": "model",
-            "order": self.order.get(name, len(self.order)),
+            "order": self._order(entry),
             "status": "ok",
-            "metric": competition.metric.name,
+            "metric": metric.name,
             "task": competition.task,
-            **cv_scores(competition.metric, y, oof, fold_index, competition.task),
+            **cv_scores(metric, y, oof, fold_index, competition.task),
             **{c: float(np.mean([r[c] for r in records])) for c in columns},
             "fit_s": float(sum(r["fit_s"] for r in records)),
-            "refit_s": refit["fit_s"] if refit else None,
-            "predict_ms_per_row": refit["predict_ms_per_row"] if refit else float(np.mean([r["predict_ms_per_row"] for r in records])),
-            "test_from": "refit" if refit else "folds",
-            "params": jsonable_params(self.params[name]),
-            "refit_params": refit["params"] if refit else None,
+            "refit_s": float(sum(r["fit_s"] for r in refits)) if refits else None,
+            "predict_ms_per_row": (float(np.mean([r["predict_ms_per_row"] for r in refits])) if refits
+                                   else float(np.mean([r["predict_ms_per_row"] for r in records]))),
+            "test_from": "refit" if refits else "folds",
+            "params": jsonable_params(self.params[entry]),
+            "refit_params": refits[0]["params"] if refits else None,
         }
-
+        if seeds > 1:
+            seed_scores = [float(np.mean([metric.score(y[fold_index == k], o[fold_index == k]) for k in range(n)])) for o in oofs]
+            summary.update({"seeds": seeds, "seed_scores": seed_scores, "cv_score_seed_std": float(np.std(seed_scores, ddof=1)),
+                            "model_seeds": [[r.get("seed") for r in records[s * n:(s + 1) * n]] for s in range(seeds)]})
+        if self.pseudo:
+            summary.update({"base_model": self.model_of[entry], "pseudo_labels": self.pseudo,
+                            "n_pseudo": [r.get("n_pseudo", 0) for r in records[:n]]})
+        return summary

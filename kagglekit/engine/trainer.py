@@ -9,21 +9,34 @@ console, the notebook's tqdm bar, a test's recorder).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from kagglekit.data import Competition, load_competition
-from kagglekit.engine.backends import DeviceSettings, make_backend
+from kagglekit.engine import pseudo
+from kagglekit.engine.backends import Backend, DeviceSettings, make_backend
 from kagglekit.engine.config import TrainConfig
-from kagglekit.engine.events import EnsembleBuilt, Event, Listener, Note, RunFinished, RunStarted
+from kagglekit.engine.events import (
+    EnsembleBuilt,
+    Event,
+    Listener,
+    Note,
+    RunFinished,
+    RunStarted,
+)
 from kagglekit.engine.plan import JobPlan
-from kagglekit.ensemble import build_ensembles
+from kagglekit.ensemble import BEST_NAME, build_ensembles
 from kagglekit.errors import ConfigError
 from kagglekit.models import available_models, get_model_class
+from kagglekit.outputs import write_run_submission
 from kagglekit.runs import Run
+
+RESERVE_MIN_S = 5.0  # under --time-limit, kept for the ensembles and the leaderboard
+RESERVE_SHARE = 0.05
 
 
 @dataclass
@@ -33,6 +46,7 @@ class RunResult:
     leaderboard: pd.DataFrame
     submissions: dict[str, Path]
     failed: dict[str, str]
+    not_run: dict[str, str] = field(default_factory=dict)  # models a --time-limit left out or stopped, and why
 
 
 def run(config: TrainConfig, listeners: Sequence[Listener] = ()) -> RunResult:
@@ -68,6 +82,7 @@ def _supported(config: TrainConfig, competition: Competition, emit: Listener) ->
 
 
 def _train(config: TrainConfig, competition: Competition, run_: Run, models: list[str], emit: Listener) -> RunResult:
+    started = time.monotonic()
     uses_tensorflow = any(get_model_class(m).tags.uses_tensorflow for m in models)
     settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
     backend = make_backend(config.backend, config.jobs, config.ray_address, settings)
@@ -79,24 +94,100 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
         run_.write_manifest(manifest)
     emit(Note(f"{competition.name}: {len(competition.train)} train / {len(competition.test)} test rows, "
               f"{competition.task}, metric {competition.metric.name} ({competition.metric_source}), "
-              f"{config.folds}-fold CV, run {run_.directory}"))
+              f"{config.folds}-fold CV{f' x {config.seeds} seeds' if config.seeds > 1 else ''}, run {run_.directory}"))
     emit(Note(f"inputs: {competition.schema.describe()}"))
-    plan = JobPlan(config, competition, run_, models, emit)
+    _record(run_, seeds=config.seeds)
+    deadlines = _deadlines(config, started)
+    plan = JobPlan(config, competition, run_, models, emit, deadline=deadlines[0])
     emit(RunStarted(run_.name, models, plan.total_jobs, plan.done_jobs, backend.name))
     plan.start()
     backend.run(plan, emit)
+    plans = [plan]
     submissions = dict(plan.submissions)
-    if config.ensemble and len(run_.model_names()) > 1:
-        built = build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name),
-                                notes=lambda text: emit(Note(text)))
-        submissions.update(built)
-        for name in built:
-            if name in run_.ensemble_names():
-                emit(EnsembleBuilt(name, run_.summary(name)))
+    first_round = [m for m in models if m in run_.model_names()]
+    if config.ensemble and len(first_round) > 1:  # of this round's models: a resumed run's NAME+pl are not members
+        submissions.update(_ensembles(config, competition, run_, emit, first_round))
+    if config.pseudo_label:
+        second = _pseudo_label_round(config, competition, run_, first_round, backend, emit, deadlines[1])
+        if second is not None:
+            plans.append(second)
+            submissions.update(second.submissions)
+            if config.ensemble and len(run_.model_names()) > 1:
+                submissions.update(_ensembles(config, competition, run_, emit))
     for name in run_.stale_ensembles():  # not rebuilt, and a member changed or failed: its scores no longer hold
         run_.remove_ensemble(name)
         emit(Note(f"removed {name}: a member changed since it was built; rebuild with `kagglekit ensemble {competition.name}`"))
+    if config.time_limit is not None and config.ensemble and len(run_.model_names()) == 1:
+        submissions[BEST_NAME] = _lone_model_as_ensemble(config, competition, run_, emit)
     board = run_.write_leaderboard()
-    emit(RunFinished(run_.name, sorted(plan.failures)))
+    failures = {name: error for p in plans for name, error in p.failures.items()}
+    not_run = {name: why for p in plans for name, why in p.not_run.items()}
+    _record(run_, time_limit=None if config.time_limit is None else {
+        "limit_s": config.time_limit, "took_s": round(time.monotonic() - started, 1), "not_run": not_run})
+    emit(RunFinished(run_.name, sorted(failures)))
     return RunResult(run=run_, competition=competition, leaderboard=board, submissions=submissions,
-                     failed={name: error.splitlines()[0] for name, error in plan.failures.items()})
+                     failed={name: error.splitlines()[0] for name, error in failures.items()}, not_run=not_run)
+
+
+def _lone_model_as_ensemble(config: TrainConfig, competition: Competition, run_: Run, emit: Listener) -> Path:
+    """Under a time limit, only one model may finish: its submission is then the run's ensemble.csv, so a time-limited
+    run always leaves the file a notebook submits."""
+    name = run_.best()
+    path = write_run_submission(run_, competition, config.workspace.submissions_dir(competition.name), BEST_NAME,
+                                run_.summary(name), run_.test_proba(name))
+    emit(Note(f"only {name} finished within the time limit: its predictions are written as {path}"))
+    return path
+
+
+def _deadlines(config: TrainConfig, started: float) -> tuple[float | None, float | None]:
+    """When each round must have launched its last job: the limit less a reserve for the ensembles and the
+    leaderboard; with --pseudo-label the first round gets half of the rest, the second what the first leaves."""
+    if config.time_limit is None:
+        return None, None
+    reserve = min(max(RESERVE_MIN_S, RESERVE_SHARE * config.time_limit), 0.25 * config.time_limit)
+    end = started + config.time_limit - reserve
+    return (started + (end - started) / 2 if config.pseudo_label else end), end
+
+
+def _ensembles(config: TrainConfig, competition: Competition, run_: Run, emit: Listener,
+               models: list[str] | None = None) -> dict[str, Path]:
+    built = build_ensembles(run_, competition, config.workspace.submissions_dir(competition.name),
+                            notes=lambda text: emit(Note(text)), models=models)
+    for name in built:
+        if name in run_.ensemble_names():
+            emit(EnsembleBuilt(name, run_.summary(name)))
+    return built
+
+
+def _pseudo_label_round(config: TrainConfig, competition: Competition, run_: Run, models: list[str], backend: Backend,
+                        emit: Listener, deadline: float | None) -> JobPlan | None:
+    """Label the test rows the run's best entry predicts confidently, then train each finished model again as
+    NAME+pl with them added to every fold's training part (``kagglekit.engine.pseudo`` says why it stays honest)."""
+    if not models:
+        emit(Note("--pseudo-label: no model finished the first round; no second round", "warning"))
+        return None
+    best = _first_round_best(run_, models)
+    record = pseudo.make_pseudo_labels(run_, competition, best)
+    emit(Note(pseudo.describe(record)))
+    _record(run_, pseudo_labels={k: v for k, v in record.items() if k != "n_test"})
+    plan = JobPlan(config, competition, run_, models, emit, pseudo=record["fingerprint"], deadline=deadline)
+    emit(RunStarted(run_.name, list(plan.model_of), plan.total_jobs, plan.done_jobs, backend.name))
+    plan.start()
+    backend.run(plan, emit)
+    return plan
+
+
+def _first_round_best(run_: Run, models: list[str]) -> str:
+    """Run.best() among the first round's entries: its models and the ensembles of only those (a resumed run also
+    holds the NAME+pl entries of its last pseudo-label round, which must not label their own training rows)."""
+    board = run_.leaderboard()
+    for name, kind, status in zip(board["model"], board["kind"], board["status"]):
+        members = run_.summary(name).get("members", []) if kind == "ensemble" else [name]
+        if status == "ok" and members and set(members) <= set(models):
+            return str(name)
+    return run_.best()
+
+
+def _record(run_: Run, **facts: object) -> None:
+    """Add facts of this run (seeds, pseudo-labels, the time budget) to its manifest."""
+    run_.write_manifest({**run_.manifest, **facts})

@@ -61,7 +61,7 @@ class Bundle:
 
 @dataclass(frozen=True)
 class PublishedBundle:
-    """The bundle as a Kaggle dataset: ``ref`` goes into a kernel's dataset_sources."""
+    """A folder published as a Kaggle dataset (the bundle, a model pack): ``ref`` goes into a kernel's dataset_sources."""
 
     ref: str
     url: str
@@ -228,26 +228,51 @@ def publish_bundle(
 
     Waits (at most ``timeout_seconds``) until Kaggle has processed the files, so a kernel pushed next finds them attached.
     """
-    directory = Path(directory)
     requirements = read_requirements(directory)
+    return publish_folder(
+        directory, dataset=dataset, default_slug=BUNDLE_SLUG, title=BUNDLE_TITLE, what="the bundle", notes=notes,
+        description="Wheels for `pip install --no-index --find-links` in Kaggle notebooks without internet: "
+                    + ", ".join(requirements) + ". Each wheel keeps its own license.",
+        public=public, timeout_seconds=timeout_seconds, poll_seconds=poll_seconds,
+    )
+
+
+def publish_folder(
+    directory: Path,
+    *,
+    dataset: str | None,
+    default_slug: str,
+    title: str,
+    what: str,
+    description: str,
+    notes: str,
+    public: bool = False,
+    timeout_seconds: float = READY_TIMEOUT_SECONDS,
+    poll_seconds: float = 5.0,
+) -> PublishedBundle:
+    """Upload the files of ``directory`` as a new Kaggle dataset, or as a new version of it when it exists.
+
+    ``dataset`` defaults to YOUR_NAME/``default_slug``; ``what`` names the folder in errors ("the bundle").
+    Waits (at most ``timeout_seconds``) until Kaggle has processed the files.
+    """
+    directory = Path(directory)
     api = signed_in_api()
-    ref = dataset or f"{username(api, option='--dataset OWNER/SLUG')}/{BUNDLE_SLUG}"
-    _, slug = split_ref(ref, "dataset", f"me/{BUNDLE_SLUG}")
+    ref = dataset or f"{username(api, option='--dataset OWNER/SLUG')}/{default_slug}"
+    _, slug = split_ref(ref, "dataset", f"me/{default_slug}")
     write_json(directory / DATASET_METADATA, {
         "id": ref,
-        "title": BUNDLE_TITLE if slug == BUNDLE_SLUG else slug.replace("-", " "),
+        "title": title if slug == default_slug else slug.replace("-", " "),
         "licenses": [{"name": "other"}],
-        "description": "Wheels for `pip install --no-index --find-links` in Kaggle notebooks without internet: "
-                       + ", ".join(requirements) + ". Each wheel keeps its own license.",
+        "description": description,
     })
     exists = _dataset_status(api, ref) is not None
-    with kaggle_errors("dataset", ref, f"uploading the bundle to dataset {ref}", api.http_policy):
+    with kaggle_errors("dataset", ref, f"uploading {what} to dataset {ref}", api.http_policy):
         if exists:
             response = api.dataset_create_version(str(directory), notes, quiet=True)
         else:
             response = api.dataset_create_new(str(directory), public=public, quiet=True)
     if response.error:
-        raise KaggleApiError(f"Kaggle refused the bundle dataset {ref}: {response.error}")
+        raise KaggleApiError(f"Kaggle refused {what} dataset {ref}: {response.error}")
     _wait_until_ready(api, ref, timeout_seconds, poll_seconds)
     return PublishedBundle(ref, response.url or f"https://www.kaggle.com/datasets/{ref}", created=not exists)
 

@@ -25,6 +25,7 @@ from kagglekit import config
 from kagglekit.data import FILES, META_FILE
 from kagglekit.errors import DataError, KaggleApiError
 from kagglekit.io import read_json, write_json
+from kagglekit.kaggle import ledger
 from kagglekit.kaggle.client import (
     credentials_source,
     download,
@@ -220,7 +221,7 @@ def submit(
 
     A submission Kaggle refuses (e.g. over the daily limit) or fails to score raises KaggleApiError with
     the server's reason: the plain kaggle CLI prints "Successfully submitted" and exits 0 in such cases.
-    It is created at most once, even when the answer to its creation is lost (see :func:`_create_submission`).
+    Once created, it is recorded in the CV-vs-leaderboard ledger (:mod:`kagglekit.kaggle.ledger`). It is created at most once, even when the answer to its creation is lost (see :func:`_create_submission`).
     ``timeout_seconds`` bounds the wait for the score; ``timeout`` each request (as in :func:`fetch`).
     """
     path = Path(path)
@@ -228,6 +229,7 @@ def submit(
         raise DataError(f"{path} does not exist: write a submission first (kagglekit train) or check the path")
     api = signed_in_api(timeout=timeout)
     ref = _create_submission(api, competition, path, message)
+    ledger.record(competition, ref, description=message, provenance=ledger.file_provenance(path), kind="file", file=path.name)
     return await_score(api, competition, ref, path.name, wait=wait, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
 
 

@@ -21,9 +21,19 @@ from typing import TYPE_CHECKING, Any
 from kagglekit.config import Workspace
 from kagglekit.errors import ConfigError, DataError, KaggleApiError, KaggleKitError
 from kagglekit.io import atomic_path, read_json, write_json, write_text
+from kagglekit.kaggle import ledger
 from kagglekit.kaggle.bundle import BUNDLE_SLUG, REQUIREMENTS_FILE
 from kagglekit.kaggle.client import download, kaggle_errors, open_url, poll_until, signed_in_api, split_ref, username
 from kagglekit.kaggle.competitions import POLL_SECONDS, SCORE_TIMEOUT_SECONDS, SubmissionStatus, await_score, submit_code
+from kagglekit.kaggle.inference import (
+    DEFAULT_TIME_LIMIT,
+    FitEstimate,
+    Pack,
+    TimeLimitError,
+    build_pack,
+    default_test_rows,
+    estimate_fit,
+)
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
@@ -34,6 +44,8 @@ if TYPE_CHECKING:
 KERNELS_DIR = "kernels"
 METADATA_FILE = "kernel-metadata.json"
 PUSHED_FILE = "pushed.json"  # the version the last push created, so status and output need no number
+PREDICTS_FILE = "predicts.json"  # an inference kernel's run, entry and CV score, for the submission ledger
+PACK_DIR = "model-pack"  # the model pack's folder inside the kernel folder
 SUBMISSION_FILE = "submission.csv"  # the file Kaggle scores in a code competition
 KAGGLE_DIR_VARIABLE = "KAGGLEKIT_KAGGLE_DIR"  # where the notebook finds /kaggle; a test points it at a fake tree
 # Friendly names of Kaggle's accelerators -> the machine shape the API takes. Any other shape name Kaggle
@@ -191,6 +203,95 @@ def init_kernel(
     return KernelFolder(folder, metadata)
 
 
+@dataclass(frozen=True)
+class InferenceKernel:
+    """An inference kernel's folder, its model pack, the pack's dataset and the predict-time estimate."""
+
+    folder: KernelFolder
+    pack: Pack
+    dataset: str
+    created: bool  # the dataset is new (else a new version)
+    estimate: FitEstimate
+
+
+def init_inference_kernel(
+    competition: str,
+    run_name: str | None,
+    *,
+    test_rows: int | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    force: bool = False,
+    accelerator: str | None = None,
+    private: bool = True,
+    owner: str | None = None,
+    slug: str | None = None,
+    bundle: str | None = None,
+    dataset: str | None = None,
+    workspace: Workspace | None = None,
+    directory: Path | None = None,
+    notes: Callable[[str], None] = lambda text: None,
+    poll_seconds: float = 5.0,
+) -> InferenceKernel:
+    """Write an inference kernel for run ``run_name`` (default: the newest) and publish its model pack as a dataset.
+
+    In order, each step told to ``notes``: the pack is built (its size printed), the predict time on ``test_rows``
+    rows (default 20x the public test) is estimated against ``time_limit`` seconds, and a predict that would not
+    finish raises TimeLimitError before anything is pushed (unless ``force``); then the pack is uploaded as
+    ``dataset`` (default OWNER/COMPETITION-models: created, or a new version) and the kernel folder written.
+    """
+    from kagglekit.kaggle.bundle import publish_folder
+    from kagglekit.runs import find_run
+
+    workspace = workspace or Workspace.current()
+    run = find_run(workspace.runs_dir(competition), run_name)
+    folder = Path(directory) if directory else Path(KERNELS_DIR) / competition
+    pack = build_pack(run, folder / PACK_DIR)
+    saved = f", {pack.duplicates} duplicate file(s) stored once" if pack.duplicates else ""
+    notes(f"model pack {pack.directory}: {pack.entry} of run {pack.run} ({', '.join(m.label for m in pack.members)}), "
+          f"{_size(pack.stored_bytes)} in {pack.files} files{saved}")
+    rows = test_rows if test_rows is not None else default_test_rows(run)
+    estimate = estimate_fit(pack.members, rows, time_limit)
+    notes(estimate.describe())
+    problem = estimate.problem()
+    if problem and not force:
+        raise TimeLimitError(problem)
+    if problem:
+        notes(f"warning: {problem} (pushing anyway: --force)")
+    elif estimate.verdict == "near":
+        notes(f"warning: the predict takes {estimate.seconds / time_limit:.0%} of the time limit on this machine; "
+              "Kaggle's may be slower")
+    owner = owner or username(signed_in_api(), option="--owner")
+    summary = run.summary(pack.entry)
+    published = publish_folder(
+        pack.directory, dataset=dataset, default_slug=_slugify(f"{competition}-models"), title=f"{competition} models",
+        what="the model pack", notes=f"run {run.name}: {pack.entry}",
+        description=f"kagglekit model pack: {pack.entry} of run {run.name} ({', '.join(m.label for m in pack.members)}), "
+                    f"CV {summary.get('metric')} {summary.get('cv_score')}", poll_seconds=poll_seconds,
+    )
+    notes(f"{'created' if published.created else 'new version of'} dataset {published.ref}: {published.url}")
+    kernel = f"{owner}/{slug or _slugify(f'{competition}-inference')}"
+    bundle = bundle or f"{owner}/{BUNDLE_SLUG}"
+    metadata = kernel_metadata(competition, kernel, accelerator=accelerator, internet=False, private=private, bundle=bundle)
+    metadata["dataset_sources"].append(published.ref)
+    write_text(folder / metadata["code_file"],
+               json.dumps(inference_notebook(competition, bundle, published.ref, pack.entry, run.name), indent=1) + "\n")
+    write_json(folder / METADATA_FILE, metadata)
+    write_json(folder / PREDICTS_FILE, {
+        "run": run.name, "run_dir": str(run.directory), "model": pack.entry, "metric": summary.get("metric"),
+        "cv_score": summary.get("cv_score"), "cv_score_std": summary.get("cv_score_std"), "dataset": published.ref,
+    })
+    (folder / PUSHED_FILE).unlink(missing_ok=True)
+    return InferenceKernel(KernelFolder(folder, metadata), pack, published.ref, published.created, estimate)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
 def preset_model_source(preset: str) -> str:
     """The Kaggle model (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) behind a keras_hub preset, from keras_hub's registry."""
     try:
@@ -206,15 +307,14 @@ def preset_model_source(preset: str) -> str:
     return str(handle).removeprefix("kaggle://")
 
 
-def notebook(competition: str, train_args: Sequence[str], bundle: str) -> dict[str, Any]:
-    """The kernel's notebook (nbformat 4): install from the bundle offline, train, write submission.csv."""
-    setup = f'''import os
+def _setup_source(competition: str, bundle: str, extra: str = "") -> str:
+    return f'''import os
 import subprocess
 import sys
 from pathlib import Path
 
 COMPETITION = {competition!r}
-BUNDLE = {bundle!r}  # the dataset `kagglekit bundle` made: kagglekit's wheel and what Kaggle's image lacks
+BUNDLE = {bundle!r}  # the dataset `kagglekit bundle` made: kagglekit's wheel and what Kaggle's image lacks{extra}
 KAGGLE = Path(os.environ.get({KAGGLE_DIR_VARIABLE!r}, "/kaggle"))
 INPUT, WORKING = KAGGLE / "input", KAGGLE / "working"
 os.chdir(WORKING)
@@ -227,12 +327,18 @@ def sh(*args):
             print(line, end="")
     if process.returncode:
         raise RuntimeError(f"{{' '.join(map(str, args))}} failed with exit status {{process.returncode}}")'''
-    install = f'''# Inputs mount as /kaggle/input/SLUG, or deeper (datasets/OWNER/SLUG): look a few levels down.
+
+
+INSTALL_SOURCE = f'''# Inputs mount as /kaggle/input/SLUG, or deeper (datasets/OWNER/SLUG): look a few levels down.
 wheels = [w for depth in (1, 2, 3) for w in sorted(INPUT.glob("*/" * depth + "kagglekit-*.whl"))]
 if not wheels:
     raise FileNotFoundError(f"no kagglekit wheel under {{INPUT}}: add the dataset {{BUNDLE}} as an input (make it with `kagglekit bundle`)")
 bundle = wheels[0].parent
 sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", bundle, "-r", bundle / {REQUIREMENTS_FILE!r})'''
+
+
+def notebook(competition: str, train_args: Sequence[str], bundle: str) -> dict[str, Any]:
+    """The kernel's notebook (nbformat 4): install from the bundle offline, train, write submission.csv."""
     train = f'''data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if (d / "train.csv").is_file()), None)
 if data is None:
     raise FileNotFoundError(f"no train.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
@@ -244,10 +350,42 @@ print(f"{{path}}: the submission of {{model}}, the best of the run by CV score")
     intro = (f"# {competition} with kagglekit\n\nWritten by `kagglekit kernel init`: installs kagglekit from the "
              f"`{bundle}` dataset without internet, trains `{' '.join(train_args)}`, and writes "
              f"`/kaggle/working/{SUBMISSION_FILE}` from the best model or ensemble.")
-    sources = [("markdown", intro)] + [("code", source) for source in (setup, install, train, publish)]
-    cells = [_cell(i, kind, source) for i, (kind, source) in enumerate(sources)]
+    return _notebook([("markdown", intro), ("code", _setup_source(competition, bundle)), ("code", INSTALL_SOURCE),
+                      ("code", train), ("code", publish)])
+
+
+def inference_notebook(competition: str, bundle: str, pack: str, entry: str, run: str) -> dict[str, Any]:
+    """The notebook of a code competition: install from the bundle offline, load the model pack, predict test.csv
+    with exactly the run's ensemble, check the file against the sample and write submission.csv."""
+    predict = f'''import tempfile
+
+from kagglekit.data import read_csv
+from kagglekit.kaggle.inference import find_pack, unpack
+from kagglekit.predict import predict_submission
+from kagglekit.submission import validate_submission
+
+data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if (d / "test.csv").is_file()), None)
+if data is None:
+    raise FileNotFoundError(f"no test.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
+run = unpack(find_pack(INPUT, PACK.split("/")[-1]), Path(tempfile.mkdtemp(prefix="kagglekit-models-")))
+test = read_csv(data / "test.csv")
+sample_path = data / "sample_submission.csv"
+sample = read_csv(sample_path) if sample_path.is_file() else None
+submission = predict_submission(run, test, sample=sample)
+submission.to_csv(WORKING / {SUBMISSION_FILE!r}, index=False)
+if sample is not None:
+    validate_submission(WORKING / {SUBMISSION_FILE!r}, sample_path)
+print(f"{{WORKING / {SUBMISSION_FILE!r}}}: {{len(submission)}} rows predicted by {entry} of run {{run.name}}")'''
+    intro = (f"# {competition}: inference with kagglekit\n\nWritten by `kagglekit kernel init --predict-from {run}`: "
+             f"installs kagglekit from `{bundle}` without internet, loads the models of `{entry}` from `{pack}`, "
+             f"predicts `test.csv` and writes `/kaggle/working/{SUBMISSION_FILE}`. Nothing is trained here.")
+    return _notebook([("markdown", intro), ("code", _setup_source(competition, bundle, f"\nPACK = {pack!r}  # the run's models")),
+                      ("code", INSTALL_SOURCE), ("code", predict)])
+
+
+def _notebook(sources: list[tuple[str, str]]) -> dict[str, Any]:
     return {
-        "cells": cells,
+        "cells": [_cell(i, kind, source) for i, (kind, source) in enumerate(sources)],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                      "language_info": {"name": "python"}},
         "nbformat": 4,
@@ -553,8 +691,81 @@ def submit_kernel(
         raise KaggleApiError(f"kernel {_label(kernel, version)} is {status.status}: only a version that ran to completion "
                              f"can be submitted (`kagglekit kernel status {kernel} --kernel-version {version} --wait`)")
     ref = submit_code(api, competition, kernel, version, file_name, message)
+    ledger.record(competition, ref, description=message, provenance=_predicts(kernel), kind="kernel", file=file_name,
+                  kernel=kernel, kernel_version=version)
     return await_score(api, competition, ref, f"kernel {_label(kernel, version)}", wait=wait,
                        poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
+
+
+def _predicts(kernel: str) -> dict[str, Any]:
+    """The run, model and CV score an inference kernel initialised here predicts with ({} for other kernels)."""
+    try:
+        folder = load_kernel(kernel)
+    except ConfigError:
+        return {}
+    path = folder.directory / PREDICTS_FILE
+    return read_json(path) if path.is_file() else {}
+
+
+@dataclass(frozen=True)
+class KernelRun:
+    """What `kernel run` did: the pushed version, its downloaded output, and the submission when asked for one."""
+
+    push: PushResult
+    output_dir: Path
+    files: list[Path]
+    submission: SubmissionStatus | None
+
+
+def run_kernel(
+    target: str,
+    *,
+    submit_message: str | None = None,
+    max_run_seconds: float | None = None,
+    timeout_seconds: float = 12 * 3600,
+    poll_seconds: float = 10.0,
+    wait_for_score: bool = True,
+    on_push: Callable[[PushResult], None] = lambda result: None,
+    on_poll: Callable[[KernelStatus, list[str]], None] = lambda status, new_log: None,
+) -> KernelRun:
+    """Push the kernel, wait until its run ends, download its output, and with ``submit_message`` submit that
+    version to its code competition.
+
+    ``on_poll(status, new log lines)`` sees each status read and the log lines that appeared since the last one.
+    A failed run raises KaggleApiError with the log's tail. Interrupted (Ctrl-C), the kernel keeps running on Kaggle.
+    """
+    pushed = push_kernel(target, max_run_seconds=max_run_seconds)
+    on_push(pushed)
+    api = signed_in_api()
+    shown: list[str] = []  # the log tail read last
+
+    def show(status: KernelStatus) -> None:
+        try:
+            lines = log_tail(api, pushed.kernel, pushed.version, lines=LOG_TAIL_LINES).splitlines()
+        except KaggleKitError:
+            lines = []
+        new = _new_lines(shown, lines)
+        shown[:] = lines
+        on_poll(status, new)
+
+    wait_for_kernel(target, pushed.version, timeout_seconds=timeout_seconds, poll_seconds=poll_seconds, on_poll=show)
+    output_dir, files = kernel_output(target, pushed.version)
+    submission = None
+    if submit_message is not None:
+        if not any(f.name == SUBMISSION_FILE for f in files):
+            raise KaggleApiError(f"kernel {pushed.kernel} version {pushed.version} wrote no {SUBMISSION_FILE}: nothing to "
+                                 f"submit; its output is in {output_dir}")
+        submission = submit_kernel(pushed.kernel, pushed.version, submit_message, wait=wait_for_score,
+                                   poll_seconds=min(poll_seconds, POLL_SECONDS))
+    return KernelRun(pushed, output_dir, files, submission)
+
+
+def _new_lines(before: list[str], after: list[str]) -> list[str]:
+    """The lines of log tail ``after`` that follow the end of the tail read before (all of them when none overlap)."""
+    for k in range(min(len(before), len(after)), 0, -1):
+        if before[-k:] == after[:k]:
+            return after[k:]
+    return after
 
 
 # -- shared ------------------------------------------------------------------------------------------

@@ -188,10 +188,11 @@ def verify(folder: Path) -> str | None:
         if not (folder / "vocab.txt").read_text(encoding="utf-8").strip():
             return "vocab.txt is empty"
         with safetensors.safe_open(str(folder / "model.safetensors"), framework="np") as weights:
-            if not list(weights.keys()):
+            names = list(weights.keys())
+            if not names:
                 return "model.safetensors holds no tensor"
-            for key in weights.keys():
-                weights.get_tensor(key)
+            for name in names:
+                weights.get_tensor(name)
     except Exception as e:  # missing file, bad JSON, truncated or garbled safetensors
         return f"{type(e).__name__}: {_first_line(e)}"
     return None
@@ -225,7 +226,7 @@ def _offline() -> bool:
 def _how_to_add(handle: str, why: str) -> str:
     way = f"`{OFFLINE_INSTALL}`, or " if handle == DEFAULT_CHECKPOINT else ""
     return (f"no checkpoint {handle}: {why}; add it with {way}--param embed.preset=FOLDER "
-            "(a downloaded copy: config.json, model.safetensors, vocab.txt)")
+            "(a downloaded copy: config.json, tokenizer_config.json, vocab.txt, model.safetensors)")
 
 
 def _remove(folder: Path) -> None:

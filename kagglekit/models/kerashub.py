@@ -21,8 +21,6 @@ so those checkpoints convert too.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import math
@@ -221,7 +219,7 @@ def pack(preprocessor: Any, segments: Sequence[np.ndarray], truncation: str) -> 
     names = _input_names(preprocessor)  # a first call also builds the preprocessor's packer
     packer, n = preprocessor.packer, len(segments[0])
     room = packer.sequence_length - _special_count(packer, len(segments))
-    tokens = [_token_lists(preprocessor.tokenizer, segment) for segment in segments]
+    tokens = [token_lists(preprocessor.tokenizer, segment) for segment in segments]
     packed: list[list[list[int]]] = []
     owner: list[int] = []
     for row in range(n):
@@ -291,7 +289,8 @@ def mean_by_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     return (total / np.bincount(owner, minlength=n).reshape(-1, *([1] * (values.ndim - 1)))).astype(values.dtype)
 
 
-def _token_lists(tokenizer: Any, texts: np.ndarray) -> list[list[int]]:
+def token_lists(tokenizer: Any, texts: np.ndarray) -> list[list[int]]:
+    """Each text's token ids, without special tokens."""
     import tensorflow as tf
 
     lists: list[list[int]] = []

@@ -48,6 +48,7 @@ from kagglekit.models.kerashub import (
     release_memory,
     resolve_jit_compile,
     resolve_precision,
+    token_lists,
 )
 from kagglekit.models.sentence import FrozenEncoderHead
 
@@ -223,10 +224,18 @@ class TransformerEncoder(SentenceEncoder):
         self._preprocessor: Any = None
         self._pool: Any = None
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _load(self) -> None:
         if self._pool is None:  # loaded on the first text not in the cache
             self._preprocessor = load_preprocessor(self.preset, self.sequence_length, "embed")
             self._pool = _mean_pool(load_backbone(self.preset, "embed"))
+
+    def _lengths(self, texts: list[str]) -> np.ndarray:
+        """Token counts: characters sort a tweet with a URL (a dozen word pieces) among the short ones."""
+        self._load()
+        return np.array([len(t) for t in token_lists(self._preprocessor.tokenizer, np.asarray(texts, dtype=object))])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        self._load()
         features, owner = pack(self._preprocessor, [np.asarray(texts, dtype=object)], self.truncation)
         mask = features["token_ids"] != self._preprocessor.packer.pad_value
         if self._preprocessor.packer.padding_side == "right":  # pad to this batch's longest text only
