@@ -15,11 +15,17 @@ from rich.text import Text
 
 from kagglekit.cli.common import (
     MODEL_PARAMS_PANEL,
+    CategoricalColumnsOption,
     CompetitionArg,
     DataDirOption,
+    IgnoreColumnsOption,
     ModelOption,
+    NumericColumnsOption,
+    PairsOption,
     RunOption,
+    TextColumnsOption,
     console,
+    input_roles,
     user_errors,
 )
 
@@ -71,11 +77,11 @@ def explore(
     sequence_length: Annotated[Optional[int], typer.Option(
         rich_help_panel=MODEL_PARAMS_PANEL, help="Tokens the Keras models read per text, for the share of longer texts "
                                                  "\\[default: sized to the training texts, as train does].")] = None,
-    text_column: Annotated[list[str], typer.Option("--text-column", help="Text column(s) fed to the models, read together in this order (repeatable); other text columns are then left out \\[default: every input inferred from the data].")] = [],
-    pair: Annotated[list[str], typer.Option("--pair", metavar="A,B", help="Text columns read together as a pair or tuple, e.g. --pair anchor,target (repeatable).")] = [],
-    categorical_column: Annotated[list[str], typer.Option("--categorical-column", help="Column fed as a categorical input (repeatable).")] = [],
-    numeric_column: Annotated[list[str], typer.Option("--numeric-column", help="Column fed as a numeric input (repeatable).")] = [],
-    ignore_column: Annotated[list[str], typer.Option("--ignore-column", help="Column never fed to the models (repeatable).")] = [],
+    text_column: TextColumnsOption = [],
+    pair: PairsOption = [],
+    categorical_column: CategoricalColumnsOption = [],
+    numeric_column: NumericColumnsOption = [],
+    ignore_column: IgnoreColumnsOption = [],
     adversarial: Annotated[bool, typer.Option("--adversarial", help="Also cross-validate a classifier that tells train rows from test rows: "
                                                                    "its ROC AUC, the features that give test away, the training rows most like the test.")] = False,
     folds: Annotated[int, typer.Option(min=2, help="Folds of the adversarial validation.")] = 5,
@@ -94,9 +100,8 @@ def explore(
     with user_errors():
         workspace = Workspace.current()
         loaded = load_competition(
-            data_dir or workspace.data_dir(competition), name=competition, text_columns=text_column or None,
-            pairs=[[c.strip() for c in p.split(",")] for p in pair] or None, categorical_columns=categorical_column or None,
-            numeric_columns=numeric_column or None, ignore_columns=ignore_column or None)
+            data_dir or workspace.data_dir(competition), name=competition,
+            **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column))
         console.print(f"inputs: {loaded.inferred['inputs']}", highlight=False)
         out_dir = workspace.runs_dir(competition) / "explore"
         result = explore_data(loaded, samples=samples, seed=seed, sequence_length=sequence_length)

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
@@ -89,6 +89,21 @@ ModelOption = Annotated[Optional[str], typer.Option(
 ModelsOption = Annotated[list[str], typer.Option(
     "--model", "-m", metavar="NAME", callback=split_commas,
     help="Model (repeatable, or comma-separated: -m a,b); `kagglekit models` lists them.")]
+# The input roles (kagglekit.inputs): the same options on every command that reads a competition's inputs.
+TextColumnsOption = Annotated[list[str], typer.Option(
+    "--text-column", help="Text column(s) fed to the models, read together in this order (repeatable); other text columns are "
+                          "then left out \\[default: every input inferred from the data].")]
+PairsOption = Annotated[list[str], typer.Option(
+    "--pair", metavar="A,B", help="Text columns read together as a pair or tuple, e.g. --pair anchor,target (repeatable).")]
+CategoricalColumnsOption = Annotated[list[str], typer.Option("--categorical-column", help="Column fed as a categorical input (repeatable).")]
+NumericColumnsOption = Annotated[list[str], typer.Option("--numeric-column", help="Column fed as a numeric input (repeatable).")]
+IgnoreColumnsOption = Annotated[list[str], typer.Option("--ignore-column", help="Column never fed to the models (repeatable).")]
+
+
+def input_roles(text: list[str], pairs: list[str], categorical: list[str], numeric: list[str], ignore: list[str]) -> dict[str, Any]:
+    """The role options as load_competition's (and TrainConfig's) keyword arguments; ``A,B`` pairs split."""
+    return {"text_columns": text or None, "pairs": [[c.strip() for c in p.split(",")] for p in pairs] or None,
+            "categorical_columns": categorical or None, "numeric_columns": numeric or None, "ignore_columns": ignore or None}
 
 
 # Short headers of the leaderboard's figures; any other figure the task adds shows under its own name.
@@ -136,7 +151,14 @@ class EngineConsole:
     bar over the run's jobs with ETA (resumed jobs count as done) naming the jobs running now."""
 
     def __init__(self, console: Console):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console
         self.progress = Progress(
@@ -153,7 +175,15 @@ class EngineConsole:
         self.progress.stop()
 
     def __call__(self, event: "Event") -> None:
-        from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, ModelFailed, Note, RunFinished, RunStarted
+        from kagglekit.engine.events import (
+            JobFailed,
+            JobFinished,
+            JobStarted,
+            ModelFailed,
+            Note,
+            RunFinished,
+            RunStarted,
+        )
 
         if isinstance(event, Note):
             prefix = "[yellow]warning:[/] " if event.level == "warning" else ""

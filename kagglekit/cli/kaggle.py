@@ -9,7 +9,13 @@ import typer
 from rich import box
 from rich.table import Table
 
-from kagglekit.cli.common import CompetitionArg, CompetitionOption, DataDirOption, console, user_errors
+from kagglekit.cli.common import (
+    CompetitionArg,
+    CompetitionOption,
+    DataDirOption,
+    console,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

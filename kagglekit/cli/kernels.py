@@ -8,7 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from kagglekit.cli.common import CompetitionArg, ModelsOption, console, err_console, user_errors
+from kagglekit.cli.common import (
+    CompetitionArg,
+    ModelsOption,
+    console,
+    err_console,
+    user_errors,
+)
 
 __all__ = ["app", "bundle", "kernel_app"]
 
