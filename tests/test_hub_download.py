@@ -101,7 +101,7 @@ def test_unreachable_hub_is_one_fast_line_saying_how_to_add_it(hub_root: Path, t
     hub = serve(hub_root)
     hub.stop()  # connection refused
     result, _ = client(tmp_path, hub.url)
-    assert result["reason"].startswith(f"embed: no checkpoint hf://{REPO}: cannot reach {hub.url} within")
+    assert result["reason"].startswith(f"no checkpoint hf://{REPO}: cannot reach {hub.url} within")
     assert "--param embed.preset=FOLDER" in result["reason"] and "\n" not in result["reason"]
     assert result["seconds"] < 10
 

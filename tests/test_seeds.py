@@ -125,7 +125,7 @@ def test_the_cli_and_the_notebook_take_seeds_pseudo_labels_and_a_time_limit(tiny
     assert "stopped by the test" in result.output
     assert (seen[0].seeds, seen[0].pseudo_label, seen[0].time_limit) == (3, True, 1200.0)
     bad = CliRunner().invoke(app, ["train", "tiny", "-m", "baseline", "--time-limit", "soon"])
-    assert bad.exit_code == 1 and "--time-limit takes a duration such as 20m" in bad.output
+    assert bad.exit_code == 1 and "--time-limit takes a duration such as 9h, 20m" in bad.output
     with pytest.raises(ConfigError, match="stopped by the test"):
         api.train("tiny", ["baseline"], data_dir=tiny_competition, seeds=2, pseudo_label=True, time_limit="1.5h", progress=False)
     assert (seen[1].seeds, seen[1].pseudo_label, seen[1].time_limit) == (2, True, 5400.0)

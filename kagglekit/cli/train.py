@@ -82,6 +82,15 @@ def parse_param(pair: str) -> tuple[str, Any]:
         return key.strip(), text
 
 
+def parse_jobs(value: str) -> int | str:
+    """``--jobs``: a positive number of worker processes, or auto."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    if not value.strip().isdigit() or int(value) < 1:
+        raise typer.BadParameter(f"expected a number of worker processes (1 or more) or auto, got {value!r}", param_hint="--jobs")
+    return int(value)
+
+
 @app.command("models")
 def list_models() -> None:
     """List the registered models and their parameters (set any of them with `train --param KEY=VALUE`)."""
@@ -114,7 +123,7 @@ def train(
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes, each running one (model, fold) at a time.")] = 1,
+    jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Parallel worker processes, each running one (model, fold) at a time; auto: one per core as memory allows, one process for small data.")] = "auto",
     backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
     ray_address: Annotated[Optional[str], typer.Option("--address", metavar="ADDRESS", help="Ray cluster to submit to with --backend ray, e.g. 10.0.0.5:6379 \\[default: Ray's own lookup].")] = None,
     device: Annotated[Device, typer.Option(help="auto: the GPU when TensorFlow sees one.")] = Device.auto,
@@ -154,7 +163,7 @@ def train(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
             target_columns=target_column or None, group_column=group_column,
             **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column),
-            model_params=model_params, run_name=run_name, jobs=jobs, backend=backend.value, ray_address=ray_address,
+            model_params=model_params, run_name=run_name, jobs=parse_jobs(jobs), backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
             seeds=seeds, pseudo_label=pseudo_label, time_limit=time_limit,
         )

@@ -313,6 +313,37 @@ def _job_on_disk(job: Job) -> bool:
 Backend = SequentialBackend | LocalBackend | RayBackend
 
 
+# Below this many training rows a job takes seconds and a worker's start (TensorFlow's import) costs more than it saves.
+AUTO_MIN_ROWS = 2000
+WORKER_GIB = {True: 2.5, False: 1.0}  # a worker's peak memory with and without TensorFlow models, for --jobs auto
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def available_gib() -> float | None:
+    """MemAvailable of /proc/meminfo in GiB (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            fields = dict(line.split(":", 1) for line in handle)
+        return int(fields["MemAvailable"].split()[0]) / 1024**2
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def auto_jobs(rows: int, jobs_left: int, uses_tensorflow: bool) -> tuple[int, str]:
+    """The worker count of ``--jobs auto`` and why: one per usable core, as many as memory holds and jobs remain;
+    sequential for small data, where starting workers costs more than it saves."""
+    if rows < AUTO_MIN_ROWS:
+        return 1, f"{rows} training rows: jobs take seconds, one process is fastest"
+    cores, gib = usable_cores(), available_gib()
+    by_memory = int(gib // WORKER_GIB[uses_tensorflow]) if gib is not None else cores
+    workers = max(1, min(cores, by_memory, jobs_left))
+    memory = f", {gib:.0f} GiB free" if gib is not None else ""
+    return workers, f"{cores} cores{memory}, {jobs_left} jobs"
+
+
 def make_backend(backend: str, jobs: int, address: str | None, settings: DeviceSettings) -> Backend:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

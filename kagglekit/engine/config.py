@@ -38,7 +38,7 @@ class TrainConfig:
     tensorboard_dir: Path | None = None
     ensemble: bool = True
     workspace: Workspace = field(default_factory=Workspace.current)
-    jobs: int = 1  # parallel worker processes (local backend)
+    jobs: int | str = "auto"  # parallel worker processes (local backend); auto: from the machine and the data
     backend: str = "local"  # local or ray
     ray_address: str | None = None  # an existing Ray cluster (ray start --head), for backend ray
     target_columns: list[str] | None = None  # default: the sample's columns other than the id
@@ -122,8 +122,9 @@ def check_options(options: dict[str, Any]) -> None:
         raise ConfigError(f"--seeds must be at least 1, got {options['seeds']}")
     if options.get("time_limit") is not None and options["time_limit"] <= 0:
         raise ConfigError(f"--time-limit must be more than 0 seconds, got {options['time_limit']:g}")
-    if options.get("jobs", 1) < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {options['jobs']}")
+    jobs = options.get("jobs", "auto")
+    if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"--jobs must be a number of worker processes (1 or more) or auto, got {jobs!r}")
     if options.get("ray_address") and options.get("backend", "local") != "ray":
         raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
     check_model_params(options.get("model_params", {}))

@@ -10,6 +10,7 @@ console, the notebook's tqdm bar, a test's recorder).
 from __future__ import annotations
 
 import time
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 
 from kagglekit.data import Competition, load_competition
 from kagglekit.engine import pseudo
-from kagglekit.engine.backends import Backend, DeviceSettings, make_backend
+from kagglekit.engine.backends import Backend, DeviceSettings, auto_jobs, make_backend
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import (
     EnsembleBuilt,
@@ -85,7 +86,12 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
     started = time.monotonic()
     uses_tensorflow = any(get_model_class(m).tags.uses_tensorflow for m in models)
     settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
-    backend = make_backend(config.backend, config.jobs, config.ray_address, settings)
+    if config.jobs == "auto":
+        jobs, why = auto_jobs(len(competition.train), len(models) * (config.folds + 1) * config.seeds, uses_tensorflow)
+        if jobs > 1 and config.backend == "local":
+            emit(Note(f"--jobs auto: {jobs} worker processes ({why}); --jobs 1 runs them in this process"))
+        config = dataclasses.replace(config, jobs=jobs)
+    backend = make_backend(config.backend, int(config.jobs), config.ray_address, settings)
     if uses_tensorflow and backend.name == "sequential":
         from kagglekit.device import configure_device
 

@@ -92,11 +92,11 @@ def default_checkpoint(model: str) -> Checkpoint:
 
 
 def unavailable_reason(model: str) -> str | None:
-    """None when the default checkpoint can be had, else the one line `train --all` prints when it leaves a model out."""
+    """None when the default checkpoint can be had, else the one line `train --all` prints beside the model it leaves out."""
     try:
         default_checkpoint(model)
     except CheckpointUnavailable as e:
-        return str(e)
+        return str(e).removeprefix(f"{model}: ")
     return None
 
 
