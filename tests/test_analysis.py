@@ -321,12 +321,28 @@ def test_report_is_self_contained_and_escapes_text(small_run: RunResult) -> None
     assert 'src="http' not in page and "<link" not in page  # nothing to fetch
     for name in ("baseline", "bigram", "ensemble_mean"):
         assert f'data-key="{name}"' in page
-    for section in ("leaderboard", "ensembles", "plots", "errors", "adversarial", "submissions", "config"):
+    for section in ("leaderboard", "ensembles", "plots", "errors", "adversarial", "submissions", "ledger", "config"):
         assert f'<section id="{section}">' in page
     assert str(Workspace(r.directory.parents[2]).submissions_dir("tiny") / "baseline.csv") in page
+    assert "No submission recorded yet" in page.split('<section id="ledger">')[1]
     assert "scikit-learn" in page and "platform" in page
     adversarial = page.split('<section id="adversarial">')[1].split("</section>")[0]
     assert "ROC AUC" in adversarial and 'id="adversarial-features"' in adversarial and 'data-key="text:&quot;fire&quot;"' in adversarial  # only train says fire
+
+
+def test_the_report_shows_each_recorded_submission_with_its_cv(small_run: RunResult) -> None:
+    from kagglekit.kaggle import ledger
+
+    r = small_run.run
+    workspace = Workspace(r.directory.parents[2])
+    path = ledger.ledger_path("tiny", workspace)
+    pd.DataFrame([{**dict.fromkeys(ledger.COLUMNS, ""), "ref": 4242, "file": "baseline.csv", "run": r.name, "model": "baseline",
+                   "metric": "f1", "cv_score": 0.6543}]).to_csv(path, index=False)
+    try:
+        section = build_report(r).read_text(encoding="utf-8").split('<section id="ledger">')[1].split("</section>")[0]
+    finally:
+        path.unlink()
+    assert 'data-key="4242"' in section and "0.6543" in section and "submissions tiny --plot" in section
 
 
 def test_html_table_escapes_and_formats() -> None:

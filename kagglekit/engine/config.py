@@ -69,9 +69,10 @@ class TrainConfig:
             no_gpu = config.device == "cpu" or not visible_gpus()
             for name in requested:
                 model = get_model_class(name)
-                reason = model.all_skip_reason(config.params_for(name))
-                if reason is None and no_gpu and model.tags.gpu_only_in_all:
+                if no_gpu and model.tags.gpu_only_in_all:  # first: its checkpoint need not be looked up
                     reason = f"it fine-tunes a transformer, hours on a CPU; name it with -m {name} to train it anyway"
+                else:
+                    reason = model.all_skip_reason(config.params_for(name))
                 if reason:
                     config.skipped[name] = reason
             config.models = [m for m in config.models if m not in config.skipped]

@@ -24,6 +24,7 @@ import requests
 from kagglekit.errors import KaggleApiError, KaggleKitError
 from kagglekit.io import read_json, write_json, write_text
 from kagglekit.kaggle.client import kaggle_errors, poll_until, signed_in_api, split_ref, username
+from kagglekit.models.checkpoints import FILES as CHECKPOINT_FILES  # a checkpoint folder as KerasHub reads it
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
@@ -32,6 +33,7 @@ BUNDLE_SLUG = "kagglekit-bundle"
 BUNDLE_TITLE = "kagglekit bundle"
 REQUIREMENTS_FILE = "requirements.txt"  # what the notebook installs: pip install --no-index --find-links DIR -r DIR/requirements.txt
 DATASET_METADATA = "dataset-metadata.json"
+
 # Requirements of kagglekit that Kaggle's Python image already provides (checked against kagglekit's metadata
 # by a test, so a new dependency must be sorted into one of these two before it can break a notebook).
 KAGGLE_IMAGE_HAS = frozenset({
@@ -57,6 +59,7 @@ class Bundle:
     directory: Path
     wheels: list[Path]
     requirements: list[str]
+    checkpoint_bytes: int = 0  # the embed checkpoint's files beside the wheels (0: none carried)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,12 @@ def build_bundle(
     find_links: Sequence[Path] = (),
     offline: bool = False,
     source: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> Bundle:
     """Write kagglekit's wheel, the wheels of ``extras`` (default: KAGGLE_IMAGE_LACKS) and requirements.txt into ``directory``.
+
+    ``checkpoint``: the embed model's checkpoint folder, whose files (``CHECKPOINT_FILES``) go beside the wheels:
+    Kaggle datasets keep no subfolders, and the notebook points ``KAGGLEKIT_EMBED_CHECKPOINT`` at the folder.
 
     kagglekit's wheel is built from its source checkout (``source``, default: the one this kagglekit is
     imported from). The other wheels come from the ``find_links`` folders, or from the package index unless
@@ -113,13 +120,24 @@ def build_bundle(
                 f"(Linux x86_64): only pure-Python wheels (*-none-any.whl) can go into the bundle; drop them from the extras"
             )
         write_text(staging / REQUIREMENTS_FILE, "\n".join(requirements) + "\n")
+        checkpoint_bytes = _copy_checkpoint(checkpoint, staging) if checkpoint else 0
         staging.chmod(0o755)  # mkdtemp made it private; it is an ordinary output folder
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Bundle(directory, sorted(directory.glob("*.whl")), requirements)
+    return Bundle(directory, sorted(directory.glob("*.whl")), requirements, checkpoint_bytes)
+
+
+def _copy_checkpoint(folder: Path, out: Path) -> int:
+    """Copy a checkpoint's files (symlinks followed, as the Hugging Face cache links them); their size in bytes."""
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise BundleError(f"the checkpoint folder {folder} lacks {', '.join(missing)}: pass a folder with {', '.join(CHECKPOINT_FILES)}")
+    for name in CHECKPOINT_FILES:
+        shutil.copyfile(folder / name, out / name)
+    return sum((out / name).stat().st_size for name in CHECKPOINT_FILES)
 
 
 def _parent(directory: Path) -> Path:

