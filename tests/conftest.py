@@ -27,9 +27,12 @@ TWEETS = [
 
 @pytest.fixture(autouse=True)
 def _outputs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test writes runs/, submissions/ and caches under its own tmp_path, never into the repo or ../shared."""
+    """Every test writes runs/, submissions/ and caches under its own tmp_path, never into the repo or ../shared; no
+    test reaches the real Hugging Face hub (a closed local port refuses at once) or reads this machine's hub cache."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
 
 
 def write_competition(directory: Path, train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame) -> Path:

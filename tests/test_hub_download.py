@@ -210,3 +210,39 @@ def test_fake_hub_answers_like_the_hub(hub_root: Path) -> None:
         assert missing.value.code == 404 and missing.value.headers["X-Error-Code"] == "EntryNotFound"
     finally:
         hub.stop()
+
+
+def test_train_all_includes_embed_from_the_hub_and_goes_on_without_it_offline(tiny_competition: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kagglekit train --all` through the CLI and the engine: with the hub reachable `embed` downloads its checkpoint and
+    trains; with the hub gone and nothing cached, `--all` says in one line how to add it and trains the rest."""
+    from typer.testing import CliRunner
+
+    import kagglekit.models as registry
+    from kagglekit.cli import app
+    from tests.test_transformer import write_tiny_hf_checkpoint
+
+    registry.available_models()
+    monkeypatch.setattr(registry, "_REGISTRY", {name: registry._REGISTRY[name] for name in ("baseline", "embed")})
+    monkeypatch.setenv(checkpoints.CHECKPOINT_ENV, f"hf://{REPO}")
+    write_tiny_hf_checkpoint(tmp_path / "hub" / REPO)
+    command = ["train", "tiny", "--all", "--folds", "2", "--no-ensemble", "--jobs", "1", "--data-dir", str(tiny_competition)]
+
+    def train_all(hf_home: Path, endpoint: str) -> str:
+        monkeypatch.setattr(checkpoints, "_FOUND", {})  # a new `kagglekit train` process asks the hub again
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        monkeypatch.setenv("HF_HUB_CACHE", str(hf_home / "hub"))
+        result = CliRunner().invoke(app, [*command, "--run", hf_home.name])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    hub = serve(tmp_path / "hub")
+    try:
+        online = train_all(tmp_path / "online", hub.url)
+    finally:
+        hub.stop()
+    assert "--all skips embed" not in online and (Path("runs") / "tiny" / "online" / "models" / "embed" / "summary.json").is_file()
+    offline = train_all(tmp_path / "offline", hub.url)
+    assert offline.count("--all skips embed: no checkpoint hf://test/tiny-bert") == 1 and "--param embed.preset=" in offline
+    assert not (Path("runs") / "tiny" / "offline" / "models" / "embed").exists()
+    assert (Path("runs") / "tiny" / "offline" / "models" / "baseline" / "summary.json").is_file()
