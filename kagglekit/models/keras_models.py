@@ -387,8 +387,11 @@ class KerasTextModel(KerasModel):
             return keras.Model(text, self.network_(self.vectorizers_[0](text)), name=self.name)
         tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
         encoder = keras.Model(tokens, self._body(embedding(tokens)), name="encoder")
+        # A lone side field (a tweet's location) is a bag of its words: the model's body reads the texts that carry
+        # the task (the main text, the sides of a pair), so a recurrent model does not run twice per row.
+        bag = keras.Model(tokens, layers.GlobalAveragePooling1D()(embedding(tokens)), name="bag") if self.fields_.side else None
         inputs = {name: keras.Input(shape=(None,), dtype="int64", name=name) for name in self.fields_.text}
-        encoded = {name: encoder(inputs[name]) for name in self.fields_.text}
+        encoded = {name: (bag if name in self.fields_.side else encoder)(inputs[name]) for name in self.fields_.text}
         parts = list(encoded.values())
         for a, b in self.fields_.pairs:
             u, v = encoded[a], encoded[b]
@@ -469,6 +472,7 @@ class _Fields:
     categorical: list[str]
     numeric: list[str]
     pairs: list[tuple[str, str]]
+    side: list[str] = dataclasses.field(default_factory=list)  # lone text fields outside the main group: bags of words
     median: list[float] = dataclasses.field(default_factory=list)
     mean: list[float] = dataclasses.field(default_factory=list)
     scale: list[float] = dataclasses.field(default_factory=list)
@@ -478,7 +482,9 @@ class _Fields:
         if not isinstance(texts, Inputs):
             return cls([], [], [], [])
         schema = texts.schema
-        return cls(schema.text_fields, schema.categorical, schema.numeric, schema.pairs)
+        paired = {name for pair in schema.pairs for name in pair}
+        side = [name for name in schema.text_fields if name not in schema.main_group and name not in paired]
+        return cls(schema.text_fields, schema.categorical, schema.numeric, schema.pairs, side)
 
     def strings(self, texts: Any) -> np.ndarray:
         """The strings the vocabulary is adapted on: every text field's values, or the joined texts."""
