@@ -1,6 +1,6 @@
 """Benchmark: time and peak memory of 5-fold CV as the competition grows (100k, 300k, 1M rows).
 
-A generated short-text binary competition (kagglekit.demo's disaster-tweets generator: text, keyword, location)
+One process (`--jobs 1`), so its peak RSS is the run's memory. A generated short-text binary competition (kagglekit.demo's disaster-tweets generator: text, keyword, location)
 of N training rows and N/4 test rows is trained by one `kagglekit train` process per size; wall time and the
 child's peak RSS are measured here, CV scores read from the run's leaderboard.
 
@@ -23,7 +23,7 @@ from kagglekit.runs import Run
 
 def train_once(workdir: Path, name: str, models: list[str]) -> tuple[float, float, Run]:
     """One `kagglekit train` process in its own folder; returns (wall seconds, the process's peak RSS in GiB, run)."""
-    command = [sys.executable, "-m", "kagglekit", "train", name, "--no-ensemble", *(a for m in models for a in ("-m", m))]
+    command = [sys.executable, "-m", "kagglekit", "train", name, "--no-ensemble", "--jobs", "1", *(a for m in models for a in ("-m", m))]
     probe = [sys.executable, "-c", "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(p.returncode)"]
     start = time.perf_counter()

@@ -63,12 +63,25 @@ def test_a_categorical_whose_test_values_are_new_is_left_out() -> None:
 
 
 def test_numbers_are_numeric_inputs_and_tweets_keep_their_keyword() -> None:
-    train = pd.DataFrame({"keyword": ["fire", "flood", "storm"] * 40, "location": [f"Town {i % 80} Street" for i in range(120)],
+    train = pd.DataFrame({"keyword": ["fire", "flood", "storm"] * 40, "location": [f"Town {i % 60} Street" for i in range(120)],
                           "text": [f"tweet {i} about something that happened" for i in range(120)], "likes": np.arange(120) % 17 * 1.5})
     schema = infer_schema(train, train, [])
     assert schema.categorical == ["keyword"] and schema.numeric == ["likes"]
     assert schema.kind("location") == "phrase" and schema.kind("text") == "text" and schema.main_group == ["text"]
     assert schema.groups == (("location",), ("text",))
+
+
+def test_a_lone_free_form_short_text_beside_the_text_is_left_out_with_the_way_back() -> None:
+    """A tweet's location: 1.5 rows per value, too varied to learn from; naming a role brings it back."""
+    train = pd.DataFrame({"location": [f"Town {i % 80} Street" for i in range(120)],
+                          "text": [f"tweet {i} about something that happened" for i in range(120)]})
+    schema = infer_schema(train, train, [])
+    assert schema.names == ["text"]
+    assert dict(schema.left_out)["location"] == ("free-form short text, 1.5 rows per value: too varied to learn from beside the "
+                                                 "text; use it with --categorical-column location, or --text-column text "
+                                                 "--text-column location")
+    assert infer_schema(train, train, [], Roles(categorical=["location"])).categorical == ["location"]
+    assert infer_schema(train, train, [], Roles(text=["text", "location"])).groups == (("text", "location"),)
 
 
 def test_declared_roles_override_the_inference() -> None:
