@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+import pytest
 
 from tests.fake_kaggle import BASE_URL, KEY, USERNAME, FakeKaggle, FakeSubmission, Reply, Upload
 
@@ -411,6 +412,14 @@ def wheel_from_installed(name: str, directory: Path) -> Path:
             archive.write(distribution.locate_file(f), str(f))
         archive.writestr(f"{dist_info}/RECORD", "".join(f"{f},,\n" for f in [*map(str, files), f"{dist_info}/RECORD"]))
     return path
+
+
+def isolate_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip sees no index or find-links of this machine: what a bundle needs must come from the test."""
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
 
 
 def make_wheel(directory: Path, name: str, version: str = "1.0", tag: str = "py3-none-any") -> Path:

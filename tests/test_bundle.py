@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_kaggle import FakeKaggle, fake_kaggle, kaggle_env  # noqa: F401
-from tests.fake_kaggle_kernels import FakeKernels, make_wheel
+from tests.fake_kaggle_kernels import FakeKernels, isolate_pip, make_wheel
 from kagglekit.kaggle import bundle
 from kagglekit.kaggle.bundle import BundleError
 from kagglekit.errors import KaggleApiError
@@ -19,14 +18,7 @@ from kagglekit.errors import KaggleApiError
 @pytest.fixture(autouse=True)
 def _no_pip_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     """pip sees no index or find-links of this machine: what a bundle needs must come from the test."""
-    _isolate_pip(monkeypatch)
-
-
-def _isolate_pip(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    isolate_pip(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +27,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bundle.Bundle]:
     wheels = tmp_path_factory.mktemp("wheels")
     make_wheel(wheels, "kk-probe", "1.2")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _isolate_pip(monkeypatch)
+        isolate_pip(monkeypatch)
         yield bundle.build_bundle(tmp_path_factory.mktemp("out") / "bundle", extras=["kk-probe"], find_links=[wheels], offline=True)
 
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fake_kaggle import USERNAME, FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
-from tests.fake_kaggle_kernels import FakeKernels, make_wheel, notebook_python
+from tests.fake_kaggle_kernels import FakeKernels, isolate_pip, make_wheel, notebook_python
 from tests.test_kernels import BUNDLE_REF, COMP, competition_files
 from kagglekit.durations import parse_duration
 from kagglekit.cli import app
@@ -186,10 +186,7 @@ def test_init_and_run_submit_a_code_competition_that_equals_the_runs_ensemble(
     fake_kaggle: FakeKaggle, kaggle_env: Path, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bundle -> kernel init --predict-from -> kernel run --submit, with the notebook really run offline."""
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    isolate_pip(monkeypatch)
     monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe",))
     make_wheel(tmp_path / "wheels", "kk-probe", "1.2")
     fake_kaggle.add_competition(COMP, zip_bytes(competition_files()))

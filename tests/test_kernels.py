@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import TWEETS
 from tests.fake_kaggle import USERNAME, FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
-from tests.fake_kaggle_kernels import FakeKernels, make_wheel, notebook_python
+from tests.fake_kaggle_kernels import FakeKernels, isolate_pip, make_wheel, notebook_python
 from kagglekit.kaggle import bundle, kernels
 from kagglekit.cli.kernels import app
 from kagglekit.errors import ConfigError, KaggleApiError
@@ -211,10 +210,7 @@ def test_bundle_init_push_wait_output_submit_with_the_notebook_really_run(
     The fake server executes the pushed notebook in a venv that has this venv's packages but not kagglekit,
     so the notebook's `pip install --no-index` from the attached bundle is what makes kagglekit importable.
     """
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no index or find-links of this machine
+    isolate_pip(monkeypatch)
     monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe",))  # an extra wheel that exists offline
     make_wheel(tmp_path / "wheels", "kk-probe", "1.2")
     fake_kaggle.add_competition(COMP, zip_bytes(competition_files()))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_kaggle import FakeKaggle, fake_kaggle, kaggle_env, zip_bytes  # noqa: F401
-from tests.fake_kaggle_kernels import FakeKernels, notebook_python, wheel_from_installed
+from tests.fake_kaggle_kernels import FakeKernels, isolate_pip, notebook_python, wheel_from_installed
 from tests.test_code_competition import KERNEL, invoke, run_dir, trained, work  # noqa: F401
 from tests.test_kernels import COMP, competition_files
 from kagglekit.kaggle import bundle
@@ -33,10 +33,7 @@ def test_a_missing_wheel_fails_the_bundle_with_the_packages_name(tmp_path: Path,
 def test_the_bundle_installs_without_an_index_and_the_inference_notebook_runs(
     fake_kaggle: FakeKaggle, kaggle_env: Path, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no index or find-links of this machine
+    isolate_pip(monkeypatch)
     wheels = tmp_path / "wheels"
     for name in bundle.KAGGLE_IMAGE_LACKS:
         wheel_from_installed(name, wheels)
