@@ -19,9 +19,10 @@ import pandas as pd
 
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import read_json
-from kagglekit.metrics import decide, predict_labels
+from kagglekit.metrics import predict_labels
 from kagglekit.models import load_model
 from kagglekit.runs import Run, find_run, record_path
+from kagglekit.submission import fill_submission
 
 ENSEMBLE_SUBMISSION = "ensemble"  # the run's submission that code competitions submit: the best ensemble
 
@@ -172,22 +173,8 @@ def submission_frame_from(manifest: dict[str, Any], ids: pd.Series, pred: np.nda
     if missing:
         raise DataError(f"{len(missing)} id(s) of the sample submission are not in the test set: {missing[:5]}")
     pred = pred[position.loc[order_ids].to_numpy()]
-    frame = pd.DataFrame({id_column: order_ids})
-    values = columns[1:]
-    if fmt == "label":
-        labels = np.asarray(manifest["classes"], dtype=object)[decide(pred, decision, task)]
-        frame[values[0]] = pd.Series(labels).infer_objects().to_numpy()
-    elif fmt == "probability":
-        frame[values[0]] = pred[:, 1]
-    elif fmt == "class_probabilities":
-        for i, label in enumerate(manifest["classes"]):
-            frame[str(label)] = pred[:, i]
-    elif fmt == "scores":
-        low, high = manifest["score_range"]
-        frame[values[0]] = decide(pred, {"low": int(low), "high": int(high), **decision}, "ordinal")
-    else:  # label_probabilities, values: prediction column i is the sample's column i
-        for i, column in enumerate(values):
-            frame[column] = pred[:, i]
+    score_range = tuple(manifest["score_range"]) if fmt == "scores" else None
+    frame = fill_submission(order_ids, pred, id_column, columns, fmt, task, manifest["classes"], decision, score_range)
     return frame[columns]
 
 

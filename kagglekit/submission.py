@@ -29,25 +29,37 @@ def submission_frame(competition: Competition, pred: np.ndarray, decision: Decis
     ids = competition.test[competition.id_column]
     position = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
     order = position.loc[competition.sample[competition.id_column].to_numpy()].to_numpy()
-    pred = pred[order]
-    columns = [str(c) for c in competition.sample.columns[1:]]
-    frame = pd.DataFrame({competition.id_column: competition.sample[competition.id_column].to_numpy()})
-    fmt = competition.submission_format
-    if fmt == "label":
-        labels = np.asarray(competition.classes, dtype=object)[decide(pred, decision, competition.task)]
-        frame[columns[0]] = pd.Series(labels).infer_objects().to_numpy()
-    elif fmt == "probability":
-        frame[columns[0]] = pred[:, 1]
-    elif fmt == "class_probabilities":
-        for i, label in enumerate(competition.classes):
-            frame[label] = pred[:, i]
-    elif fmt == "scores":
+    score_range = None
+    if competition.submission_format == "scores":
         y = competition.y
-        frame[columns[0]] = decide(pred, {"low": int(y.min()), "high": int(y.max()), **decision}, "ordinal")
-    else:  # label_probabilities, values: prediction column i is the sample's column i
-        for i, column in enumerate(columns):
-            frame[column] = pred[:, i]
+        score_range = (int(y.min()), int(y.max()))
+    frame = fill_submission(competition.sample[competition.id_column].to_numpy(), pred[order], competition.id_column,
+                            [str(c) for c in competition.sample.columns], competition.submission_format, competition.task,
+                            competition.classes, decision, score_range)
     return frame[list(competition.sample.columns)]
+
+
+def fill_submission(ids: np.ndarray, pred: np.ndarray, id_column: str, columns: list[str], fmt: str, task: str,
+                    classes: list, decision: Decision, score_range: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The submission's rows from predictions already in ``ids`` order: labels through the decision, probabilities or
+    values as they are, integer scores cut within ``score_range``. ``columns``: the sample's, the id first."""
+    frame = pd.DataFrame({id_column: ids})
+    values = columns[1:]
+    if fmt == "label":
+        labels = np.asarray(classes, dtype=object)[decide(pred, decision, task)]
+        frame[values[0]] = pd.Series(labels).infer_objects().to_numpy()
+    elif fmt == "probability":
+        frame[values[0]] = pred[:, 1]
+    elif fmt == "class_probabilities":
+        for i, label in enumerate(classes):
+            frame[str(label)] = pred[:, i]
+    elif fmt == "scores":
+        low, high = score_range
+        frame[values[0]] = decide(pred, {"low": int(low), "high": int(high), **decision}, "ordinal")
+    else:  # label_probabilities, values: prediction column i is the sample's column i
+        for i, column in enumerate(values):
+            frame[column] = pred[:, i]
+    return frame
 
 
 def write_submission(competition: Competition, pred: np.ndarray, path: Path | str, decision: Decision | float | None = None) -> Path:
