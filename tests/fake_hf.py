@@ -11,6 +11,7 @@ huggingface_hub is imported, so in a fresh process).
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,15 +27,28 @@ class FakeHub(ThreadingHTTPServer):
     def __init__(self, root: Path, truncate: dict[str, int] | None = None, corrupt: Iterable[str] = ()):
         self.root, self.truncate, self.corrupt = Path(root), dict(truncate or {}), set(corrupt)
         self.log: list[tuple[str, str]] = []
+        self.connections: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
     def stop(self) -> None:
+        """Stop listening and drop every open connection: a hub that is gone must not keep answering a client's
+        pooled keep-alive connection from a lingering handler thread."""
         self.shutdown()
         self.server_close()
+        for connection in self.connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -95,8 +109,6 @@ def serve(root: Path, **faults: object) -> FakeHub:
 
 def silent_port() -> tuple[object, int]:
     """A listening socket that accepts connections and never answers (a firewall that swallows packets)."""
-    import socket
-
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
