@@ -46,12 +46,13 @@ class Predictions:
 
 
 def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predictions:
-    """Label each text with a saved refit (default: the run's best single model) at the threshold tuned on its
-    out-of-fold predictions."""
+    """Label each text with a saved refit (default: the run's best single model; with --seeds, its refits' mean) at
+    the threshold tuned on its out-of-fold predictions."""
     name = model or run.best(single=True)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
-    proba = load_model(run.fold_model_dir(name, None)).predict_proba(texts)
+    seeds = int(run.summary(name).get("seeds", 1))
+    proba = np.mean([load_model(run.fold_model_dir(name, None, seed)).predict_proba(texts) for seed in range(seeds)], axis=0)
     threshold = float(run.summary(name).get("threshold", 0.5))
     labels = predict_labels(proba, threshold)
     classes = run.manifest["classes"]
@@ -78,7 +79,8 @@ def read_texts(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class MemberModels:
-    """One model the entry needs: its saved folders (the refit, or every fold model, averaged) and its source run."""
+    """One model the entry needs: its saved folders (the refit, or every fold model; of each seed), averaged, and its
+    source run."""
 
     label: str  # NAME, or RUN:NAME for a member from another run of the competition
     run: Run
@@ -112,7 +114,8 @@ def _member_models(run: Run, label: str, test_from: str) -> MemberModels:
     summary = source_run.summary(name)
     source = "folds" if test_from == "folds" or summary.get("test_from") == "folds" else "refit"
     folds = [None] if source == "refit" else list(range(int(source_run.manifest["folds"])))
-    directories = [source_run.fold_model_dir(name, fold) for fold in folds]
+    seeds = range(int(summary.get("seeds", 1)))  # a --seeds run averaged every seed's models: so does its predict
+    directories = [source_run.fold_model_dir(name, fold, seed) for seed in seeds for fold in folds]
     missing = [d for d in directories if not (d / "model.json").is_file()]
     if missing:
         raise ConfigError(f"{label} in run {source_run.name} has no saved model in {missing[0]}: the run did not keep it "
@@ -132,9 +135,9 @@ def predict_entry(run: Run, entry: str, test: pd.DataFrame) -> np.ndarray:
 
 
 def _predict_member(member: MemberModels, test: pd.DataFrame) -> np.ndarray:
-    """The refit's predictions, or the mean of the fold models' (as the run averaged them)."""
-    predictions = [load_model(directory).predict(test) for directory in member.directories]
-    return predictions[0] if member.source == "refit" else np.mean(predictions, axis=0)
+    """The mean of the member's saved models' predictions: its refit (of each seed), or every fold model (of each
+    seed), as the run averaged them."""
+    return np.mean([load_model(directory).predict(test) for directory in member.directories], axis=0)
 
 
 def predict_submission(run_dir: Path | str, test: pd.DataFrame, *, sample: pd.DataFrame | None = None,

@@ -129,3 +129,22 @@ def test_the_cli_and_the_notebook_take_seeds_pseudo_labels_and_a_time_limit(tiny
     with pytest.raises(ConfigError, match="stopped by the test"):
         api.train("tiny", ["baseline"], data_dir=tiny_competition, seeds=2, pseudo_label=True, time_limit="1.5h", progress=False)
     assert (seen[1].seeds, seen[1].pseudo_label, seen[1].time_limit) == (2, True, 5400.0)
+
+
+def test_predicting_again_averages_every_seeds_models_as_the_run_did(tiny_competition: Path, tmp_path: Path, noisy) -> None:
+    """`kagglekit predict`, a code competition's notebook and its model pack use every seed's models, so they give
+    the run's own seed-averaged predictions (seed 0's models alone would not)."""
+    from kagglekit.kaggle import inference
+    from kagglekit.predict import predict_entry, predict_submission, predict_texts
+
+    r = run(config(tiny_competition, tmp_path, ["noisy", "baseline"], seeds=3)).run
+    test = pd.read_csv(tiny_competition / "test.csv")
+    assert not np.allclose(r.refit_test("noisy", 0), r.test_proba("noisy"))
+    for entry in r.entries():
+        np.testing.assert_allclose(predict_entry(r, entry, test), r.test_proba(entry), atol=1e-12, err_msg=entry)
+    texts = test["text"].tolist()
+    assert [p.probability for p in predict_texts(r, texts, "noisy").rows] == pytest.approx(r.test_proba("noisy")[:, 1].tolist())
+    pack = inference.build_pack(r, tmp_path / "pack")
+    assert len(pack.members[0].directories) == 3
+    unpacked = inference.unpack(pack.directory, tmp_path / "unpacked")
+    pd.testing.assert_frame_equal(predict_submission(unpacked, test), predict_submission(r.directory, test))
