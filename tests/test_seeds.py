@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +13,7 @@ import pytest
 from kagglekit import models
 from kagglekit.config import Workspace
 from kagglekit.engine.config import TrainConfig
-from kagglekit.engine.events import Recorder, RunStarted
+from kagglekit.engine.events import Note, Recorder, RunStarted
 from kagglekit.engine.trainer import run
 from kagglekit.errors import ConfigError
 from kagglekit.models.sklearn_models import TfidfNaiveBayes
@@ -21,6 +22,7 @@ from kagglekit.models.sklearn_models import TfidfNaiveBayes
 class NoisySeeds(TfidfNaiveBayes):
     """The baseline with seed-dependent noise on its predictions (so seeds differ), recording each fit's seed."""
 
+    tags = dataclasses.replace(TfidfNaiveBayes.tags, seeded=True)
     seeds: ClassVar[list[int]] = []
 
     def _fit(self, texts, y, val) -> None:
@@ -95,15 +97,27 @@ def test_seeds_must_be_positive(tiny_competition: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_seeds_give_the_same_run_on_every_backend(tiny_competition: Path, tmp_path: Path) -> None:
-    names = ["baseline", "tfidf_lr"]
+    names = ["baseline", "dense"]
     sequential = run(config(tiny_competition, tmp_path / "a", names, seeds=2))
     parallel = run(config(tiny_competition, tmp_path / "b", names, seeds=2, jobs=2))
     assert parallel.failed == {} and sequential.failed == {}
     for name in names:
-        np.testing.assert_allclose(parallel.run.oof(name), sequential.run.oof(name), atol=1e-9, err_msg=name)
-        np.testing.assert_allclose(parallel.run.test_proba(name), sequential.run.test_proba(name), atol=1e-9, err_msg=name)
-        assert parallel.run.summary(name)["model_seeds"] == sequential.run.summary(name)["model_seeds"]
+        np.testing.assert_allclose(parallel.run.oof(name), sequential.run.oof(name), atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(parallel.run.test_proba(name), sequential.run.test_proba(name), atol=1e-6, err_msg=name)
+    assert parallel.run.summary("dense")["model_seeds"] == sequential.run.summary("dense")["model_seeds"] == [[42, 43, 44], [1042, 1043, 1044]]
     assert pd.read_csv(sequential.submissions["ensemble"]).equals(pd.read_csv(parallel.submissions["ensemble"]))
+
+
+def test_a_model_whose_fit_ignores_the_seed_trains_once(tiny_competition: Path, tmp_path: Path, noisy) -> None:
+    """The baseline and tfidf_lr give the same predictions for every seed: --seeds trains them once, says so, and the
+    leaderboard shows 1 beside the seeded model's 3."""
+    recorder = Recorder()
+    r = run(config(tiny_competition, tmp_path, ["noisy", "baseline", "tfidf_lr"], seeds=3, ensemble=False), listeners=[recorder]).run
+    assert recorder.of(RunStarted)[0].total_jobs == 3 * 4 + 4 + 4
+    assert "--seeds 3: baseline, tfidf_lr train once (the seed does not change their fits)" in [n.text for n in recorder.of(Note)]
+    assert not (r.model_dir("baseline") / "seed1").exists() and (r.model_dir("noisy") / "seed2").is_dir()
+    board = r.leaderboard().set_index("model")
+    assert board.loc["noisy", "seeds"] == 3 and board.loc["baseline", "seeds"] == board.loc["tfidf_lr", "seeds"] == 1
 
 
 def test_the_cli_and_the_notebook_take_seeds_pseudo_labels_and_a_time_limit(tiny_competition: Path, tmp_path: Path,

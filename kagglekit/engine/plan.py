@@ -2,7 +2,8 @@
 
 A job is (entry, seed, fold) or (entry, seed, refit). An entry is a model of the registry trained in this run,
 or its pseudo-label round ``NAME+pl`` (``kagglekit.engine.pseudo``). With ``--seeds N`` every entry is trained
-N times on the same folds; its out-of-fold and test predictions are the mean over seeds. Under a deadline
+N times on the same folds (once when its fit does not depend on the seed: ``ModelTags.seeded``); its out-of-fold
+and test predictions are the mean over seeds. Under a deadline
 (``--time-limit``) the plan keeps the entries that fit, cheap ones first, and hands out no job that would end
 past it: a model whose folds are done but whose refit would not fit gives its fold models' mean test predictions.
 """
@@ -75,9 +76,15 @@ class JobPlan:
         self.refit: dict[str, bool] = {}  # whether the entry's test predictions come from its refits
         self.costs: dict[str, float] = {}  # estimated seconds of one job of the entry (under a deadline)
         self._refits_queued: set[tuple[str, int]] = set()
-        seeds, n = config.seeds, config.folds
+        n = config.folds
+        tags = {entry: get_model_class(self.model_of[entry]).tags for entry in entries}
+        self.seeds = {entry: config.seeds if tags[entry].seeded else 1 for entry in entries}
+        once = [entry for entry in entries if self.seeds[entry] < config.seeds]
+        if once and not pseudo:
+            emit(Note(f"--seeds {config.seeds}: {', '.join(once)} train{'s' if len(once) == 1 else ''} once "
+                      "(the seed does not change their fits)"))
         for entry in entries:
-            full_refit = get_model_class(self.model_of[entry]).tags.full_refit
+            full_refit, seeds = tags[entry].full_refit, self.seeds[entry]
             folds = [(s, k) for s in range(seeds) for k in range(n) if not run.fold_done(entry, k, s)]
             refits = [(s, None) for s in range(seeds) if full_refit and not run.refit_done(entry, s)]
             self._queue += [self._job(entry, k, s) for s, k in folds]
@@ -85,7 +92,7 @@ class JobPlan:
             self.refit[entry] = full_refit
         if deadline is not None:
             self._fit_to_deadline(entries)
-        self.total_jobs = sum(seeds * (n + (1 if self.refit[e] else 0)) for e in self._open)
+        self.total_jobs = sum(self.seeds[e] * (n + (1 if self.refit[e] else 0)) for e in self._open)
         self.done_jobs = self.total_jobs - sum(len(open_jobs) for open_jobs in self._open.values())
 
     def _model_params(self, entry: str) -> dict[str, Any]:
@@ -163,7 +170,7 @@ class JobPlan:
                 used += whole
             elif used + folds <= capacity:
                 used += folds
-                self._skip_refits(entry, f"its refit{'s' if self.config.seeds > 1 else ''} (about {whole - folds:.0f}s) "
+                self._skip_refits(entry, f"its refit{'s' if self.seeds[entry] > 1 else ''} (about {whole - folds:.0f}s) "
                                          f"would not fit the time limit")
             else:
                 self._stop(entry, f"--time-limit leaves {entry} out: its {len(self._open[entry])} job(s) need about "
@@ -268,7 +275,7 @@ class JobPlan:
 
     def _summarize(self, entry: str) -> dict[str, Any]:
         """Scores of the seed-averaged out-of-fold predictions, and with several seeds the spread of each seed's score."""
-        run, competition, n, seeds = self.run, self.competition, self.config.folds, self.config.seeds
+        run, competition, n, seeds = self.run, self.competition, self.config.folds, self.seeds[entry]
         fold_index, y, metric = run.fold_index, competition.y, competition.metric
         records = [run.fold_record(entry, k, s) for s in range(seeds) for k in range(n)]
         oofs = []
@@ -307,6 +314,8 @@ class JobPlan:
             seed_scores = [float(np.mean([metric.score(y[fold_index == k], o[fold_index == k]) for k in range(n)])) for o in oofs]
             summary.update({"seeds": seeds, "seed_scores": seed_scores, "cv_score_seed_std": float(np.std(seed_scores, ddof=1)),
                             "model_seeds": [[r.get("seed") for r in records[s * n:(s + 1) * n]] for s in range(seeds)]})
+        elif self.config.seeds > 1:
+            summary["seeds"] = 1  # trained once in a --seeds run: the leaderboard says so
         if self.pseudo:
             summary.update({"base_model": self.model_of[entry], "pseudo_labels": self.pseudo,
                             "n_pseudo": [r.get("n_pseudo", 0) for r in records[:n]]})

@@ -52,6 +52,8 @@ class ModelTags:
     uses_tensorflow: bool = False
     # Left out of `train --all` on a machine without a GPU (hours on a CPU); named with -m it still trains.
     gpu_only_in_all: bool = False
+    # False when the seed changes nothing a fit does (the same predictions for every seed): --seeds trains it once.
+    seeded: bool = True
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ class SklearnTextModel(TextModel):
     """A scikit-learn pipeline from every input to predictions; subclasses give the text vectorizer (one per text
     field, a picklable factory) and the estimators."""
 
-    tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS)
+    # Naive Bayes, lbfgs logistic regression and ridge are deterministic: more seeds would repeat the same fit.
+    tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS, seeded=False)
 
     def _view(self, inputs: Inputs) -> Inputs:
         return inputs
