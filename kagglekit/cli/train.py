@@ -175,11 +175,16 @@ def train(
 
 
 def _finish_run(result: "RunResult") -> None:
-    """Print the leaderboard and where the run is; exit 1 when any model failed."""
+    """Print the leaderboard and where the run is; exit 1 when any model failed or the time limit left none trained."""
     print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
     if result.not_run:
         console.print(f"[yellow]not run (time limit):[/] {', '.join(result.not_run)}", highlight=False)
+        board = result.leaderboard
+        if board.empty or not (board["status"] == "ok").any():
+            err_console.print("[red]--time-limit left no time to train any model:[/] raise the limit, or train cheaper "
+                              "models with -m (the lines above give each model's estimated cost)")
+            raise typer.Exit(1)
     if result.failed:
         err_console.print(f"[red]{len(result.failed)} model(s) failed:[/] {', '.join(result.failed)}")
         raise typer.Exit(1)

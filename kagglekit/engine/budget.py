@@ -2,8 +2,11 @@
 
 Earlier runs are the competition's run folders in this workspace (``runs/COMPETITION/*``, which live on this
 machine): each finished fold's record holds its fit time and prediction speed. Without one, the model is fitted on
-5% of fold 0's training rows (untimed: it pays the imports' warm-up), then on 10% and 20% (predicting as many
-validation and test rows), and the time of a whole job is extrapolated on the line through the two.
+5% of fold 0's training rows (untimed: it pays the imports' warm-up), then on 10% and 20%, each with as large a share
+of fold 0's validation rows for early stopping (so it trains as many epochs as a job would, not every epoch), and
+predicting as many validation and test rows; the time of a whole job is extrapolated on the line through the two,
+and at most the 20% probe's time scaled up (its fixed costs counted five times, never more).
+Probes take time from the limit: they stop once they have used PROBE_SHARE of it, and a model left unprobed does not run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ CHEAP_FIRST = ("baseline", "tfidf_lr")  # cheap and strong: trained first under 
 WARM_UP_FRACTION = 0.05
 PROBE_FRACTIONS = (0.1, 0.2)
 JOB_OVERHEAD_S = 0.2  # loading the competition and saving the model, beside fitting and predicting
+PROBE_SHARE = 0.2  # of the time limit, at most, spent probing models' costs
 
 
 def job_seconds(config: TrainConfig, competition: Competition, run: Run, model: str, params: dict[str, Any],
@@ -69,10 +73,12 @@ def probe_seconds(competition: Competition, run: Run, model: str, params: dict[s
         step = round(1 / fraction)
         estimator = get_model(model, **get_model_class(model).job_params(params, 0))
         start = time.perf_counter()
-        estimator.fit(inputs[train[::step]], y[train[::step]], task=competition.task_spec)
+        estimator.fit(inputs[train[::step]], y[train[::step]], task=competition.task_spec, val=(inputs[val[::step]], y[val[::step]]))
         estimator.predict(inputs[val[::step]])
         estimator.predict(test[np.arange(0, len(test), step)])
         times.append(time.perf_counter() - start)
     (small, t_small), (big, t_big) = zip(PROBE_FRACTIONS, times[1:])
     slope = max(0.0, (t_big - t_small) / (big - small))
-    return t_big + slope * (1 - big) + JOB_OVERHEAD_S
+    # Timing noise between two short probes is multiplied by (1 - big) / (big - small) = 8: never more than the
+    # 20% probe scaled up proportionally, which already counts its fixed costs five times.
+    return min(t_big + slope * (1 - big), t_big / big) + JOB_OVERHEAD_S

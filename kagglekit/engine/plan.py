@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kagglekit.data import Competition
-from kagglekit.engine.budget import CHEAP_FIRST, job_seconds
+from kagglekit.engine.budget import CHEAP_FIRST, PROBE_SHARE, job_seconds
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import Listener, ModelFailed, ModelFinished, Note
 from kagglekit.engine.jobs import Job, jsonable_params
@@ -149,10 +149,19 @@ class JobPlan:
         """Keep the entries whose remaining jobs fit before the deadline, cheap ones first (the baseline and tfidf_lr
         lead); an entry whose folds fit but not its refits gives fold-averaged test predictions; the rest do not run."""
         assert self.deadline is not None
-        for entry in entries:
-            if self._open[entry]:
-                self.costs[entry] = job_seconds(self.config, self.competition, self.run, self.model_of[entry],
-                                                self.params[entry], self.emit)
+        probing_ends = time.monotonic() + PROBE_SHARE * (self.config.time_limit or 0.0)
+        cheap_first = sorted(entries, key=lambda e: (CHEAP_FIRST.index(self.model_of[e]) if self.model_of[e] in CHEAP_FIRST
+                                                     else len(CHEAP_FIRST), self.order.get(self.model_of[e], len(self.order))))
+        for entry in cheap_first:
+            if not self._open[entry]:
+                continue
+            if time.monotonic() > probing_ends:  # measuring every model's cost must not eat the limit
+                self._stop(entry, f"--time-limit leaves {entry} out: no time was left to measure its cost (measuring may "
+                                  f"take {PROBE_SHARE:.0%} of the limit; an earlier run of it on this machine needs none)")
+                continue
+            self.costs[entry] = job_seconds(self.config, self.competition, self.run, self.model_of[entry],
+                                            self.params[entry], self.emit)
+        entries = [e for e in entries if e in self._open]
 
         def jobs_cost(entry: str, refits: bool) -> float:
             return self.costs.get(entry, 0.0) * sum(1 for _, k in self._open[entry] if refits or k is not None)
