@@ -99,3 +99,42 @@ def test_a_quarter_of_the_time_all_needs_still_writes_a_valid_ensemble(small_dem
     assert time.monotonic() - start < needed / 4 + MARGIN_S
     assert result.failed == {} and result.run.model_names()
     validate_submission(result.submissions["ensemble"], small_demo / "sample_submission.csv")
+
+
+def test_measuring_costs_stops_at_its_share_of_the_limit_and_a_run_left_with_nothing_exits_1(
+        small_demo: Path, tmp_path: Path, slow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes may use PROBE_SHARE of the limit; a model not measured by then does not run, and when no model is left the
+    CLI says so and exits 1 instead of reporting an empty run as a success."""
+    from typer.testing import CliRunner
+
+    from kagglekit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plan_module, "PROBE_SHARE", 0.0)
+    result = CliRunner().invoke(app, ["train", demo.NAME, "-m", "baseline", "-m", "slow", "--time-limit", "60",
+                                      "--folds", "3", "--data-dir", str(small_demo)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert "--time-limit leaves baseline out: no time was left to measure its cost" in text
+    assert "--time-limit left no time to train any model" in text
+
+
+@pytest.mark.slow
+def test_a_probe_stops_early_as_a_job_does(small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fit of a Keras model under a time limit, the cost probes included, early-stops on validation rows as a
+    job does, so a probe does not train (and count) every epoch."""
+    from kagglekit.models import keras_models
+
+    fits: list[bool] = []
+    original = keras_models.KerasModel._fit
+
+    def record(self, texts, y, val):
+        fits.append(val is not None)
+        original(self, texts, y, val)
+
+    monkeypatch.setattr(keras_models.KerasModel, "_fit", record)
+    recorder = Recorder()
+    result = run(config(small_demo, tmp_path, ["dense"], time_limit=600, ensemble=False), listeners=[recorder])
+    assert result.run.model_names() == ["dense"]
+    assert any("dense: about" in n.text and "probes" in n.text for n in recorder.of(Note))
+    assert len(fits) == 3 + 3 + 1 and all(fits[:6])  # 3 probe fits, 3 folds with validation rows, 1 refit without
