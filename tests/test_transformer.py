@@ -301,6 +301,7 @@ def test_chunks_average_the_windows_in_transformer_and_embed(keras_preset: str, 
 
 
 def test_embed_encodes_in_length_order_padded_per_batch_with_the_same_vectors(hf_preset: str) -> None:
+    """Sorted by token count, padded per batch, long batches split by ENCODE_TOKENS: the vectors of padding all to 64."""
     from kagglekit import encoders
     from kagglekit.models.kerashub import load_backbone, load_preprocessor, token_lists
     from kagglekit.models.transformer import TransformerEncoder
@@ -310,11 +311,14 @@ def test_embed_encodes_in_length_order_padded_per_batch_with_the_same_vectors(hf
     calls: list[list[str]] = []
     embed = encoder._embed
     encoder._embed = lambda batch: calls.append(batch) or embed(batch)  # type: ignore[method-assign]
+    from kagglekit.models import transformer
+
     old_batch, encoders.ENCODE_BATCH = encoders.ENCODE_BATCH, 8
+    old_tokens, transformer.ENCODE_TOKENS = transformer.ENCODE_TOKENS, 24  # long batches go through in passes of a few rows
     try:
         vectors = encoder.encode(texts)
     finally:
-        encoders.ENCODE_BATCH = old_batch
+        encoders.ENCODE_BATCH, transformer.ENCODE_TOKENS = old_batch, old_tokens
     lengths = [len(t) for batch in calls for t in token_lists(encoder._preprocessor.tokenizer, np.array(batch, dtype=object))]
     assert lengths == sorted(lengths) and sum(map(len, calls)) == len(set(texts))  # by token count, each text once
     preprocessor, backbone = load_preprocessor(hf_preset, 64, "embed"), load_backbone(hf_preset, "embed")

@@ -205,6 +205,11 @@ def _network(classifier: Any) -> keras.Model:
     return keras.Model(classifier.input, classifier.output)
 
 
+# Token positions per forward pass of the frozen encoder: 256 tweets of 64 tokens in one pass, 32 essays of 512 (at
+# 256 a pass, a 512-token batch held 11 GiB of attention scores and activations in each worker).
+ENCODE_TOKENS = 256 * 64
+
+
 class TransformerEncoder(SentenceEncoder):
     """A frozen KerasHub backbone as a sentence encoder: mean of the token vectors under the padding mask, L2-normalised.
 
@@ -241,7 +246,9 @@ class TransformerEncoder(SentenceEncoder):
         if self._preprocessor.packer.padding_side == "right":  # pad to this batch's longest text only
             width = max(1, int(mask.sum(axis=1).max(initial=1)))
             features, mask = {k: v[:, :width] for k, v in features.items()}, mask[:, :width]
-        vectors = self._pool(features, mask).numpy()
+        rows = max(1, ENCODE_TOKENS // mask.shape[1])  # long texts in smaller batches: memory grows with rows x width^2
+        vectors = np.concatenate([self._pool({k: v[i:i + rows] for k, v in features.items()}, mask[i:i + rows]).numpy()
+                                  for i in range(0, len(mask), rows)])
         if len(owner) != len(texts):
             vectors = mean_by_owner(vectors, owner, len(texts))
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
