@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -149,6 +150,7 @@ def train(
 
     Every option can default from kagglekit.toml or \\[tool.kagglekit] in pyproject.toml (see the README).
     """
+    started = time.monotonic()  # --time-limit counts from here: importing the engine and loading the data count too
     from kagglekit.engine import trainer
     from kagglekit.engine.config import TrainConfig
     from kagglekit.logs import quiet_frameworks
@@ -168,7 +170,7 @@ def train(
             seeds=seeds, pseudo_label=pseudo_label, time_limit=time_limit,
         )
         with EngineConsole(console) as engine_console:
-            result = trainer.run(config, listeners=[engine_console])
+            result = trainer.run(config, listeners=[engine_console], started=started)
     for name, path in result.submissions.items():
         console.print(f"submission {name}: {path}", highlight=False)
     _finish_run(result)

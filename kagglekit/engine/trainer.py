@@ -50,8 +50,13 @@ class RunResult:
     not_run: dict[str, str] = field(default_factory=dict)  # models a --time-limit left out or stopped, and why
 
 
-def run(config: TrainConfig, listeners: Sequence[Listener] = ()) -> RunResult:
-    """Cross-validate, refit and write a submission for every chosen model, then ensemble and rank them."""
+def run(config: TrainConfig, listeners: Sequence[Listener] = (), *, started: float | None = None) -> RunResult:
+    """Cross-validate, refit and write a submission for every chosen model, then ensemble and rank them.
+
+    ``started``: the ``time.monotonic()`` time ``--time-limit`` counts from (the CLI passes its process's start, so
+    imports and loading the data count, as on the user's clock); default: now.
+    """
+    started = time.monotonic() if started is None else started
 
     def emit(event: Event) -> None:
         for listener in listeners:
@@ -67,7 +72,7 @@ def run(config: TrainConfig, listeners: Sequence[Listener] = ()) -> RunResult:
     with run_.lock():
         run_.open(competition, folds=config.folds, seed=config.seed, config=config.record())
         run_.remove_partial_writes()
-        return _train(config, competition, run_, models, emit)
+        return _train(config, competition, run_, models, emit, started)
 
 
 def _supported(config: TrainConfig, competition: Competition, emit: Listener) -> list[str]:
@@ -82,8 +87,8 @@ def _supported(config: TrainConfig, competition: Competition, emit: Listener) ->
     return [m for m in config.models if m not in unsupported]
 
 
-def _train(config: TrainConfig, competition: Competition, run_: Run, models: list[str], emit: Listener) -> RunResult:
-    started = time.monotonic()
+def _train(config: TrainConfig, competition: Competition, run_: Run, models: list[str], emit: Listener,
+           started: float) -> RunResult:
     uses_tensorflow = any(get_model_class(m).tags.uses_tensorflow for m in models)
     settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
     if config.jobs == "auto":
