@@ -52,9 +52,9 @@ def test_train_passes_options_to_the_library(tiny_competition: Path, monkeypatch
     seen: list[TrainConfig] = []
     real_run = trainer.run
 
-    def spy(config: TrainConfig, listeners=()):
+    def spy(config: TrainConfig, listeners=(), **options):
         seen.append(config)
-        return real_run(config, listeners=listeners)
+        return real_run(config, listeners=listeners, **options)
 
     monkeypatch.setattr(trainer, "run", spy)
     result = runner.invoke(app, ["train", "tiny", "--data-dir", str(tiny_competition), "-m", "baseline", "--folds", "3",
