@@ -54,9 +54,8 @@ def run(config: TrainConfig, listeners: Sequence[Listener] = (), *, started: flo
     """Cross-validate, refit and write a submission for every chosen model, then ensemble and rank them.
 
     ``started``: the ``time.monotonic()`` time ``--time-limit`` counts from (the CLI passes its process's start, so
-    imports and loading the data count, as on the user's clock); default: now.
+    imports and loading the data count, as on the user's clock); default: when training starts, after loading.
     """
-    started = time.monotonic() if started is None else started
 
     def emit(event: Event) -> None:
         for listener in listeners:
@@ -88,7 +87,8 @@ def _supported(config: TrainConfig, competition: Competition, emit: Listener) ->
 
 
 def _train(config: TrainConfig, competition: Competition, run_: Run, models: list[str], emit: Listener,
-           started: float) -> RunResult:
+           started: float | None) -> RunResult:
+    started = time.monotonic() if started is None else started
     uses_tensorflow = any(get_model_class(m).tags.uses_tensorflow for m in models)
     settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
     if config.jobs == "auto":
