@@ -13,30 +13,19 @@ Results go to stdout as a Markdown table.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kagglekit.runs import Run
+from train_all import run_once  # bench/ is the script's folder, so its first import path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(workdir: Path, data_dir: Path, extra: list[str]) -> tuple[float, Run]:
-    """One `train --all` process on an empty runs/ folder; returns (wall seconds, the run)."""
-    shutil.rmtree(workdir / "runs", ignore_errors=True)
-    shutil.rmtree(workdir / "submissions", ignore_errors=True)
-    name = data_dir.name
-    command = [sys.executable, "-m", "kagglekit", "train", name, "--all", "--data-dir", str(data_dir), *extra]
-    start = time.perf_counter()
-    process = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if process.returncode != 0:
-        sys.stderr.write(process.stdout[-3000:] + process.stderr[-3000:])
-        raise SystemExit(f"train failed with exit code {process.returncode}: {' '.join(command)}")
-    return wall, Run(next((workdir / "runs" / name).iterdir()))
+    """One `train --all` process on an empty runs/ folder (``train_all.run_once``); returns (wall seconds, the run)."""
+    wall, _, run_dir = run_once(workdir, data_dir, extra)
+    return wall, Run(run_dir)
 
 
 def describe(run: Run) -> tuple[list[str], list[str], str, float]:

@@ -28,7 +28,7 @@ def run_once(workdir: Path, data_dir: Path, extra: list[str]) -> tuple[float, fl
     """One train --all process from a clean runs/ folder; returns (wall seconds, peak RSS GiB, run dir)."""
     shutil.rmtree(workdir / "runs", ignore_errors=True)
     shutil.rmtree(workdir / "submissions", ignore_errors=True)
-    command = [sys.executable, "-m", "kagglekit", "train", "nlp-getting-started", "--all", "--data-dir", str(data_dir), *extra]
+    command = [sys.executable, "-m", "kagglekit", "train", data_dir.name, "--all", "--data-dir", str(data_dir), *extra]
     start = time.perf_counter()
     process = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -36,7 +36,7 @@ def run_once(workdir: Path, data_dir: Path, extra: list[str]) -> tuple[float, fl
         sys.stderr.write(process.stdout[-3000:] + process.stderr[-3000:])
         raise SystemExit(f"train --all failed with exit code {process.returncode}")
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    return wall, peak_gib, next((workdir / "runs" / "nlp-getting-started").iterdir())
+    return wall, peak_gib, next((workdir / "runs" / data_dir.name).iterdir())
 
 
 def main() -> None:
