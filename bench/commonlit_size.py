@@ -2,7 +2,8 @@
 
 CommonLit Readability (2021) has 2,834 training excerpts of about 175 words (a float `target`, a train-only
 `standard_error`, sparse `url_legal`/`license`), RMSE. The excerpts here are generated in that layout from the demo's
-readability vocabulary (hard words and long sentences lower the target), 14-18 sentences each, so the models
+readability generator (`kagglekit.demo.readability_excerpt`: hard words and long sentences lower the target), 14-18
+sentences each, so the models
 see the real sequence lengths; the test has 1,000 rows. The run is timed with the default options (`--jobs auto`)
 unless others follow `--`.
 
@@ -21,24 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kagglekit.demo import EASY_WORDS, FUNCTION_WORDS, HARD_WORDS
+from kagglekit.demo import readability_excerpt
 from kagglekit.runs import Run, markdown_table
 
 NAME = "commonlit-size"
-
-
-def excerpts(rng: np.random.Generator, difficulty: np.ndarray) -> list[str]:
-    """One excerpt per difficulty: 14-18 sentences whose hard-word share and length grow with it (~175 words)."""
-    texts = []
-    for d in difficulty:
-        hard_share = 1.0 / (1.0 + np.exp(-1.5 * d))
-        sentences = []
-        for _ in range(int(rng.integers(14, 19))):
-            length = int(rng.integers(8, 12) + 4 * hard_share)
-            words = rng.choice(HARD_WORDS if rng.random() < 0.5 * hard_share else EASY_WORDS + FUNCTION_WORDS, length)
-            sentences.append(" ".join(str(w) for w in words).capitalize() + ".")
-        texts.append(" ".join(sentences))
-    return texts
 
 
 def write_competition(directory: Path, rows: int, test_rows: int, seed: int = 42) -> None:
@@ -50,7 +37,7 @@ def write_competition(directory: Path, rows: int, test_rows: int, seed: int = 42
         "id": [f"c{i:06d}" for i in range(total)],
         "url_legal": [f"https://example.org/texts/{i}" if lic else None for i, lic in enumerate(licensed)],
         "license": ["CC BY 4.0" if lic else None for lic in licensed],
-        "excerpt": excerpts(rng, difficulty),
+        "excerpt": [readability_excerpt(rng, d, sentences=(14, 19)) for d in difficulty],
         "target": np.round(-difficulty + rng.normal(0.0, 0.3, total), 4),
         "standard_error": np.round(0.45 + 0.05 * rng.random(total), 4),
     })

@@ -110,20 +110,23 @@ def _sentence(rng: np.random.Generator, words: list[str], length: int) -> str:
     return " ".join(str(w) for w in rng.choice(words, length)).capitalize() + "."
 
 
+def readability_excerpt(rng: np.random.Generator, difficulty: float, sentences: tuple[int, int] = (3, 6)) -> str:
+    """An excerpt of ``sentences`` (low, high) sentences whose hard-word share and length grow with ``difficulty``."""
+    hard_share = 1.0 / (1.0 + np.exp(-1.5 * difficulty))
+    parts = []
+    for _ in range(int(rng.integers(*sentences))):
+        length = int(rng.integers(6, 10) + 4 * hard_share)
+        words = [str(rng.choice(HARD_WORDS if rng.random() < 0.5 * hard_share else EASY_WORDS if rng.random() < 0.5 else FUNCTION_WORDS))
+                 for _ in range(length)]
+        parts.append(" ".join(words).capitalize() + ".")
+    return " ".join(parts)
+
+
 def _readability(rng: np.random.Generator, total: int) -> pd.DataFrame:
     """CommonLit-like: excerpts whose share of hard words and sentence length set a float target (higher is
     easier), a train-only standard_error, and sparse url_legal/license columns that are not text."""
     difficulty = rng.normal(0.0, 1.0, total)
-    excerpts = []
-    for d in difficulty:
-        hard_share = 1.0 / (1.0 + np.exp(-1.5 * d))
-        sentences = []
-        for _ in range(int(rng.integers(3, 6))):
-            length = int(rng.integers(6, 10) + 4 * hard_share)
-            words = [str(rng.choice(HARD_WORDS if rng.random() < 0.5 * hard_share else EASY_WORDS if rng.random() < 0.5 else FUNCTION_WORDS))
-                     for _ in range(length)]
-            sentences.append(" ".join(words).capitalize() + ".")
-        excerpts.append(" ".join(sentences))
+    excerpts = [readability_excerpt(rng, d) for d in difficulty]
     licensed = rng.random(total) < 0.3
     return pd.DataFrame({
         "url_legal": [f"https://example.org/texts/{i}" if lic else None for i, lic in enumerate(licensed)],
