@@ -1,6 +1,7 @@
 """The work a Keras text model shares within a fit: the texts are vectorised once per fit (not once per epoch or per
 batch), the training network reads token ids (no string op in its steps), and the saved model still reads raw strings.
-The sparse character n-grams are bounded and computed once per distinct word."""
+Across fits, a released compiled network serves the next fit of its shape (no tracing again) with the predictions a
+fresh network gives. The sparse character n-grams are bounded and computed once per distinct word."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
+from kagglekit.engine.trainer import run
+from kagglekit.inputs import Inputs
 from kagglekit.models import get_model, load_model
 from kagglekit.models import keras_models
+from kagglekit.models.compiled import NETWORKS
 from kagglekit.models import features
 from kagglekit.models.sklearn_models import CHAR_MAX_FEATURES, word_char_tfidf
 
@@ -45,6 +50,62 @@ def test_texts_are_vectorised_once_per_fit_not_per_epoch(monkeypatch: pytest.Mon
     raw = saved.predict(tf.constant([[t] for t in TEXTS]), verbose=0)[:, 0]
     np.testing.assert_allclose(raw, model.predict(TEXTS)[:, 1], rtol=1e-5)
     np.testing.assert_allclose(load_model(tmp_path / "dense").predict(TEXTS), model.predict(TEXTS), rtol=1e-5)
+
+
+SIZES = {"max_tokens": 40, "sequence_length": 8}  # pinned, as a run pins them, so every fold's network has one shape
+
+
+def _frame(rows: slice) -> Inputs:
+    """Texts with a categorical side column: the siamese network (encoder, category embedding, head)."""
+    frame = pd.DataFrame({"text": TEXTS, "keyword": ["fire" if i % 2 else "coffee" for i in range(len(TEXTS))]})
+    inputs = Inputs.of(frame)
+    assert inputs.schema.categorical == ["keyword"]
+    return inputs[np.arange(len(TEXTS))[rows]]
+
+
+@pytest.mark.parametrize("name", ["dense", "gru"])
+def test_a_released_network_serves_the_next_fit_with_a_fresh_networks_predictions(name: str, tmp_path: Path) -> None:
+    NETWORKS.clear()
+
+    def fit(train: slice, val: slice, seed: int) -> object:
+        return get_model(name, epochs=3, batch_size=8, seed=seed, **SIZES).fit(_frame(train), LABELS[train], val=(_frame(val), LABELS[val]))
+
+    fresh = fit(slice(10, 40), slice(0, 10), seed=43).predict(_frame(slice(None)))
+    NETWORKS.clear()
+    first = fit(slice(0, 30), slice(30, 40), seed=42)
+    first.release()
+    reused_before = NETWORKS.reused
+    second = fit(slice(10, 40), slice(0, 10), seed=43)  # another fold, another seed: the same network shape
+    assert NETWORKS.reused == reused_before + 1
+    np.testing.assert_allclose(second.predict(_frame(slice(None))), fresh, atol=1e-6)  # not the first fold's training
+    second.save(tmp_path / name)
+    np.testing.assert_allclose(load_model(tmp_path / name).predict(_frame(slice(None))), fresh, atol=1e-6)
+
+
+def test_a_model_that_is_not_released_never_shares_its_network() -> None:
+    NETWORKS.clear()
+    kept = get_model("dense", epochs=2, batch_size=8, **SIZES).fit(TEXTS[:30], LABELS[:30])
+    before = kept.predict(TEXTS)
+    get_model("dense", epochs=2, batch_size=8, seed=7, **SIZES).fit(TEXTS[10:], LABELS[10:])
+    np.testing.assert_array_equal(kept.predict(TEXTS), before)
+
+
+def test_the_engine_reuses_each_models_network_across_its_folds_and_refit(tiny_competition: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folds after the first and the refit take the released network; the run equals one that builds every
+    network afresh (nothing kept)."""
+    from tests.test_engine import config
+
+    NETWORKS.clear()
+    reused_before = NETWORKS.reused
+    shared = run(config(tiny_competition, tmp_path / "shared", ["dense"], ensemble=False)).run
+    assert NETWORKS.reused - reused_before == 3  # folds 2 and 3, the refit
+    monkeypatch.setattr(NETWORKS, "max_kept", 0)
+    NETWORKS.clear()
+    afresh = run(config(tiny_competition, tmp_path / "afresh", ["dense"], ensemble=False)).run
+    assert NETWORKS.reused - reused_before == 3
+    np.testing.assert_allclose(shared.oof("dense"), afresh.oof("dense"), atol=1e-6)
+    np.testing.assert_allclose(shared.test_proba("dense"), afresh.test_proba("dense"), atol=1e-6)
 
 
 def test_char_ngrams_are_cut_once_per_distinct_word_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

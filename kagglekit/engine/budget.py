@@ -77,6 +77,7 @@ def probe_seconds(competition: Competition, run: Run, model: str, params: dict[s
         estimator.predict(inputs[val[::step]])
         estimator.predict(test[np.arange(0, len(test), step)])
         times.append(time.perf_counter() - start)
+        estimator.release()  # the next probe and this process's jobs take its compiled network, as a run's folds do
     (small, t_small), (big, t_big) = zip(PROBE_FRACTIONS, times[1:])
     slope = max(0.0, (t_big - t_small) / (big - small))
     # Timing noise between two short probes is multiplied by (1 - big) / (big - small) = 8: never more than the

@@ -79,6 +79,7 @@ def run_job(job: Job) -> dict[str, Any]:
         test_pred = model.predict(test_texts)
         predict_s = time.perf_counter() - start
         model.save(run.fold_model_dir(job.name, None, job.seed))
+        model.release()  # its compiled network serves the next job of this shape in this process
         record = {"fit_s": model.fit_seconds_, "predict_ms_per_row": 1000 * predict_s / max(1, len(test_texts)),
                   "params": jsonable_params(job.params), **pseudo}
         run.save_refit(job.name, test_pred, record, job.seed)
@@ -90,6 +91,7 @@ def run_job(job: Job) -> dict[str, Any]:
     predict_s = time.perf_counter() - start
     test_pred = model.predict(test_texts)
     model.save(run.fold_model_dir(job.name, job.fold, job.seed))
+    model.release()
     record = {
         "fold": job.fold,
         **seeded,

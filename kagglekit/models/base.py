@@ -244,6 +244,10 @@ class TextModel:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def release(self) -> None:
+        """Give what the fit holds for later fits in this process (a compiled network) to those fits; the model
+        cannot predict afterwards. The engine calls it once a job's model is saved; by default nothing to give."""
+
     def _view(self, inputs: Inputs) -> Any:
         """What ``_fit`` and ``_predict_proba`` read: one joined string per row (field markers when there are
         several fields). Models that read each field (pair features, cross-encoder segments) return ``inputs``."""

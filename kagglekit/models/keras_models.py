@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import re
 import string
 from collections import Counter
@@ -38,6 +39,7 @@ from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
 from kagglekit.models.base import ALL_TASKS, TaskSpec, TextModel
+from kagglekit.models.compiled import NETWORKS, CompiledNetwork, input_signature
 
 if TYPE_CHECKING:
     import keras
@@ -58,6 +60,8 @@ HEAD_UNITS = 64  # the siamese network's hidden layer over the concatenated enco
 NUMERIC_INPUT = "numeric_inputs"
 JIT_COMPILE = False  # XLA for the integer networks; measured on a CPU
 STEPS_PER_EXECUTION = 16
+# Parameters that change how a fit runs or what it logs, never the network it compiles (``_network_key``).
+PER_FIT_PARAMS = frozenset({"seed", "epochs", "patience", "early_stopping", "verbose", "cache_dir"})
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
 
 
@@ -145,6 +149,9 @@ class KerasModel(TextModel):
 
     tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS, uses_tensorflow=True)
     from_logits: ClassVar[bool] = False
+    # Whether a fit may take a released compiled network of the same signature (``compiled.py``): the network is
+    # built from the fit's parameters and data alone, and ``_compile`` depends on nothing else.
+    reuses_network: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -250,7 +257,7 @@ class KerasModel(TextModel):
         self.train_batch_ = self._train_batch(strategy.num_replicas_in_sync)
         with strategy.scope():
             self.model_ = self._build(x)
-            self._compile(self._network(), steps=self.epochs * max(1, len(y) // self.train_batch_))
+            self._compile_or_reuse(x, strategy, steps=self.epochs * max(1, len(y) // self.train_batch_))
         train = self._dataset(x, self._targets(y), training=True)
         callbacks: list[keras.callbacks.Callback] = []
         validation, stopper = None, None
@@ -271,6 +278,48 @@ class KerasModel(TextModel):
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         # 1-based epoch whose weights were kept; None without validation data, where no epoch is "best"
         self.best_epoch_ = stopper.best_epoch + 1 if stopper is not None else None
+
+    def _compile_or_reuse(self, x: Any, strategy: Any, steps: int) -> None:
+        """Compile the freshly built network, or take a released compiled twin and start it from the fresh network's
+        values (the same fit, without tracing its functions again)."""
+        fresh = self._network()
+        key = self._network_key(x, fresh, strategy)
+        compiled = NETWORKS.take(key) if key is not None else None
+        if compiled is None:
+            self._compile(fresh, steps)
+            self._held_network = (key, CompiledNetwork.of(fresh)) if key is not None else None
+            return
+        compiled.restart_from(fresh)
+        self._adopt(compiled.network)
+        self._held_network = (key, compiled)
+
+    def _network_key(self, x: Any, network: keras.Model, strategy: Any) -> tuple | None:
+        """What makes two fits' compiled networks interchangeable, or None where this fit does not reuse."""
+        import keras
+
+        if not self.reuses_network or self.tensorboard_dir or strategy.num_replicas_in_sync != 1:
+            return None
+        params = tuple(sorted((name, repr(value)) for name, value in self.get_params().items() if name not in PER_FIT_PARAMS))
+        return (type(self).__module__, type(self).__qualname__, params, repr(self.task_), self._architecture(),
+                input_signature(x), tuple((tuple(v.shape), str(v.dtype)) for v in network.variables),
+                keras.config.dtype_policy().name, self.train_batch_)
+
+    def _architecture(self) -> str:
+        """Hook: what, beyond the parameters and the inputs' shapes, decides how the network is wired."""
+        return ""
+
+    def _adopt(self, network: keras.Model) -> None:
+        """Hook: train and save ``network`` (a reused twin of the one ``_build`` made)."""
+        self.model_ = network
+
+    def release(self) -> None:
+        held = getattr(self, "_held_network", None)
+        if held is None:
+            return
+        self._held_network = None
+        for attribute in ("model_", "network_"):
+            self.__dict__.pop(attribute, None)
+        NETWORKS.release(*held)
 
     def _predict_proba(self, texts: np.ndarray) -> np.ndarray:
         raw = self._network().predict(self._dataset(self._features(texts)), verbose=0)
@@ -313,6 +362,8 @@ class KerasTextModel(KerasModel):
     epochs and overfit from there, so a second epoch of patience only trained an epoch that was thrown away (on the
     tweets every one of the 25 zoo fold histories kept the same best epoch with one epoch of patience).
     """
+
+    reuses_network = True
 
     def __init__(self, *, max_tokens: int | None = None, sequence_length: int | None = None, embedding_dim: int = 128,
                  input_mode: str = DEFAULT_INPUT_MODE, batch_size: int = 128, learning_rate: float = 4e-3, patience: int = 1,
@@ -388,8 +439,7 @@ class KerasTextModel(KerasModel):
         if not self.fields_.text:
             tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
             self.network_ = keras.Model(tokens, self._output(self._body(embedding(tokens))), name=f"{self.name}_network")
-            text = keras.Input(shape=(1,), dtype="string", name="text")
-            return keras.Model(text, self.network_(self.vectorizers_[0](text)), name=self.name)
+            return self._wrap(self.network_)
         tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
         encoder = keras.Model(tokens, self._body(embedding(tokens)), name="encoder")
         # A lone side field (a tweet's location) is a bag of its words: the model's body reads the texts that carry
@@ -411,15 +461,32 @@ class KerasTextModel(KerasModel):
         h = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
         h = layers.Dense(HEAD_UNITS, activation="relu", name="head")(h)
         self.network_ = keras.Model(inputs, self._output(h), name=f"{self.name}_network")
+        return self._wrap(self.network_)
+
+    def _wrap(self, network: keras.Model) -> keras.Model:
+        """The saved model: the vectorizers (and lookups) in front of the integer network, so it reads raw strings."""
+        import keras
+
+        if not self.fields_.text:
+            text = keras.Input(shape=(1,), dtype="string", name="text")
+            return keras.Model(text, network(self.vectorizers_[0](text)), name=self.name)
         raw = {name: keras.Input(shape=(1,), dtype="string", name=name) for name in [*self.fields_.text, *self.fields_.categorical]}
         ids = {name: v(raw[name]) for name, v in zip(self.fields_.text, self.vectorizers_)}
         ids.update({name: lookup(raw[name]) for name, lookup in zip(self.fields_.categorical, self.lookups_)})
         if self.fields_.numeric:  # standardised by the caller, as ``_features`` does (the medians and scales are saved)
             raw[NUMERIC_INPUT] = ids[NUMERIC_INPUT] = keras.Input(shape=(len(self.fields_.numeric),), name=NUMERIC_INPUT)
-        return keras.Model(raw, self.network_(ids), name=self.name)
+        return keras.Model(raw, network(ids), name=self.name)
 
     def _network(self) -> keras.Model:
         return self.network_
+
+    def _architecture(self) -> str:
+        fields = self.fields_
+        return json.dumps([fields.text, fields.categorical, fields.numeric, fields.pairs, fields.side])
+
+    def _adopt(self, network: keras.Model) -> None:
+        self.network_ = network
+        self.model_ = self._wrap(network)
 
     def _compile(self, network: keras.Model, steps: int) -> None:
         """Adam on the integer network, with XLA (``jit_compile``) as measured best on a CPU."""

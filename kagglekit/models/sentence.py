@@ -38,6 +38,8 @@ class FrozenEncoderHead(KerasModel):
     categoricals' values, the numerics' scales) and is saved with the encoder record.
     """
 
+    reuses_network = True
+
     def __init__(self, *, cache_dir: str | None = None, units: int = 64, **params: Any):
         super().__init__(**params)
         self.cache_dir, self.units = cache_dir, units
