@@ -157,7 +157,8 @@ class TrainedRun:
         return self.run.best(single)
 
     def predict(self, texts: Sequence[str] | str, model: str | None = None) -> pd.DataFrame:
-        """Label new texts with a saved full-data refit (default: the best single model): text, label, probability."""
+        """Label new texts with a model's saved models, its refit or fold models' mean (default: the best single model):
+        text, label, probability."""
         import pandas as pd
 
         from kagglekit.predict import predict_texts

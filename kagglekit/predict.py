@@ -46,13 +46,14 @@ class Predictions:
 
 
 def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predictions:
-    """Label each text with a saved refit (default: the run's best single model; with --seeds, its refits' mean) at
-    the threshold tuned on its out-of-fold predictions."""
+    """Label each text with a model's saved models as its submission used them (default: the run's best single model;
+    its refit, or its fold models' mean; with --seeds, every seed's) at the threshold tuned on its out-of-fold
+    predictions."""
     name = model or run.best(single=True)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
-    seeds = int(run.summary(name).get("seeds", 1))
-    proba = np.mean([load_model(run.fold_model_dir(name, None, seed)).predict_proba(texts) for seed in range(seeds)], axis=0)
+    member = _member_models(run, name, run.summary(name).get("test_from", "refit"))
+    proba = np.mean([load_model(directory).predict_proba(texts) for directory in member.directories], axis=0)
     threshold = float(run.summary(name).get("threshold", 0.5))
     labels = predict_labels(proba, threshold)
     classes = run.manifest["classes"]

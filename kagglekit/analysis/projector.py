@@ -44,16 +44,23 @@ def _class_names(config: Any) -> Iterator[str]:
 
 
 def keras_model_path(run: Run, name: str) -> Path:
-    """The full-data Keras model of ``name``; a name without a learned word embedding lists the run's models that have one."""
+    """The saved Keras model of ``name`` whose embedding is shown: its full-data refit, or (a Keras model's test
+    predictions being its fold models' mean) fold 1's model; a name without a learned word embedding lists the
+    run's models that have one."""
     run.summary(name)  # unknown names: ConfigError listing the run's models and ensembles
-    path = run.fold_model_dir(name, None) / KERAS_FILE
+    path = _one_saved_model(run, name)
     if not has_word_embedding(path):
-        with_embedding = [m for m in run.model_names() if has_word_embedding(run.fold_model_dir(m, None) / KERAS_FILE)]
+        with_embedding = [m for m in run.model_names() if has_word_embedding(_one_saved_model(run, m))]
         raise ConfigError(
-            f"{name} in run {run.name} has no Keras model with a learned word embedding (models/{name}/full/{KERAS_FILE} "
+            f"{name} in run {run.name} has no Keras model with a learned word embedding ({path.relative_to(run.directory)} "
             f"with TextVectorization and Embedding layers); models that have one: {', '.join(with_embedding) or 'none (train one, e.g. -m dense)'}"
         )
     return path
+
+
+def _one_saved_model(run: Run, name: str) -> Path:
+    refit = run.fold_model_dir(name, None) / KERAS_FILE
+    return refit if refit.is_file() else run.fold_model_dir(name, 0) / KERAS_FILE
 
 
 def _layers(layer: Any) -> list[Any]:

@@ -146,7 +146,7 @@ def train(
              "NAME.KEY=VALUE sets it for model NAME only, e.g. transformer.learning_rate=3e-5. "
              "`kagglekit models` lists each model's parameters.")] = [],
 ) -> None:
-    """Cross-validate models, refit them on all data and write one submission per model and ensemble.
+    """Cross-validate models, refit the scikit-learn ones on all data and write one submission per model and ensemble.
 
     Every option can default from kagglekit.toml or \\[tool.kagglekit] in pyproject.toml (see the README).
     """
@@ -230,7 +230,7 @@ def predict(
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A file with one text per line.")] = None,
     run_name: RunOption = None,
 ) -> None:
-    """Classify texts with a saved full-data refit; prints label and probability for each."""
+    """Classify texts with a model's saved models (its refit, or its fold models' mean); prints label and probability for each."""
     from kagglekit.config import Workspace
     from kagglekit.predict import predict_texts, read_texts
     from kagglekit.runs import find_run

@@ -41,7 +41,7 @@ class ModelTags:
 
     # Task kinds this model can learn; the engine refuses others before any fold starts.
     supported_tasks: frozenset[str] = CLASSIFICATION
-    # False for models too expensive to refit on all rows: their test predictions are the fold models' mean.
+    # False where the fold models' mean test prediction beats a refit on all rows or costs much less: no refit job.
     full_refit: bool = True
     # Parameters that change where output goes or how much is printed, never the predictions: no retrain.
     runtime_params: frozenset[str] = frozenset({"verbose", "cache_dir", "tensorboard_dir"})

@@ -147,7 +147,9 @@ class KerasModel(TextModel):
     parameters and passes the rest on, so ``param_names`` collects them along the class hierarchy.
     """
 
-    tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS, uses_tensorflow=True)
+    # Test predictions are the fold models' mean, no full-data refit: on held-out tweets the mean had the better AUC
+    # and log loss for every Keras model but gru (equal), and the refits took a tenth of `train --all` (BENCHMARKS.md).
+    tags = dataclasses.replace(TextModel.tags, supported_tasks=ALL_TASKS, uses_tensorflow=True, full_refit=False)
     from_logits: ClassVar[bool] = False
     # Whether a fit may take a released compiled network of the same signature (``compiled.py``): the network is
     # built from the fit's parameters and data alone, and ``_compile`` depends on nothing else.
@@ -236,8 +238,10 @@ class KerasModel(TextModel):
         return self.batch_size
 
     def _dataset(self, x: Any, y: np.ndarray | None = None, *, training: bool = False) -> tf.data.Dataset:
-        """Training batches shuffled with the seed; validation batches of ``batch_size``; prediction ones bigger."""
-        return batches(x, y, self.train_batch_ if y is not None else PREDICT_BATCH, shuffle_seed=self.seed if training else None)
+        """Training batches of ``batch_size`` shuffled with the seed; validation and prediction batches of
+        ``PREDICT_BATCH`` (a forward pass's cost on a CPU is mostly per batch: a recurrent model's validation in
+        batches of 32 took as long as a third of its training epoch)."""
+        return batches(x, y, self.train_batch_ if training else PREDICT_BATCH, shuffle_seed=self.seed if training else None)
 
     def _fit(self, texts: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
         import keras
