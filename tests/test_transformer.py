@@ -8,6 +8,7 @@ other tests (the registry-wide conformance test, engine tests) that need a prese
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,20 @@ def test_prepare_params_pins_the_preset_and_sequence_length(keras_preset: str, t
     assert get_model_class("transformer").prepare_params({"preset": keras_preset}, long_texts)["sequence_length"] == 512
     with pytest.raises(ModelError, match="sequence_length 4096 is outside 3..512"):
         get_model_class("transformer").prepare_params({"preset": keras_preset, "sequence_length": 4096}, TEXTS)
+
+
+def test_embed_chooses_a_length_within_the_checkpoints_trained_one(hf_preset: str, tmp_path: Path) -> None:
+    """A sentence-transformers checkpoint says what length its embeddings were trained on (all-MiniLM-L6-v2: 256 of
+    512 positions): embed's length chosen from long texts stays within it; transformer fine-tunes, so it may not."""
+    checkpoint = tmp_path / "sentence_checkpoint"
+    shutil.copytree(hf_preset, checkpoint)
+    long_texts = np.array([" ".join(WORDS * 30)] * 3, dtype=object)
+    assert get_model_class("embed").prepare_params({"preset": str(checkpoint)}, long_texts)["sequence_length"] == 512
+    (checkpoint / "sentence_bert_config.json").write_text('{"max_seq_length": 128, "do_lower_case": false}')
+    assert get_model_class("embed").prepare_params({"preset": str(checkpoint)}, long_texts)["sequence_length"] == 128
+    assert get_model_class("embed").prepare_params({"preset": str(checkpoint)}, TEXTS)["sequence_length"] == 16
+    assert get_model_class("embed").prepare_params({"preset": str(checkpoint), "sequence_length": 200}, long_texts)["sequence_length"] == 200
+    assert get_model_class("transformer").prepare_params({"preset": str(checkpoint)}, long_texts)["sequence_length"] == 512
 
 
 @pytest.mark.parametrize("name", ["transformer", "embed"])

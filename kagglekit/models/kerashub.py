@@ -68,6 +68,7 @@ class PresetInfo:
     preset: str
     max_length: int
     tokenizer: Any
+    trained_length: int | None = None  # a sentence-transformers checkpoint's max_seq_length (its embeddings' training)
 
 
 def resolve_preset(preset: str | None, model: str) -> str:
@@ -112,7 +113,19 @@ def inspect_preset(preset: str, model: str) -> PresetInfo:
         backbone = load_backbone(preset, model)
         max_length = int(getattr(backbone, "max_sequence_length", None) or DEFAULT_MAX_LENGTH)
         del backbone
-    return PresetInfo(preset, max_length, tokenizer)
+    return PresetInfo(preset, max_length, tokenizer, trained_sequence_length(preset))
+
+
+def trained_sequence_length(preset: str) -> int | None:
+    """The longest input a sentence-transformers checkpoint's embeddings were trained and are meant to be used on
+    (``sentence_bert_config.json``'s ``max_seq_length``: 256 for all-MiniLM-L6-v2, whose position table holds 512);
+    None for other presets."""
+    config = Path(preset) / "sentence_bert_config.json"
+    try:
+        length = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length") if config.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return int(length) if isinstance(length, int) and length > 2 else None
 
 
 def choose_sequence_length(tokenizer: Any, segments: Sequence[np.ndarray], max_length: int, quantile: float = 0.99,
@@ -149,16 +162,19 @@ def check_truncation(truncation: str, model: str) -> None:
         raise ModelError(f"{model}: truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
 
 
-def pin_preset(model: str, params: dict[str, Any], segments: Sequence[np.ndarray]) -> dict[str, Any]:
+def pin_preset(model: str, params: dict[str, Any], segments: Sequence[np.ndarray], *, within_trained: bool = False) -> dict[str, Any]:
     """The resolved preset (validated by loading it), the sequence length (the given one, or the data's) and the
-    truncation, so the run records all three."""
+    truncation, so the run records all three. ``within_trained``: a length chosen from the data stays within the
+    length the checkpoint's sentence embeddings were trained on (a frozen encoder: longer inputs cost quadratically
+    more and were never seen in its training)."""
     truncation = params.get("truncation") or TRUNCATIONS[0]
     check_truncation(truncation, model)
     preset = resolve_preset(params.get("preset"), model)
     info = inspect_preset(preset, model)
     length = params.get("sequence_length")
     if length is None:
-        length = choose_sequence_length(info.tokenizer, segments, info.max_length, seed=params.get("seed", 0))
+        cap = min(info.max_length, info.trained_length or info.max_length) if within_trained else info.max_length
+        length = choose_sequence_length(info.tokenizer, segments, cap, seed=params.get("seed", 0))
     elif not 2 < int(length) <= info.max_length:
         raise ModelError(f"{model}: sequence_length {length} is outside 3..{info.max_length}, the longest input of {preset}")
     return {"preset": preset, "sequence_length": int(length), "truncation": truncation}
@@ -179,6 +195,9 @@ class PresetModel:
         super().__init__(**params)
         self.preset, self.sequence_length, self.truncation = preset, sequence_length, truncation
 
+    # The checkpoint is used frozen (its sentence embeddings): a length chosen from the data stays within its training.
+    frozen_encoder: ClassVar[bool] = False
+
     @classmethod
     def length_segments(cls, inputs: Inputs) -> list[np.ndarray]:
         """The segments one packed sequence holds, whose token counts choose the sequence length."""
@@ -189,7 +208,7 @@ class PresetModel:
         """Resolve and load the preset once (a bad one fails before any fold) and pin the sequence length."""
         inputs = Inputs.of(inputs)
         params = super().prepare_params(params, inputs)  # type: ignore[misc]
-        return {**params, **pin_preset(cls.name, params, cls.length_segments(inputs))}
+        return {**params, **pin_preset(cls.name, params, cls.length_segments(inputs), within_trained=cls.frozen_encoder)}
 
     @classmethod
     def all_skip_reason(cls, params: dict[str, Any]) -> str | None:
@@ -202,7 +221,8 @@ class PresetModel:
         preset = resolve_preset(self.preset, self.name)
         if self.sequence_length is not None:
             return preset, int(self.sequence_length)
-        return preset, pin_preset(self.name, {"preset": preset}, self.length_segments(inputs))["sequence_length"]
+        return preset, pin_preset(self.name, {"preset": preset}, self.length_segments(inputs),
+                                  within_trained=self.frozen_encoder)["sequence_length"]
 
 
 def pack(preprocessor: Any, segments: Sequence[np.ndarray], truncation: str) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -292,6 +292,7 @@ class EmbedModel(PresetModel, FrozenEncoderHead):
 
     description = "Frozen transformer embeddings (KerasHub preset, cached) + dense head; CPU-friendly"
     from_logits = True
+    frozen_encoder = True
 
     def __init__(self, *, dropout: float = 0.2, units: int = 256, epochs: int = 30, patience: int = 3, **params: Any):
         super().__init__(units=units, epochs=epochs, patience=patience, **params)
