@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -22,7 +23,9 @@ from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Note, Recorder, RunStarted
 from kagglekit.engine.jobs import Job
 from kagglekit.engine.trainer import run
+from kagglekit import models
 from kagglekit.errors import RunLockedError
+from kagglekit.models.sklearn_models import TfidfNaiveBayes
 from kagglekit.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +53,25 @@ def test_a_run_reports_its_jobs_as_events_and_a_rerun_resumes(tiny_competition: 
     run(config(tiny_competition, tmp_path, ["baseline"], ensemble=False), listeners=[again])
     assert again.of(RunStarted)[0].done_jobs == 4 and "JobStarted" not in again.kinds()
     assert "ModelFinished" in again.kinds()
+
+
+class CacheFilling(TfidfNaiveBayes):
+    """The baseline, tagged as a model whose first job fills a cache its other jobs read (as the frozen encoders)."""
+
+    tags = dataclasses.replace(TfidfNaiveBayes.tags, fills_cache=True)
+
+
+def test_a_cache_filling_models_first_job_runs_first_and_its_others_after_it(tiny_competition: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CacheFilling, "name", "filling")
+    monkeypatch.setitem(models._REGISTRY, "filling", CacheFilling)
+    recorder = Recorder()
+    run(config(tiny_competition, tmp_path, ["baseline", "filling"], ensemble=False), listeners=[recorder])
+    order = [(e.job.name, e.job.fold) for e in recorder.events if isinstance(e, JobStarted)]
+    assert order[0] == ("filling", 0)  # before the baseline, though registered after it
+    assert order[1:3] == [("filling", 1), ("filling", 2)]  # released once fold 1 was done, ahead of the rest
+    assert sorted(order[3:], key=str) == sorted([("baseline", 0), ("baseline", 1), ("baseline", 2), ("baseline", None),
+                                                 ("filling", None)], key=str)
 
 
 def test_the_engine_never_prints(tiny_competition: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -90,20 +90,20 @@ def test_a_model_that_is_not_released_never_shares_its_network() -> None:
     np.testing.assert_array_equal(kept.predict(TEXTS), before)
 
 
-def test_the_engine_reuses_each_models_network_across_its_folds_and_refit(tiny_competition: Path, tmp_path: Path,
+def test_the_engine_reuses_each_models_network_across_its_folds(tiny_competition: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The folds after the first and the refit take the released network; the run equals one that builds every
-    network afresh (nothing kept)."""
+    """The folds after the first take the released network; the run equals one that builds every network afresh
+    (nothing kept)."""
     from tests.test_engine import config
 
     NETWORKS.clear()
     reused_before = NETWORKS.reused
     shared = run(config(tiny_competition, tmp_path / "shared", ["dense"], ensemble=False)).run
-    assert NETWORKS.reused - reused_before == 3  # folds 2 and 3, the refit
+    assert NETWORKS.reused - reused_before == 2  # folds 2 and 3
     monkeypatch.setattr(NETWORKS, "max_kept", 0)
     NETWORKS.clear()
     afresh = run(config(tiny_competition, tmp_path / "afresh", ["dense"], ensemble=False)).run
-    assert NETWORKS.reused - reused_before == 3
+    assert NETWORKS.reused - reused_before == 2
     np.testing.assert_allclose(shared.oof("dense"), afresh.oof("dense"), atol=1e-6)
     np.testing.assert_allclose(shared.test_proba("dense"), afresh.test_proba("dense"), atol=1e-6)
 

@@ -83,13 +83,21 @@ class JobPlan:
         if once and not pseudo:
             emit(Note(f"--seeds {config.seeds}: {', '.join(once)} train{'s' if len(once) == 1 else ''} once "
                       "(the seed does not change their fits)"))
+        self._held: dict[str, list[Job]] = {}  # jobs of an entry that wait for its first job (``fills_cache``)
+        first_jobs: list[Job] = []
         for entry in entries:
             full_refit, seeds = tags[entry].full_refit, self.seeds[entry]
             folds = [(s, k) for s in range(seeds) for k in range(n) if not run.fold_done(entry, k, s)]
             refits = [(s, None) for s in range(seeds) if full_refit and not run.refit_done(entry, s)]
-            self._queue += [self._job(entry, k, s) for s, k in folds]
+            jobs = [self._job(entry, k, s) for s, k in folds]
+            if tags[entry].fills_cache and len(jobs) > 1:
+                first_jobs.insert(0, jobs[0])  # the last registered (embed: the costliest encoder) first
+                self._held[entry] = jobs[1:]
+            else:
+                self._queue += jobs
             self._open[entry] = set(folds) | set(refits)
             self.refit[entry] = full_refit
+        self._queue = first_jobs + self._queue
         if deadline is not None:
             self._fit_to_deadline(entries)
         self.total_jobs = sum(self.seeds[e] * (n + (1 if self.refit[e] else 0)) for e in self._open)
@@ -208,6 +216,7 @@ class JobPlan:
             return
         self.not_run[entry] = why
         self._queue = [j for j in self._queue if j.name != entry]
+        self._held.pop(entry, None)
         self._open.pop(entry, None)
         self.run.write_summary(entry, {
             "name": entry, "kind": "model", "order": self._order(entry), "status": NOT_RUN,
@@ -243,6 +252,7 @@ class JobPlan:
         if not open_jobs:
             self._finish(job.name)
         else:
+            self._queue = self._held.pop(job.name, []) + self._queue  # its cache is filled: the rest are quick
             self._queue_ready_refits(job.name)  # the refit of a seed takes the median of its folds' hints
 
     def failed(self, job: Job, error: str) -> None:
@@ -258,6 +268,7 @@ class JobPlan:
             return
         self.failures[entry] = error
         self._queue = [j for j in self._queue if j.name != entry]
+        self._held.pop(entry, None)
         self._open.pop(entry, None)
         self.run.write_summary(entry, {
             "name": entry, "kind": "model", "order": self._order(entry), "status": "failed",

@@ -54,6 +54,9 @@ class ModelTags:
     gpu_only_in_all: bool = False
     # False when the seed changes nothing a fit does (the same predictions for every seed): --seeds trains it once.
     seeded: bool = True
+    # Its first job embeds every text into a cache its other jobs read (a frozen encoder): that job starts first and
+    # alone, the others once it is done, so parallel workers do not wait on each other's embedding.
+    fills_cache: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ embedding alone, the network input these models always had.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,7 @@ class FrozenEncoderHead(KerasModel):
     categoricals' values, the numerics' scales) and is saved with the encoder record.
     """
 
+    tags = dataclasses.replace(KerasModel.tags, fills_cache=True)
     reuses_network = True
 
     def __init__(self, *, cache_dir: str | None = None, units: int = 64, **params: Any):

@@ -27,7 +27,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from kagglekit.inputs import Inputs
 from kagglekit.models import register
 from kagglekit.models.base import ALL_TASKS, TaskKind, TextModel
-from kagglekit.models.features import CharTfidf, InputFeatures
+from kagglekit.models.features import FEATURE_DTYPE, CharTfidf, InputFeatures
 
 # Character n-grams kept at most (the most frequent): 76,000 on the disaster tweets, millions on an essay corpus.
 CHAR_MAX_FEATURES = 2**18
@@ -94,7 +94,7 @@ class TfidfNaiveBayes(SklearnTextModel):
         self.ngram_max, self.min_df, self.alpha, self.seed = ngram_max, min_df, alpha, seed
 
     def _text_vectorizer(self) -> Callable[[], Any]:
-        return partial(TfidfVectorizer, ngram_range=(1, self.ngram_max), min_df=self.min_df)
+        return partial(TfidfVectorizer, ngram_range=(1, self.ngram_max), min_df=self.min_df, dtype=FEATURE_DTYPE)
 
     def _classifier(self) -> BaseEstimator:
         return MultinomialNB(alpha=self.alpha)
@@ -129,6 +129,6 @@ class TfidfLogisticRegression(SklearnTextModel):
 def word_char_tfidf(*, min_df: int, char_ngram_max: int) -> FeatureUnion:
     """``tfidf_lr``'s vectorizer of one text field: word 1-2-grams and bounded char_wb 2-``char_ngram_max``-grams."""
     return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df)),
-        ("chars", CharTfidf(ngram_range=(2, char_ngram_max), min_df=min_df, max_features=CHAR_MAX_FEATURES)),
+        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, dtype=FEATURE_DTYPE)),
+        ("chars", CharTfidf(ngram_range=(2, char_ngram_max), min_df=min_df, max_features=CHAR_MAX_FEATURES, dtype=FEATURE_DTYPE)),
     ])
