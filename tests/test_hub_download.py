@@ -78,14 +78,18 @@ def snapshot(tmp_path: Path) -> Path:
 
 
 def test_downloaded_once_then_read_from_the_cache_without_a_request(hub_root: Path, tmp_path: Path) -> None:
+    """With the optional sentence_bert_config.json (the trained input length embed keeps within) when the repository has
+    it; the other tests' repository has none and still downloads."""
+    (hub_root / REPO / "sentence_bert_config.json").write_text('{"max_seq_length": 128, "do_lower_case": false}')
     hub = serve(hub_root)
     try:
         first, stderr = client(tmp_path, hub.url)
         assert first["reason"] is None and first["path"] == str(snapshot(tmp_path))
         assert f"{hub.url}/{REPO} (downloaded into" in first["source"]
         assert stderr.count("embed: checkpoint tiny-bert from") == 1
-        assert sorted(p.rsplit("/", 1)[1] for m, p in hub.log if m == "GET") == sorted(checkpoints.FILES)  # each once
-        for name in checkpoints.FILES:
+        fetched = (*checkpoints.FILES, *checkpoints.OPTIONAL_FILES)
+        assert sorted(p.rsplit("/", 1)[1] for m, p in hub.log if m == "GET") == sorted(fetched)  # each once
+        for name in fetched:
             assert (snapshot(tmp_path) / name).read_bytes() == (hub_root / REPO / name).read_bytes()
         hub.log.clear()
         second, stderr = client(tmp_path, hub.url)

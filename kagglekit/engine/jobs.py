@@ -126,6 +126,14 @@ def _load_competition(arguments: str, stamps: tuple) -> Competition:
     return load_competition(**json.loads(arguments))
 
 
+def release_process_caches() -> None:
+    """Drop what this process kept for the jobs of a run (compiled networks, the competition) once the run is over."""
+    from kagglekit.models.compiled import NETWORKS
+
+    NETWORKS.clear()
+    _load_competition.cache_clear()
+
+
 def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as JSON records them (a path as its text), so a stored record compares equal to a fresh one."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}

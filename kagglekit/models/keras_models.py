@@ -303,6 +303,8 @@ class KerasModel(TextModel):
 
         if not self.reuses_network or self.tensorboard_dir or strategy.num_replicas_in_sync != 1:
             return None
+        if type(self)._compile not in (KerasModel._compile, KerasTextModel._compile):
+            return None  # its own compile may depend on ``steps`` (a learning-rate schedule), which differs per fit
         params = tuple(sorted((name, repr(value)) for name, value in self.get_params().items() if name not in PER_FIT_PARAMS))
         return (type(self).__module__, type(self).__qualname__, params, repr(self.task_), self._architecture(),
                 input_signature(x), tuple((tuple(v.shape), str(v.dtype)) for v in network.variables),
