@@ -114,7 +114,7 @@ class SentenceEncoder:
         if self.cache_dir is None or not self.cache_dir.is_dir():
             return
         for shard in sorted(self.cache_dir.glob("*.npy")):
-            if shard.name.startswith(".") or shard.name in self._shards:  # another process's write in progress
+            if shard.name.startswith(".") or shard.name in self._shards:  # a write in progress, or read already
                 continue
             rows = np.load(shard, allow_pickle=False)
             table.update(zip(rows["key"].tolist(), rows["vector"]))

@@ -41,10 +41,7 @@ class CompiledNetwork:
 
     def restart_from(self, fresh: Any) -> None:
         """Take a freshly built twin's initial values (weights and random seed states) and rewind the optimizer."""
-        target, source = self.network.variables, fresh.variables
-        if [tuple(v.shape) for v in target] != [tuple(v.shape) for v in source]:
-            raise ValueError("a reused network must have the fresh network's variables")
-        for variable, value in zip(target, source):
+        for variable, value in zip(self.network.variables, fresh.variables, strict=True):  # same shapes: in the key
             variable.assign(value)
         for variable, value in zip(self.network.optimizer.variables, self.optimizer_start):
             variable.assign(value)
