@@ -11,7 +11,7 @@ markers, one block of features per field, or segments for a cross-encoder.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -250,10 +250,13 @@ class Roles:
 
 
 def infer_schema(train: pd.DataFrame, test: pd.DataFrame, reserved: Sequence[str], roles: Roles | None = None,
-                 train_path: Path = Path("train.csv"), test_path: Path = Path("test.csv")) -> InputSchema:
+                 train_path: Path = Path("train.csv"), test_path: Path = Path("test.csv"),
+                 decided: Mapping[str, tuple[Kind | None, str]] | None = None) -> InputSchema:
     """Classify every column of train.csv and test.csv that is not reserved (id, targets, group).
 
     Declared roles win; ``--text-column`` names the text fields (other text columns are then left out, said so).
+    ``decided`` gives the (kind, detail) of columns classified elsewhere: a joined side table's columns, judged on
+    that table's own rows (``kagglekit.tables``), where a prompt's text is text, not four values repeated.
     Raises a DataError naming the columns that exist when a declared column is missing or reserved, and when
     no column can be an input.
     """
@@ -280,7 +283,7 @@ def infer_schema(train: pd.DataFrame, test: pd.DataFrame, reserved: Sequence[str
         elif column in roles.text or column in declared_pairs:
             fields[column] = InputField(column, _text_kind(train[column]), "option")
         else:
-            kind, detail = classify_column(train[column], test[column])
+            kind, detail = (decided or {}).get(column) or classify_column(train[column], test[column])
             if kind in TEXT_KINDS and roles.text:
                 left_out[column] = "text, but --text-column names the text fields"
             elif kind is None:
