@@ -75,6 +75,18 @@ def quiet_frameworks(verbose: bool) -> None:
     sys.meta_path.insert(0, _changes.finder)
 
 
+def policy_environment(verbose: bool) -> dict[str, str]:
+    """The variables a process kagglekit starts (a worker, a Ray task, a notebook's kagglekit command) needs at its
+    start to follow this process's logging policy: TensorFlow reads TF_CPP_MIN_LOG_LEVEL when it loads, and
+    PYTHONWARNINGS covers imports before the child can call :func:`quiet_frameworks` itself. The user's values win."""
+    return {} if verbose else {name: os.environ.get(name, value) for name, value in QUIET_ENVIRONMENT.items()}
+
+
+def child_environment(verbose: bool) -> dict[str, str]:
+    """This process's environment with the logging policy's variables: the ``env`` of a child process."""
+    return {**os.environ, **policy_environment(verbose)}
+
+
 def _quiet_absl() -> None:
     """absl's Python logger: only once absl.logging is imported, since it must create the 'absl' logger itself."""
     try:

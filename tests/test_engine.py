@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import shutil
 import signal
@@ -106,6 +105,20 @@ def test_two_worker_processes_give_the_sequential_run(tiny_competition: Path, tm
     assert pd.read_csv(sequential.submissions["ensemble"]).equals(pd.read_csv(parallel.submissions["ensemble"]))
 
 
+def worker_pids() -> list[int]:
+    """This process's kagglekit worker processes (``python -m kagglekit.engine.worker``), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if parent == os.getpid() and b"kagglekit.engine.worker" in command:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
 @pytest.mark.slow
 def test_a_killed_worker_fails_only_its_job_and_a_rerun_resumes(tiny_competition: Path, tmp_path: Path) -> None:
     """Kill a worker process in the middle of its first job: that model fails, the rest of the run goes on."""
@@ -116,7 +129,7 @@ def test_a_killed_worker_fails_only_its_job_and_a_rerun_resumes(tiny_competition
         if isinstance(event, JobStarted) and recorder.kinds().count("JobStarted") == 1:
             def kill() -> None:
                 time.sleep(0.5)  # the worker is importing TensorFlow and training: mid-job
-                os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+                os.kill(worker_pids()[0], signal.SIGKILL)
             threading.Thread(target=kill, daemon=True).start()
 
     names = ["baseline", "dense"]

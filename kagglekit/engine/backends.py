@@ -10,10 +10,13 @@ persisted folds.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -37,16 +40,30 @@ class Plan(Protocol):
 
 @dataclass(frozen=True)
 class DeviceSettings:
-    """How a worker sets up TensorFlow before its first job."""
+    """How a worker process sets itself up before its first job: TensorFlow's device, the logging policy, the
+    words of its errors' advice (``kagglekit.errors.advice``) and the modules that register the run's models
+    outside kagglekit (a worker imports them; it never runs the caller's script)."""
 
     device: str = "auto"
     mixed_precision: bool = False
     uses_tensorflow: bool = False
     verbose: bool = False
+    audience: str = "python"
+    model_modules: tuple[str, ...] = ()
 
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def model_modules(models: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Where the models registered outside kagglekit live: the modules a worker imports to know them, and the
+    models defined in ``__main__`` (the user's script or notebook), which no worker can import."""
+    from kagglekit.models import get_model_class
+
+    where = {name: get_model_class(name).__module__ for name in models}
+    modules = sorted({m for m in where.values() if m != "__main__" and m.split(".")[0] != "kagglekit"})
+    return tuple(modules), [name for name, module in where.items() if module == "__main__"]
 
 
 class SequentialBackend:
@@ -97,28 +114,34 @@ def worker_slots(n_workers: int, cpus: list[int], gpus: list[str]) -> list[tuple
     return slots
 
 
-def _worker_main(conn: Connection, cpus: list[int], gpu: str | None, settings: DeviceSettings) -> None:
-    """A worker: pin to its cores (and GPU) before TensorFlow starts, then run jobs until told to stop."""
-    os.sched_setaffinity(0, cpus)
+def worker_environment(cpus: list[int], gpu: str | None, settings: DeviceSettings) -> dict[str, str]:
+    """A worker's environment, set at spawn so that it holds before numpy or TensorFlow load: the caller's, the
+    logging policy's variables, thread counts for its share of the cores, its GPU, and this kagglekit first on the
+    import path."""
+    from kagglekit.engine.worker import PACKAGE_ROOT
+    from kagglekit.logs import child_environment
+
+    env = child_environment(settings.verbose)
     threads = str(len(cpus))
     for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = threads
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else "-1" if settings.device == "cpu" else ""
-    _prepare_worker(settings)
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        try:
-            conn.send(("ok", run_job(job)))
-        except Exception as e:
-            conn.send(("error", _describe(e) + "\n" + traceback.format_exc()))
+        env[name] = threads
+    env["TF_NUM_INTEROP_THREADS"] = "1"
+    env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else "-1" if settings.device == "cpu" else ""
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
-def _prepare_worker(settings: DeviceSettings) -> None:
-    if not settings.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def prepare_process(settings: DeviceSettings) -> None:
+    """Set up a process that runs jobs for a parent (a local worker, a Ray worker): the parent's logging policy
+    before TensorFlow loads, error advice in the parent's words, the modules that register the user's own models,
+    then TensorFlow's device."""
+    from kagglekit.errors import set_audience
+    from kagglekit.logs import quiet_frameworks
+
+    quiet_frameworks(settings.verbose)
+    set_audience(settings.audience)
+    for module in settings.model_modules:
+        importlib.import_module(module)
     if settings.uses_tensorflow:
         from kagglekit.device import configure_device
 
@@ -136,7 +159,7 @@ def _receive(conn: Connection) -> tuple[str, Any] | None:
 
 @dataclass
 class _Worker:
-    process: multiprocessing.process.BaseProcess
+    process: subprocess.Popen[bytes]
     conn: Connection
     job: Job | None = None
     started: float = 0.0
@@ -145,9 +168,9 @@ class _Worker:
 class LocalBackend:
     """N worker processes on this machine, each pinned to its share of the cores, or to one GPU when there are several.
 
-    Workers are spawned (not forked: TensorFlow is not fork-safe) and kept for many jobs, so each pays
-    TensorFlow's start-up once. A worker that dies (killed, out of memory) fails only its job, and a fresh
-    worker takes its place.
+    Each worker is ``python -m kagglekit.engine.worker`` (``kagglekit.engine.worker`` says why not multiprocessing)
+    and is kept for many jobs, so each pays TensorFlow's start-up once. A worker that dies (killed, out of memory)
+    fails only its job, and a fresh worker takes its place.
     """
 
     name = "local"
@@ -158,7 +181,9 @@ class LocalBackend:
         self.workers, self.settings = workers, settings
 
     def run(self, plan: Plan, emit: Listener) -> None:
-        context = multiprocessing.get_context("spawn")
+        from kagglekit.errors import current_audience
+
+        settings = dataclasses.replace(self.settings, audience=current_audience())
         slots = worker_slots(self.workers, sorted(os.sched_getaffinity(0)), visible_gpus())
         pool: list[_Worker | None] = [None] * self.workers
         try:
@@ -167,18 +192,18 @@ class LocalBackend:
                 pending = plan.ready(len(idle)) if idle else []
                 for i, job in zip(idle, pending):
                     worker = pool[i]
-                    if worker is None or not worker.process.is_alive():  # died between jobs: replace it
-                        worker = pool[i] = self._start(context, *slots[i])
+                    if worker is None or worker.process.poll() is not None:  # died between jobs: replace it
+                        worker = pool[i] = self._start(settings, *slots[i])
                     worker.job, worker.started = job, time.perf_counter()
                     emit(JobStarted(job))
                     try:
                         worker.conn.send(job)
-                    except OSError:  # died just now: the sentinel check below fails the job
+                    except OSError:  # died just now: its connection reads as closed below and fails the job
                         pass
                 busy = [w for w in pool if w is not None and w.job is not None]
                 if not busy:  # nothing running and nothing ready: new jobs only come from finished ones
                     break
-                wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                wait([w.conn for w in busy])  # a worker that dies closes its end: its connection turns readable
                 for i, worker in enumerate(pool):
                     if worker is None or worker.job is None:
                         continue
@@ -193,37 +218,53 @@ class LocalBackend:
                         else:
                             emit(JobFailed(job, payload.splitlines()[0]))
                             plan.failed(job, payload)
-                    elif not worker.process.is_alive() or worker.conn.closed:
-                        worker.process.join(timeout=5)
-                        error = f"worker process died (exit code {worker.process.exitcode}) while running {job.label}"
+                    elif worker.conn.closed:
+                        try:
+                            code: int | None = worker.process.wait(timeout=5)
+                        except subprocess.TimeoutExpired:
+                            code = None
+                        error = f"worker process died (exit code {code}) while running {job.label}"
                         emit(JobFailed(job, error))
                         plan.failed(job, error)
-                        if not worker.conn.closed:
-                            worker.conn.close()
+                        self._stop(worker)
                         pool[i] = None  # a fresh worker takes the next job
         finally:
             for worker in pool:
                 if worker is not None:
                     self._stop(worker)
 
-    def _start(self, context: Any, cpus: list[int], gpu: str | None) -> _Worker:
-        parent, child = context.Pipe()
-        process = context.Process(target=_worker_main, args=(child, cpus, gpu, self.settings), daemon=True)
-        process.start()
+    def _start(self, settings: DeviceSettings, cpus: list[int], gpu: str | None) -> _Worker:
+        from kagglekit.engine.worker import WorkerSetup
+
+        parent, child = multiprocessing.Pipe()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kagglekit.engine.worker", str(child.fileno())], pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL, env=worker_environment(cpus, gpu, settings),
+        )
         child.close()
+        try:
+            parent.send(WorkerSetup(cpus, settings, list(sys.path)))
+        except OSError:  # it died at start: its connection reads as closed and its first job fails with its exit code
+            pass
         return _Worker(process, parent)
 
     @staticmethod
     def _stop(worker: _Worker) -> None:
-        if worker.job is None and worker.process.is_alive():
+        if worker.job is None and worker.process.poll() is None:
             try:
                 worker.conn.send(None)
-            except OSError:
+                worker.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-            worker.process.join(timeout=10)
-        if worker.process.is_alive():  # interrupted mid-job: its artifacts are incomplete and get redone
+        if worker.process.poll() is None:  # interrupted mid-job: its artifacts are incomplete and get redone
             worker.process.terminate()
-            worker.process.join(timeout=10)
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        if not worker.conn.closed:
+            worker.conn.close()
 
 
 # --- Ray -----------------------------------------------------------------------------------------------------
@@ -234,7 +275,7 @@ _PREPARED: list[DeviceSettings] = []
 def _ray_job(job: Job, settings: DeviceSettings) -> dict[str, Any]:
     """A Ray task: set up the worker process once, then run the job into the shared run folder."""
     if settings not in _PREPARED:
-        _prepare_worker(settings)
+        prepare_process(settings)
         _PREPARED.append(settings)
     return run_job(job)
 
@@ -259,9 +300,14 @@ class RayBackend:
             import ray
         except ImportError:
             raise ConfigError("--backend ray needs Ray: pip install 'kagglekit[ray]'") from None
-        try:
-            ray.init(address=self.address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=self.settings.verbose,
-                     configure_logging=self.settings.verbose, logging_level="WARNING")
+        from kagglekit.errors import current_audience
+        from kagglekit.logs import policy_environment
+
+        settings = dataclasses.replace(self.settings, audience=current_audience())
+        try:  # the logging policy's variables reach Ray's worker processes at their start, before TensorFlow loads
+            ray.init(address=self.address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=settings.verbose,
+                     configure_logging=settings.verbose, logging_level="WARNING",
+                     runtime_env={"env_vars": policy_environment(settings.verbose)})
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ConfigError(
                 f"cannot connect to the Ray cluster at {self.address or 'RAY_ADDRESS/auto'} ({e}): start one with "
@@ -275,7 +321,7 @@ class RayBackend:
                     options = {"num_cpus": job.resources.get("cpus", 1), "num_gpus": job.resources.get("gpus", 0)}
                     if job.resources.get("memory"):
                         options["memory"] = int(job.resources["memory"])
-                    in_flight[task.options(**options).remote(job, self.settings)] = (job, time.perf_counter())
+                    in_flight[task.options(**options).remote(job, settings)] = (job, time.perf_counter())
                     emit(JobStarted(job))
                 if not in_flight:
                     break

@@ -19,7 +19,7 @@ import pandas as pd
 
 from kagglekit.data import Competition, load_competition
 from kagglekit.engine import pseudo
-from kagglekit.engine.backends import Backend, DeviceSettings, auto_jobs, make_backend
+from kagglekit.engine.backends import Backend, DeviceSettings, auto_jobs, make_backend, model_modules
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import (
     EnsembleBuilt,
@@ -32,7 +32,7 @@ from kagglekit.engine.events import (
 from kagglekit.engine.jobs import release_process_caches
 from kagglekit.engine.plan import JobPlan
 from kagglekit.ensemble import BEST_NAME, build_ensembles
-from kagglekit.errors import ConfigError
+from kagglekit.errors import ConfigError, advice
 from kagglekit.models import available_models, get_model_class
 from kagglekit.outputs import write_run_submission
 from kagglekit.runs import Run
@@ -94,11 +94,18 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
            started: float | None) -> RunResult:
     started = time.monotonic() if started is None else started
     uses_tensorflow = any(get_model_class(m).tags.uses_tensorflow for m in models)
-    settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")))
+    modules, in_script = model_modules(models)
+    settings = DeviceSettings(config.device, config.mixed_precision, uses_tensorflow, bool(config.model_params.get("verbose")),
+                              model_modules=modules)
+    if in_script and config.jobs != 1 and config.backend == "local":
+        emit(Note(f"{', '.join(in_script)}: defined in the script that runs kagglekit, which worker processes never run; "
+                  "training in this process (define the model in a module of its own to train in parallel)"))
+        config = dataclasses.replace(config, jobs=1)
     if config.jobs == "auto":
         jobs, why = auto_jobs(len(competition.train), len(models) * (config.folds + 1) * config.seeds, uses_tensorflow)
         if jobs > 1 and config.backend == "local":
-            emit(Note(f"--jobs auto: {jobs} worker processes ({why}); --jobs 1 runs them in this process"))
+            emit(Note(f"--jobs auto: {jobs} worker processes ({why}); "
+                      f"{advice(cli='--jobs 1', python='jobs=1')} runs them in this process"))
         config = dataclasses.replace(config, jobs=jobs)
     backend = make_backend(config.backend, int(config.jobs), config.ray_address, settings)
     if uses_tensorflow and backend.name == "sequential":
@@ -131,7 +138,8 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
                 submissions.update(_ensembles(config, competition, run_, emit))
     for name in run_.stale_ensembles():  # not rebuilt, and a member changed or failed: its scores no longer hold
         run_.remove_ensemble(name)
-        emit(Note(f"removed {name}: a member changed since it was built; rebuild with `kagglekit ensemble {competition.name}`"))
+        rebuild = advice(cli=f"`kagglekit ensemble {competition.name}`", python="TrainedRun.ensemble()")
+        emit(Note(f"removed {name}: a member changed since it was built; rebuild with {rebuild}"))
     if config.time_limit is not None and config.ensemble and len(run_.model_names()) == 1:
         submissions[BEST_NAME] = _lone_model_as_ensemble(config, competition, run_, emit)
     board = run_.write_leaderboard()
