@@ -15,6 +15,8 @@ Layout (all under ``runs/COMPETITION/RUN``)::
                          refit's), and pseudo_labels.json: the rule, its cut-offs and the entry that made them
     ensembles/NAME/      oof.npy, test.npy, summary.json
     submissions/NAME.csv the run's own submission files, each with NAME.json: which run, model and score made it
+    studies/NAME.db      the Optuna study of model NAME on the run's folds (``kagglekit tune``; SQLite), whose best
+                         trial's parameters ``train`` uses; its plots in plots/tune-NAME-*.png
     leaderboard.csv/.md, plots/, errors/, projector/, report.html
 
 Every writer goes through ``kagglekit.io``'s atomic writes, and a fold's record is written after its
@@ -427,6 +429,7 @@ class Run:
         names = self.model_names(include_failed=True) + self.ensemble_names()
         summaries = {name: self.summary(name) for name in names}
         seeded = any(s.get("seeds", 1) > 1 for s in summaries.values())
+        tuned = any(s.get("tuned") for s in summaries.values())
         for name in names:
             summary = summaries[name]
             row = {"model": name, "kind": summary["kind"], f"cv_{metric.name}": summary.get("cv_score"),
@@ -443,6 +446,8 @@ class Run:
             row.update({"test_from": summary.get("test_from"), "fit_s": summary.get("fit_s"),
                         "predict_ms_per_row": summary.get("predict_ms_per_row")})
             row["status"] = summary["status"] if summary["status"] == "ok" else summary.get("error", "failed")
+            if tuned:  # trained with a study's best parameters (``kagglekit tune``)
+                row["study"] = f"{summary['tuned']['trials']} trials" if summary.get("tuned") else ""
             rows.append(row)
         board = pd.DataFrame(rows)
         if board.empty:
@@ -471,6 +476,10 @@ class Run:
         return str(board["model"].iloc[0])
 
     # --- outputs beside the artifacts ------------------------------------------------------------------
+
+    def study_path(self, name: str) -> Path:
+        """The Optuna study (SQLite) of model ``name``: one per run and model, on the run's folds."""
+        return self.directory / "studies" / f"{name}.db"
 
     def submission_path(self, name: str) -> Path:
         return self.directory / "submissions" / f"{name}.csv"

@@ -115,6 +115,8 @@ def train(
     seeds: Annotated[int, typer.Option(min=1, help="Train each model with this many seeds on the same folds and average them (seed s of fold k: seed + 1000*s + k).")] = 1,
     pseudo_label: Annotated[bool, typer.Option("--pseudo-label", help="Second round: add the test rows the best entry predicts confidently to each fold's training part (models NAME+pl).")] = False,
     time_limit: Annotated[Optional[str], typer.Option(metavar="DURATION", help="Fit the run into this time, e.g. 9h, 20m, 1h30m, 90s or 90 (seconds): cheap models first, what would not fit is left out.")] = None,
+    tune: Annotated[Optional[str], typer.Option(metavar="DURATION", help="First spend this long (e.g. 10m, 1h) tuning the models that matter most (the weighted ensemble's heaviest members), then train with the best parameters found.")] = None,
+    defaults: Annotated[bool, typer.Option("--defaults", help="Ignore the run's studies (kagglekit tune): train every model with its default parameters.")] = False,
     metric: Annotated[Optional[str], typer.Option(help="Competition metric: f1, accuracy, roc_auc, logloss, rmse, pearson, spearman, qwk... \\[default: from fetch's metadata].")] = None,
     text_column: TextColumnsOption = [],
     pair: PairsOption = [],
@@ -167,7 +169,7 @@ def train(
             **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column),
             model_params=model_params, run_name=run_name, jobs=parse_jobs(jobs), backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
-            seeds=seeds, pseudo_label=pseudo_label, time_limit=time_limit,
+            seeds=seeds, pseudo_label=pseudo_label, time_limit=time_limit, tune=tune, defaults=defaults,
         )
         with EngineConsole(console) as engine_console:
             result = trainer.run(config, listeners=[engine_console], started=started)
@@ -178,7 +180,10 @@ def train(
 
 def _finish_run(result: "RunResult") -> None:
     """Print the leaderboard and where the run is; exit 1 when any model failed or the time limit left none trained."""
-    print_leaderboard(result.leaderboard, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
+    board = result.leaderboard
+    if "study" in board.columns:  # a model trained with its study's best parameters is marked beside its name
+        board = board.assign(model=[f"{m} (tuned)" if t else m for m, t in zip(board["model"], board["study"])]).drop(columns="study")
+    print_leaderboard(board, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
     if result.not_run:
         console.print(f"[yellow]not run (time limit):[/] {', '.join(result.not_run)}", highlight=False)

@@ -47,6 +47,9 @@ class TrainConfig:
     seeds: int = 1  # each model trained with this many seeds on the same folds, predictions averaged
     pseudo_label: bool = False  # a second round trained with the confident test predictions added (NAME+pl)
     time_limit: float | None = None  # seconds the run may take (--time-limit 20m); None: no limit
+    defaults: bool = False  # ignore the run's Optuna studies (kagglekit tune): every model with its default parameters
+    tune: float | None = None  # seconds spent tuning the models that matter most before training (--tune 10m)
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> the study whose best parameters it uses
 
     @classmethod
     def resolve(cls, competition: str, models: list[str], all_models: bool, **options: Any) -> "TrainConfig":
@@ -63,6 +66,8 @@ class TrainConfig:
             get_model_class(name)
         if options.get("time_limit") is not None:
             options["time_limit"] = parse_duration(options["time_limit"])
+        if options.get("tune") is not None:
+            options["tune"] = parse_duration(options["tune"], "--tune")
         check_options(options)
         config = cls(competition=competition, models=list(dict.fromkeys(requested)), **options)
         if all_models:
@@ -126,6 +131,8 @@ def check_options(options: dict[str, Any]) -> None:
     jobs = options.get("jobs", "auto")
     if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ConfigError(f"--jobs must be a number of worker processes (1 or more) or auto, got {jobs!r}")
+    if options.get("tune") is not None and options.get("defaults"):
+        raise ConfigError("--tune makes studies for train to use and --defaults ignores them: choose one")
     if options.get("ray_address") and options.get("backend", "local") != "ray":
         raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
     check_model_params(options.get("model_params", {}))

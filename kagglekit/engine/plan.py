@@ -336,6 +336,8 @@ class JobPlan:
                             "model_seeds": [[r.get("seed") for r in records[s * n:(s + 1) * n]] for s in range(seeds)]})
         elif self.config.seeds > 1:
             summary["seeds"] = 1  # trained once in a --seeds run: the leaderboard says so
+        if self.model_of[entry] in self.config.tuned:  # trained with its study's best parameters: the leaderboard says so
+            summary["tuned"] = self.config.tuned[self.model_of[entry]]
         if self.pseudo:
             summary.update({"base_model": self.model_of[entry], "pseudo_labels": self.pseudo,
                             "n_pseudo": [r.get("n_pseudo", 0) for r in records[:n]]})

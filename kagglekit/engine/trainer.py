@@ -119,6 +119,10 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
               f"{config.folds}-fold CV{f' x {config.seeds} seeds' if config.seeds > 1 else ''}, run {run_.directory}"))
     emit(Note(f"inputs: {competition.schema.describe()}"))
     _record(run_, seeds=config.seeds)
+    if config.tune is not None or any(run_.study_path(m).is_file() for m in models):
+        from kagglekit.tuning import use_studies  # Optuna is imported only by runs that tune or have studies
+
+        config = use_studies(config, competition, run_, models, emit)
     deadlines = _deadlines(config, started)
     plan = JobPlan(config, competition, run_, models, emit, deadline=deadlines[0])
     emit(RunStarted(run_.name, models, plan.total_jobs, plan.done_jobs, backend.name))

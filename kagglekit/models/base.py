@@ -60,6 +60,38 @@ class ModelTags:
 
 
 @dataclass(frozen=True)
+class Tunable:
+    """One parameter's search range for ``kagglekit tune``: a float or integer from ``low`` to ``high`` (``log``: on a
+    log scale), or one of ``choices``. Built with ``floats``, ``ints`` and ``one_of``; read by ``kagglekit.tuning``."""
+
+    kind: Literal["float", "int", "choice"]
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self.choices if self.kind == "choice" else self.low <= value <= self.high
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        return f"{self.low:g}..{self.high:g}{' (log)' if self.log else ''}"
+
+
+def floats(low: float, high: float, *, log: bool = False) -> Tunable:
+    return Tunable("float", float(low), float(high), log)
+
+
+def ints(low: int, high: int) -> Tunable:
+    return Tunable("int", low, high)
+
+
+def one_of(*choices: Any) -> Tunable:
+    return Tunable("choice", choices=choices)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What a model learns: the kind of target and how many prediction columns it has.
 
@@ -109,6 +141,12 @@ class TextModel:
     description: ClassVar[str] = ""
     tags: ClassVar[ModelTags] = ModelTags()
     seed: int = 42
+
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        """Hook: the parameters ``kagglekit tune`` searches for a task kind (binary, multiclass, multilabel,
+        regression) and their ranges, each holding the default; empty: the model has nothing to tune."""
+        return {}
 
     @classmethod
     def all_skip_reason(cls, params: dict[str, Any]) -> str | None:

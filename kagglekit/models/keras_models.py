@@ -38,7 +38,7 @@ from kagglekit.errors import ModelError
 from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
-from kagglekit.models.base import ALL_TASKS, TaskSpec, TextModel
+from kagglekit.models.base import ALL_TASKS, TaskSpec, TextModel, Tunable, floats, ints, one_of
 from kagglekit.models.compiled import NETWORKS, CompiledNetwork, input_signature
 
 if TYPE_CHECKING:
@@ -373,10 +373,16 @@ class KerasTextModel(KerasModel):
 
     def __init__(self, *, max_tokens: int | None = None, sequence_length: int | None = None, embedding_dim: int = 128,
                  input_mode: str = DEFAULT_INPUT_MODE, batch_size: int = 128, learning_rate: float = 4e-3, patience: int = 1,
-                 **params: Any):
+                 dropout: float = 0.0, **params: Any):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, patience=patience, **params)
         self.max_tokens, self.sequence_length, self.embedding_dim = max_tokens, sequence_length, embedding_dim
-        self.input_mode = input_mode
+        self.input_mode, self.dropout = input_mode, dropout
+
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        """Size, regularisation, optimisation and the epochs policy (a maximum and early stopping's patience)."""
+        return {"embedding_dim": one_of(32, 64, 128, 256), "dropout": floats(0.0, 0.5), "learning_rate": floats(3e-4, 1e-2, log=True),
+                "batch_size": one_of(32, 64, 128), "epochs": ints(3, 10), "patience": ints(1, 3)}
 
     @classmethod
     def prepare_params(cls, params: dict[str, Any], inputs: Any) -> dict[str, Any]:
@@ -444,7 +450,7 @@ class KerasTextModel(KerasModel):
         embedding = layers.Embedding(self.vectorizers_[0].vocabulary_size(), self.embedding_dim, name="embedding")
         if not self.fields_.text:
             tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
-            self.network_ = keras.Model(tokens, self._output(self._body(embedding(tokens))), name=f"{self.name}_network")
+            self.network_ = keras.Model(tokens, self._output(self._dropout(self._body(embedding(tokens)))), name=f"{self.name}_network")
             return self._wrap(self.network_)
         tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
         encoder = keras.Model(tokens, self._body(embedding(tokens)), name="encoder")
@@ -466,8 +472,14 @@ class KerasTextModel(KerasModel):
             parts.append(inputs[NUMERIC_INPUT])
         h = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
         h = layers.Dense(HEAD_UNITS, activation="relu", name="head")(h)
-        self.network_ = keras.Model(inputs, self._output(h), name=f"{self.name}_network")
+        self.network_ = keras.Model(inputs, self._output(self._dropout(h)), name=f"{self.name}_network")
         return self._wrap(self.network_)
+
+    def _dropout(self, h: Any) -> Any:
+        """Dropout before the output layer; none at ``dropout=0`` (the default: the network as it always was)."""
+        from keras import layers
+
+        return layers.Dropout(self.dropout, seed=self.seed)(h) if self.dropout else h
 
     def _wrap(self, network: keras.Model) -> keras.Model:
         """The saved model: the vectorizers (and lookups) in front of the integer network, so it reads raw strings."""
@@ -613,6 +625,10 @@ class RecurrentModel(KerasTextModel):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, **params)
         self.units = units
 
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        return {**super().search_space(task), "units": one_of(32, 64, 128)}
+
     def _recurrent(self, layers: Any) -> Any:
         raise NotImplementedError
 
@@ -663,6 +679,10 @@ class Conv1DModel(KerasTextModel):
     def __init__(self, *, filters: int = 32, kernel_size: int = 5, batch_size: int = 64, learning_rate: float = 2e-3, **params: Any):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, **params)
         self.filters, self.kernel_size = filters, kernel_size
+
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        return {**super().search_space(task), "filters": one_of(32, 64, 128), "kernel_size": ints(2, 7)}
 
     def _body(self, h: Any) -> Any:
         from keras import layers

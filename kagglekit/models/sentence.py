@@ -24,6 +24,7 @@ from kagglekit.encoders import SentenceEncoder, get_encoder
 from kagglekit.inputs import Inputs
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
+from kagglekit.models.base import Tunable, floats, ints, one_of
 from kagglekit.models.keras_models import KerasModel
 
 if TYPE_CHECKING:
@@ -46,6 +47,12 @@ class FrozenEncoderHead(KerasModel):
     def __init__(self, *, cache_dir: str | None = None, units: int = 64, **params: Any):
         super().__init__(**params)
         self.cache_dir, self.units = cache_dir, units
+
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        """The head's size and learning rate, and the epochs policy (a maximum and early stopping's patience)."""
+        return {"units": one_of(32, 64, 128, 256, 512), "learning_rate": floats(1e-4, 1e-2, log=True),
+                "epochs": ints(10, 40), "patience": ints(2, 5)}
 
     def _encoder(self, inputs: Inputs) -> SentenceEncoder:
         raise NotImplementedError

@@ -26,7 +26,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from kagglekit.inputs import Inputs
 from kagglekit.models import register
-from kagglekit.models.base import ALL_TASKS, TaskKind, TextModel
+from kagglekit.models.base import ALL_TASKS, TaskKind, TextModel, Tunable, floats, ints
 from kagglekit.models.features import FEATURE_DTYPE, CharTfidf, InputFeatures
 
 # Character n-grams kept at most (the most frequent): 76,000 on the disaster tweets, millions on an essay corpus.
@@ -93,6 +93,12 @@ class TfidfNaiveBayes(SklearnTextModel):
     def __init__(self, *, ngram_max: int = 1, min_df: int = 1, alpha: float = 1.0, seed: int = 42):
         self.ngram_max, self.min_df, self.alpha, self.seed = ngram_max, min_df, alpha, seed
 
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        """Smoothing (or ridge's penalty, which wants larger values) and the n-gram range."""
+        alpha = floats(1e-2, 100.0, log=True) if task == "regression" else floats(1e-3, 10.0, log=True)
+        return {"alpha": alpha, "ngram_max": ints(1, 3), "min_df": ints(1, 3)}
+
     def _text_vectorizer(self) -> Callable[[], Any]:
         return partial(TfidfVectorizer, ngram_range=(1, self.ngram_max), min_df=self.min_df, dtype=FEATURE_DTYPE)
 
@@ -113,11 +119,17 @@ class TfidfLogisticRegression(SklearnTextModel):
 
     description = "word + char n-gram TF-IDF + logistic regression; ridge for numeric targets"
 
-    def __init__(self, *, C: float = 2.0, char_ngram_max: int = 5, min_df: int = 2, seed: int = 42):
-        self.C, self.char_ngram_max, self.min_df, self.seed = C, char_ngram_max, min_df, seed
+    def __init__(self, *, C: float = 2.0, word_ngram_max: int = 2, char_ngram_max: int = 5, min_df: int = 2, seed: int = 42):
+        self.C, self.word_ngram_max, self.char_ngram_max, self.min_df, self.seed = C, word_ngram_max, char_ngram_max, min_df, seed
+
+    @classmethod
+    def search_space(cls, task: str) -> dict[str, Tunable]:
+        """Regularisation and the word and character n-gram ranges."""
+        return {"C": floats(0.05, 50.0, log=True), "word_ngram_max": ints(1, 3), "char_ngram_max": ints(3, 6),
+                "min_df": ints(1, 3)}
 
     def _text_vectorizer(self) -> Callable[[], Any]:
-        return partial(word_char_tfidf, min_df=self.min_df, char_ngram_max=self.char_ngram_max)
+        return partial(word_char_tfidf, min_df=self.min_df, char_ngram_max=self.char_ngram_max, word_ngram_max=self.word_ngram_max)
 
     def _classifier(self) -> BaseEstimator:
         return LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
@@ -126,9 +138,10 @@ class TfidfLogisticRegression(SklearnTextModel):
         return Ridge(alpha=1.0 / self.C)
 
 
-def word_char_tfidf(*, min_df: int, char_ngram_max: int) -> FeatureUnion:
-    """``tfidf_lr``'s vectorizer of one text field: word 1-2-grams and bounded char_wb 2-``char_ngram_max``-grams."""
+def word_char_tfidf(*, min_df: int, char_ngram_max: int, word_ngram_max: int = 2) -> FeatureUnion:
+    """``tfidf_lr``'s vectorizer of one text field: word 1-``word_ngram_max``-grams and bounded char_wb
+    2-``char_ngram_max``-grams (``word_ngram_max`` defaults to 2, as models saved before it was a parameter had)."""
     return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, dtype=FEATURE_DTYPE)),
+        ("words", TfidfVectorizer(ngram_range=(1, word_ngram_max), sublinear_tf=True, min_df=min_df, dtype=FEATURE_DTYPE)),
         ("chars", CharTfidf(ngram_range=(2, char_ngram_max), min_df=min_df, max_features=CHAR_MAX_FEATURES, dtype=FEATURE_DTYPE)),
     ])
