@@ -13,7 +13,7 @@ for the user (warnings, models left out, ensemble scores) print through tqdm, so
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kagglekit.runs import Run as RunFolder
 
 PLOT_KINDS = ("cv", "confusion", "speed", "curves")
+FRAMES = "frames"  # the competition name of a run trained on DataFrames without one
 SUBMISSION_FILE = "submission.csv"
 
 
@@ -67,13 +68,20 @@ class NotebookProgress:
             self.bar.close()
 
 
-def train(competition: str, models: Sequence[str] = (), *, all_models: bool = False, progress: bool = True,
+def train(competition: str | None = None, models: Sequence[str] = (), *, train: pd.DataFrame | None = None,
+          test: pd.DataFrame | None = None, sample: pd.DataFrame | None = None, target: str | Sequence[str] | None = None,
+          tables: Mapping[str, pd.DataFrame] | None = None, all_models: bool = False, progress: bool = True,
           **options: Any) -> TrainedRun:
     """Cross-validate, refit, ensemble and write submissions, as `kagglekit train` does; returns the run.
 
     ``options`` are TrainConfig's (folds, seed, seeds, pseudo_label, time_limit ("20m" or seconds), metric, data_dir,
-    run_name, device, ensemble, jobs, ...) or model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
+    run_name, device, ensemble, jobs, prepare, ...) or model parameters (epochs, encoder, preset, ...). In a Kaggle notebook the data comes from /kaggle/input
     and the run is written under /kaggle/working.
+
+    DataFrames instead of files: ``train`` and ``test`` (``competition`` then only names the run, default "frames"),
+    ``target`` (the column(s) of train to predict) or ``sample`` (the sample submission), side ``tables`` by name.
+    They are written as a competition folder under .cache/kagglekit/frames/ (``kagglekit.tables.write_frames``) and
+    read as Kaggle's files are, so a reloaded run, predict and the kernels see the same data.
     """
     from kagglekit.engine import trainer
     from kagglekit.engine.config import TrainConfig
@@ -88,9 +96,30 @@ def train(competition: str, models: Sequence[str] = (), *, all_models: bool = Fa
                           f"model parameters: {', '.join(sorted(model_param_names()))}")
     if config_options.get("data_dir") is not None:
         config_options["data_dir"] = Path(config_options["data_dir"])
+    if train is not None or test is not None:
+        competition = competition or FRAMES
+        config_options.update(_frames_folder(competition, train, test, sample, target, tables, config_options))
+    elif competition is None:
+        raise ConfigError("name a competition (its files are in data/COMPETITION), or pass train= and test= DataFrames")
     config = TrainConfig.resolve(competition, list(models), all_models, model_params=model_params, **config_options)
     result = trainer.run(config, listeners=[print_notes, *([NotebookProgress()] if progress else [])])
     return TrainedRun(result.run, result.competition, config.workspace, dict(result.failed))
+
+
+def _frames_folder(name: str, train: pd.DataFrame | None, test: pd.DataFrame | None, sample: pd.DataFrame | None,
+                   target: str | Sequence[str] | None, tables: Mapping[str, pd.DataFrame] | None,
+                   options: dict[str, Any]) -> dict[str, Any]:
+    """The options that point a run at DataFrames written as a competition folder."""
+    from kagglekit.tables import write_frames
+
+    if train is None or test is None:
+        raise ConfigError("pass both train= and test= DataFrames (and target= or sample=)")
+    if options.get("data_dir") is not None:
+        raise ConfigError("pass either data_dir (a folder of files) or train= and test= DataFrames, not both")
+    workspace = options.get("workspace") or Workspace.current()
+    directory = write_frames(workspace.cache_dir / "frames" / name, train, test, sample, target, tables)
+    targets = [target] if isinstance(target, str) else list(target or [])
+    return {"data_dir": directory, **({"target_columns": targets} if targets else {})}
 
 
 def load(competition: str, run_name: str | None = None) -> TrainedRun:
@@ -157,15 +186,16 @@ class TrainedRun:
         return self.run.best(single)
 
     def predict(self, texts: Sequence[str] | str, model: str | None = None) -> pd.DataFrame:
-        """Label new texts with a model's saved models, its refit or fold models' mean (default: the best single model):
-        text, label, probability."""
+        """Answer new texts with a model's saved models, its refit or fold models' mean (default: the best single model):
+        text, the answer its submission would hold, for classes the label and its probability, then every prediction
+        column (class or label probabilities, target values)."""
         import pandas as pd
 
         from kagglekit.predict import predict_texts
 
         predictions = predict_texts(self.run, [texts] if isinstance(texts, str) else list(texts), model)
-        return pd.DataFrame({"text": [p.text for p in predictions.rows], "label": [p.label for p in predictions.rows],
-                             "probability": [p.probability for p in predictions.rows]}).assign(model=predictions.model)
+        return pd.DataFrame([{"text": p.text, "answer": p.answer, **({"label": p.label, "probability": p.probability}
+                             if p.label is not None else {}), **p.values} for p in predictions.rows]).assign(model=predictions.model)
 
     def write_submission(self, path: Path | str | None = None, model: str | None = None) -> Path:
         """Copy the submission of ``model`` (default: the best) to ``path``: submission.csv in the working folder,

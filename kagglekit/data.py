@@ -17,19 +17,22 @@ from kagglekit.inputs import Inputs, InputSchema, Roles, infer_schema, normalise
 from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
+from kagglekit.shapes import MultiLabel, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
 
-Task = Literal["binary", "multiclass", "multilabel", "regression", "ordinal"]
 # label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
 # class; label_probabilities: one probability column per label (multi-label); values: one float column per
-# regression target; scores: one integer column (ordinal).
-SubmissionFormat = Literal["label", "probability", "class_probabilities", "label_probabilities", "values", "scores"]
+# regression target; scores: one integer column (ordinal); ranked_labels: K space-separated labels, best first.
+SubmissionFormat = Literal["label", "probability", "class_probabilities", "label_probabilities", "values", "scores",
+                           "ranked_labels"]
 HOLDS: dict[str, Needs] = {
     "label": "labels", "scores": "labels", "probability": "probabilities", "class_probabilities": "probabilities",
-    "label_probabilities": "probabilities", "values": "values",
+    "label_probabilities": "probabilities", "values": "values", "ranked_labels": "ranking",
 }
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 META_FILE = "kagglekit.json"
 MAX_CLASSES = 100
+MAX_RANKED_LABELS = 5000  # ranked answers rank many labels (MAP-2025: 65 Category:Misconception pairs; catalogues more)
+MISSING_PART = "NA"  # how a joined target writes a missing part (Kaggle's MAP-2025: "True_Correct:NA")
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Competition:
     id_column: str
     target_columns: list[str]
     schema: InputSchema
-    task: Task
+    shape: TaskShape
     classes: list
     submission_format: SubmissionFormat
     metric: Metric
@@ -58,6 +61,11 @@ class Competition:
     roles: Roles = field(default_factory=Roles)  # the input roles the user declared; the rest was inferred
     warnings: list[str] = field(default_factory=list)
     inferred: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        """The shape's name, for messages and manifests; code asks ``shape``."""
+        return self.shape.name
 
     @property
     def target_column(self) -> str:
@@ -73,12 +81,8 @@ class Competition:
 
     @property
     def task_spec(self) -> TaskSpec:
-        """What the models learn: ordinal scores are learnt as one-output regression."""
-        if self.task in ("binary", "multiclass"):
-            return TaskSpec(self.task, self.n_classes)
-        if self.task == "multilabel":
-            return TaskSpec("multilabel", len(self.target_columns))
-        return TaskSpec("regression", len(self.target_columns))
+        """What the models learn: one output per class, label or target (ordinal scores: one-output regression)."""
+        return self.shape.spec(self.n_classes if self.shape.has_classes else len(self.target_columns))
 
     @property
     def n_outputs(self) -> int:
@@ -124,11 +128,12 @@ class Competition:
     def y(self) -> np.ndarray:
         """Targets in the task spec's canonical form: class indices (n,) in the order of ``classes``,
         0/1 (n, L) for multi-label, floats (n, T) for regression and ordinal scores."""
-        if self.task in ("binary", "multiclass"):
-            index = {label: i for i, label in enumerate(self.classes)}
-            return self.train[self.target_column].map(index).to_numpy(dtype=np.int64)
-        dtype = np.int64 if self.task == "multilabel" else np.float64
-        return self.train[self.target_columns].to_numpy(dtype=dtype)
+        return self.shape.encode(self.train, self.target_columns, self.classes)
+
+    @property
+    def target_names(self) -> list:
+        """What each prediction column stands for: the classes, else the target columns."""
+        return self.classes if self.shape.has_classes else self.target_columns
 
     def fingerprint(self) -> str:
         """A short hash of the training rows and targets: folds and caches are only valid for the same data."""
@@ -230,32 +235,27 @@ def _known_metric(directory: Path, metric: str | None) -> tuple[Metric | None, s
     return None, ""
 
 
-GUESSED_METRICS: dict[str, str] = {
-    "binary": "f1", "multiclass": "accuracy", "multilabel": "column_auc", "regression": "rmse", "ordinal": "qwk",
-}
-
-
-def _guess_metric(task: Task, fmt: SubmissionFormat, n_targets: int) -> tuple[str, str]:
-    if fmt == "class_probabilities" or (fmt == "probability" and task == "binary"):
+def _guess_metric(shape: TaskShape, fmt: SubmissionFormat, n_targets: int) -> tuple[str, str]:
+    if fmt == "class_probabilities" or (fmt == "probability" and shape.has_classes):
         return "logloss", "guessed from the probability submission format (set --metric to change)"
-    if task == "regression" and n_targets > 1:
+    if isinstance(shape, Regression) and n_targets > 1:
         return "mcrmse", "guessed from the task (set --metric to change)"
-    return GUESSED_METRICS[task], "guessed from the task (set --metric to change)"
+    return shape.guessed_metric, "guessed from the task (set --metric to change)"
 
 
-def infer_metric(directory: Path, task: Task, fmt: SubmissionFormat, metric: str | None, n_targets: int = 1) -> tuple[str, str]:
-    """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the task.
+def infer_metric(directory: Path, shape: TaskShape, fmt: SubmissionFormat, metric: str | None, n_targets: int = 1) -> tuple[str, str]:
+    """The competition metric: explicit option, then what fetch recorded from the API, then a guess from the shape.
 
-    An explicit metric that cannot score the task is a ConfigError; a recorded one falls back to the guess.
+    An explicit metric that cannot score the shape is a ConfigError; a recorded one falls back to the guess.
     """
     known, note = _known_metric(directory, metric)
-    if known is not None and task in known.tasks:
+    if known is not None and shape.accepts(known):
         return known.name, note
     if known is not None and note == "option":
-        raise ConfigError(f"metric {known.name} cannot score a {task} task; use one of: {', '.join(metrics_for(task))}")
+        raise ConfigError(f"metric {known.name} cannot score a {shape.name} task; use one of: {', '.join(metrics_for(shape.name))}")
     if known is not None:
-        note = f"{note} scores no {task} task; "
-    name, guess = _guess_metric(task, fmt, n_targets)
+        note = f"{note} scores no {shape.name} task; "
+    name, guess = _guess_metric(shape, fmt, n_targets)
     return name, note + guess
 
 
@@ -298,12 +298,12 @@ def load_competition(
     _check_same_ids(test, sample, id_column, test_path, sample_path)
 
     known_metric, _ = _known_metric(directory, metric)
-    targets, task, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
+    targets, shape, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
     inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'{sample_path.name} columns other than the id'})"
-    inferred["task"] = f"{task}: {why}"
-    metric_name, metric_source = infer_metric(directory, task, fmt, metric, len(targets))
+    inferred["task"] = f"{shape.name}: {why}"
+    metric_name, metric_source = infer_metric(directory, shape, fmt, metric, len(targets))
     chosen_metric = get_metric(metric_name)
-    if fmt == "label" and task == "binary" and chosen_metric.needs == "probabilities":
+    if fmt == "label" and len(classes) == 2 and chosen_metric.needs == "probabilities":
         # Samples often hold placeholder zeros; a ranking or log-loss metric needs the probability itself.
         fmt = "probability"
         warnings.append(f"metric {metric_name} scores probabilities: submissions hold P({targets[0]}={classes[1]}), "
@@ -334,7 +334,7 @@ def load_competition(
         id_column=id_column,
         target_columns=targets,
         schema=schema,
-        task=task,
+        shape=shape,
         classes=classes,
         submission_format=fmt,
         metric=chosen_metric,
@@ -360,6 +360,7 @@ SUBMISSION_WORDS: dict[str, str] = {
     "label_probabilities": "one probability column per label",
     "values": "one float column per target",
     "scores": "one integer score per row",
+    "ranked_labels": "space-separated labels per row, best first",
 }
 
 
@@ -401,8 +402,11 @@ def infer_task(
     metric: Metric | None,
     train_path: Path,
     sample_path: Path,
-) -> tuple[list[str], Task, list, SubmissionFormat, str]:
-    """Targets, task, classes, submission format and the reason, from the targets' values, the sample and the metric.
+) -> tuple[list[str], TaskShape, list, SubmissionFormat, str]:
+    """Targets, shape, classes, submission format and the reason, from the targets' values, the sample and the metric.
+
+    A sample whose one prediction column holds K space-separated labels per row is a ranked-answer competition
+    (``_infer_ranked``). Otherwise:
 
     Several target columns: multi-label when all hold integers (each must be 0 or 1) unless the metric
     scores values; regression otherwise. One column: text labels are classes; non-integer numbers are
@@ -413,13 +417,15 @@ def infer_task(
     makes integers classes. Target columns are converted in place (labels, 0/1 or floats).
     """
     sample_columns = [str(c) for c in sample.columns[1:]]
+    ranked = _infer_ranked(train, sample, target_columns, train_path, sample_path)
+    if ranked is not None:
+        return ranked
     one_per_class = target_columns is None and len(sample_columns) > 1 and not any(c in train.columns for c in sample_columns)
     if one_per_class or (target_columns and len(target_columns) == 1 and len(sample_columns) > 1):
         column = target_columns[0] if target_columns else _find_class_column(train, sample_columns, train_path, sample_path)
         _require_columns(train, [column], train_path)
         classes = _check_labels(train, column, "class_probabilities", sample_columns, train_path)
-        task: Task = "binary" if len(classes) == 2 else "multiclass"
-        return [column], task, classes, "class_probabilities", f"labels of '{column}' are the columns of {sample_path.name}"
+        return [column], shape_with_classes(len(classes)), classes, "class_probabilities", f"labels of '{column}' are the columns of {sample_path.name}"
     targets = list(target_columns or sample_columns)
     if len(targets) != len(sample_columns):
         raise DataError(f"{sample_path.name} has {len(sample_columns)} prediction column(s) ({', '.join(sample_columns)}) "
@@ -441,10 +447,10 @@ def infer_task(
                     raise DataError(f"{train_path}: multi-label column '{column}' must hold 0 or 1; found {values[bad].iloc[0]} "
                                     f"at {_rows(bad)} (for several numeric targets pass --metric mcrmse)")
                 train[column] = values.astype(np.int64)
-            return targets, "multilabel", [], "label_probabilities", f"{len(targets)} columns of 0/1 labels"
+            return targets, MultiLabel(), [], "label_probabilities", f"{len(targets)} columns of 0/1 labels"
         for column, values in numeric.items():
             train[column] = values.astype(np.float64)
-        return targets, "regression", [], "values", f"{len(targets)} numeric target columns"
+        return targets, Regression(), [], "values", f"{len(targets)} numeric target columns"
 
     column = targets[0]
     target = train[column]
@@ -457,22 +463,82 @@ def infer_task(
     if numeric.isna().any() or (class_metric and _is_integer_like(numeric)):
         fmt: SubmissionFormat = "label" if sample_labels else "probability"
         classes = _check_labels(train, column, fmt, sample_columns, train_path)
-        task = "binary" if len(classes) == 2 else "multiclass"
-        return [column], task, classes, fmt, f"{len(classes)} labels in '{column}'"
+        return [column], shape_with_classes(len(classes)), classes, fmt, f"{len(classes)} labels in '{column}'"
     numeric = _numeric_target(train, column, train_path)
     integers = _is_integer_like(numeric)
     if integers and (metric is not None and metric.name == "qwk"
                      or sample_integers and _looks_like_scores(numeric) and (values_metric or metric is None)):
         train[column] = numeric.astype(np.float64)
         low, high = int(numeric.min()), int(numeric.max())
-        return [column], "ordinal", [], "scores", f"integer scores {low}..{high} in '{column}'"
+        return [column], Ordinal(), [], "scores", f"integer scores {low}..{high} in '{column}'"
     if not integers or values_metric or (not sample_labels and numeric.nunique() > 2):
         train[column] = numeric.astype(np.float64)
-        return [column], "regression", [], "values", f"numeric values in '{column}'"
+        return [column], Regression(), [], "values", f"numeric values in '{column}'"
     fmt = "label" if sample_labels else "probability"
     classes = _check_labels(train, column, fmt, sample_columns, train_path)
-    task = "binary" if len(classes) == 2 else "multiclass"
-    return [column], task, classes, fmt, f"{len(classes)} labels in '{column}'"
+    return [column], shape_with_classes(len(classes)), classes, fmt, f"{len(classes)} labels in '{column}'"
+
+
+def ranked_k(sample: pd.DataFrame) -> int | None:
+    """K when the sample's one prediction column holds K >= 2 space-separated tokens in every row (MAP@K answers)."""
+    if sample.shape[1] != 2 or not len(sample):
+        return None
+    values = sample.iloc[:, 1]
+    if values.isna().any() or pd.api.types.is_numeric_dtype(values):
+        return None
+    counts = values.astype(str).str.split().str.len()
+    k = int(counts.iloc[0])
+    return k if k >= 2 and bool((counts == k).all()) else None
+
+
+def _infer_ranked(train: pd.DataFrame, sample: pd.DataFrame, target_columns: list[str] | None, train_path: Path,
+                  sample_path: Path) -> tuple[list[str], TaskShape, list, SubmissionFormat, str] | None:
+    """Ranked answers: the target column named as the sample's (or given), or ``A:B`` built from train's ``A`` and
+    ``B`` (a missing part written NA), or the one train column that test.csv lacks; labels without spaces."""
+    k = ranked_k(sample)
+    if k is None:
+        return None
+    column = str(sample.columns[1])
+    how = f"{k} space-separated labels per row in {sample_path.name}"
+    if target_columns:
+        if len(target_columns) != 1:
+            raise DataError(f"{sample_path.name} ranks the labels of one target; {len(target_columns)} target columns were given")
+        column = target_columns[0]
+    if column not in train.columns and ":" in column and all(part in train.columns for part in column.split(":")):
+        parts = column.split(":")
+        train[column] = train[parts].astype("string").fillna(MISSING_PART).astype(str).agg(":".join, axis=1)
+        how += f"; target '{column}' joins train.csv's {' and '.join(repr(p) for p in parts)} (a missing part is {MISSING_PART})"
+    elif column not in train.columns and not target_columns:
+        column = _find_ranked_column(train, sample, train_path, sample_path)
+    _require_columns(train, [column], train_path)
+    target = train[column]
+    if target.isna().any():
+        raise DataError(f"{train_path}: column '{column}' is empty at {_rows(target.isna())}; fix or drop those rows")
+    labels = target.astype(str)
+    spaced = labels.str.contains(r"\s", regex=True)
+    if spaced.any():
+        if not target_columns and column == str(sample.columns[1]):
+            return None  # not labels: a text answer the sample happens to write with spaces
+        raise DataError(f"{train_path}: label {labels[spaced].iloc[0]!r} of '{column}' at {_rows(spaced)} holds a space; "
+                        f"{sample_path.name} separates ranked labels by spaces")
+    train[column] = labels
+    classes = sorted(labels.unique().tolist())
+    if len(classes) < 2:
+        raise DataError(f"{train_path}: column '{column}' has a single label ({classes[0]}); there is nothing to rank")
+    if len(classes) > MAX_RANKED_LABELS:
+        raise DataError(f"{train_path}: column '{column}' has {len(classes)} distinct labels, more than {MAX_RANKED_LABELS} to rank")
+    return [column], Ranked(k=k), classes, "ranked_labels", f"{how}; {len(classes)} labels in '{column}'"
+
+
+def _find_ranked_column(train: pd.DataFrame, sample: pd.DataFrame, train_path: Path, sample_path: Path) -> str:
+    """The train column whose labels include every label of the sample's first row (its placeholder answer)."""
+    tokens = set(str(sample.iloc[0, 1]).split())
+    found = [str(c) for c in train.columns[1:] if tokens <= set(train[c].dropna().astype(str))]
+    if len(found) == 1:
+        return found[0]
+    which = f"columns {', '.join(found)} of {train_path.name} all hold" if found else f"no column of {train_path.name} holds"
+    raise DataError(f"{sample_path.name} ranks labels in '{sample.columns[1]}' ({' '.join(sorted(tokens))}), and {which} "
+                    "those labels: pass --target-column")
 
 
 def _check_same_ids(test: pd.DataFrame, sample: pd.DataFrame, id_column: str, test_path: Path, sample_path: Path) -> None:

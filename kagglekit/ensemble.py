@@ -23,9 +23,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
-from kagglekit.metrics import CLASSIFICATION, Metric, cv_scores, evaluate, predict_labels
+from kagglekit.metrics import Metric, cv_scores, evaluate, predict_labels
 from kagglekit.outputs import write_run_submission
 from kagglekit.runs import Run, find_run
+from kagglekit.shapes import Binary, TaskShape
 
 METHODS = ("mean", "vote", "weighted", "stack")
 TEST_SOURCES = ("refit", "folds")
@@ -123,16 +124,18 @@ def _meta_model(seed: int) -> LogisticRegression:
 MetaModel = LogisticRegression | list[LogisticRegression | Ridge | float]
 
 
-def _fit_meta(stacked: np.ndarray, y: np.ndarray, seed: int, task: str) -> MetaModel:
-    """Classification: one logistic regression on all members' probabilities. Otherwise one model per output
-    column on the members' predictions of that column: a logistic regression per label (a label with one
-    value in these rows predicts its rate), a ridge regression per target."""
-    if task in CLASSIFICATION:
-        return _meta_model(seed).fit(stack_features(stacked), y)
+def fit_class_meta(stacked: np.ndarray, y: np.ndarray, seed: int) -> MetaModel:
+    """Classes: one logistic regression on all members' probabilities."""
+    return _meta_model(seed).fit(stack_features(stacked), y)
+
+
+def fit_column_meta(stacked: np.ndarray, y: np.ndarray, seed: int, *, classify: bool) -> MetaModel:
+    """One model per output column on the members' predictions of that column: a logistic regression per label
+    (``classify``; a label with one value in these rows predicts its rate), a ridge regression per target."""
     models: list[LogisticRegression | Ridge | float] = []
     for j in range(stacked.shape[2]):
         features, target = stacked[:, :, j].T, y[:, j]
-        if task == "multilabel":
+        if classify:
             models.append(_meta_model(seed).fit(features, target) if len(np.unique(target)) == 2 else float(target.mean()))
         else:
             models.append(Ridge(alpha=STACK_RIDGE_ALPHA).fit(features, target))
@@ -160,7 +163,7 @@ def stack_predict(model: MetaModel, probas: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray,
-              seed: int = 42, task: str = "binary") -> tuple[np.ndarray, MetaModel]:
+              seed: int = 42, shape: TaskShape = Binary()) -> tuple[np.ndarray, MetaModel]:
     """Stacking: a logistic regression on the members' out-of-fold probabilities.
 
     The meta-model is itself cross-validated on the members' folds: each row's prediction comes from a
@@ -173,8 +176,8 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
     oof = np.zeros_like(stacked[0])
     for fold in np.unique(fold_index):
         val = fold_index == fold
-        oof[val] = stack_predict(_fit_meta(stacked[:, ~val], y[~val], seed, task), stacked[:, val])
-    return oof, _fit_meta(stacked, y, seed, task)
+        oof[val] = stack_predict(shape.fit_meta(stacked[:, ~val], y[~val], seed), stacked[:, val])
+    return oof, shape.fit_meta(stacked, y, seed)
 
 
 # --- combiners: what re-applies an ensemble to new member predictions --------------------------------------
@@ -361,10 +364,10 @@ def build_ensembles(
         raise ConfigError(f"unknown ensemble method {', '.join(map(repr, unknown))}; use {', '.join(METHODS)}")
     if test_from not in TEST_SOURCES:
         raise ConfigError(f"unknown test source {test_from!r}; use {' or '.join(TEST_SOURCES)}")
-    metric, task = competition.metric, competition.task
-    if "vote" in chosen and (metric.needs != "labels" or task not in CLASSIFICATION):
-        reason = (f"a vote gives labels, and {metric.name} scores probabilities" if task in CLASSIFICATION
-                  else f"a majority vote means nothing for a {task} task")
+    metric, shape = competition.metric, competition.shape
+    if "vote" in chosen and (metric.needs != "labels" or not shape.votes):
+        reason = (f"a vote gives labels, and {metric.name} scores {metric.needs}" if shape.votes
+                  else f"a majority vote means nothing for a {shape.name} task")
         if methods and "vote" in methods:
             raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
         notes(f"ensemble vote skipped: {reason}")
@@ -383,7 +386,7 @@ def build_ensembles(
         "mean": lambda: _Result(mean_ensemble(oofs), mean_ensemble(tests), equal, {}),
         "vote": lambda: _Result(vote_ensemble(oofs), vote_ensemble(tests), equal, {}),
         "weighted": lambda: _weighted(members, oofs, tests, y, fold_index, metric),
-        "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed, task),
+        "stack": lambda: _stacked(members, oofs, tests, y, fold_index, metric, seed, shape),
     }
 
     submissions: dict[str, Path] = {}
@@ -393,7 +396,7 @@ def build_ensembles(
         start = time.perf_counter()
         result = builders[method]()
         own_s = time.perf_counter() - start
-        summary = _summarize(name, method, metric, task, y, fold_index, result, members, summaries, own_s, test_from)
+        summary = _summarize(name, method, metric, shape, y, fold_index, result, members, summaries, own_s, test_from)
         run.save_ensemble(name, result.oof, result.test, summary,
                           {"method": method, "members": [m.label for m in members], "test_from": test_from, **result.combiner})
         submissions[name] = write_run_submission(run, competition, submissions_dir, name, summary, result.test)
@@ -421,15 +424,15 @@ def _weighted(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.
 
 
 def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.ndarray, fold_index: np.ndarray,
-             metric: Metric, seed: int, task: str) -> _Result:
-    oof, model = stack_oof(oofs, y, fold_index, seed, task)
+             metric: Metric, seed: int, shape: TaskShape) -> _Result:
+    oof, model = stack_oof(oofs, y, fold_index, seed, shape)
     width = oofs.shape[2]
     if isinstance(model, LogisticRegression):
         columns = [m.label for m in members] if width == 2 else [f"{m.label}[{c}]" for m in members for c in range(width)]
         meta = {"type": "LogisticRegression", "C": STACK_C, "features": columns,
                 "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist()}
     else:
-        meta = {"type": "Ridge per target" if task != "multilabel" else "LogisticRegression per label",
+        meta = {"type": shape.meta_words,
                 "features": [m.label for m in members],
                 "coef": [np.round(np.ravel(getattr(c, "coef_", [])), 6).tolist() for c in model]}
     return _Result(oof, stack_predict(model, tests), {
@@ -441,7 +444,7 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
     }, {"meta_model": _meta_to_json(model)})
 
 
-def _summarize(name: str, method: str, metric: Metric, task: str, y: np.ndarray, fold_index: np.ndarray, result: _Result,
+def _summarize(name: str, method: str, metric: Metric, shape: TaskShape, y: np.ndarray, fold_index: np.ndarray, result: _Result,
                members: list[Member], summaries: list[dict[str, Any]], own_s: float, test_from: str) -> dict[str, Any]:
     """The keys a single model's summary has, so ensembles sit beside models on the leaderboard."""
     return {
@@ -451,9 +454,9 @@ def _summarize(name: str, method: str, metric: Metric, task: str, y: np.ndarray,
         "order": METHODS.index(method),
         "status": "ok",
         "metric": metric.name,
-        "task": task,
-        **cv_scores(metric, y, result.oof, fold_index, task),
-        **evaluate(y, result.oof, metric, task, None),
+        "task": shape.name,
+        **cv_scores(metric, y, result.oof, fold_index, shape),
+        **evaluate(y, result.oof, metric, shape, None),
         "fit_s": float(sum(s.get("fit_s", 0.0) for s in summaries)) + own_s,
         "fit_s_marginal": own_s,
         "predict_ms_per_row": float(sum(s.get("predict_ms_per_row", 0.0) for s in summaries)),

@@ -1,8 +1,10 @@
-"""Cross-validation folds by task: every model of a run, and every later run with the same seed, uses them.
+"""Cross-validation folds by task shape (each shape in ``kagglekit.shapes`` chooses its strategy from the pieces
+here): every model of a run, and every later run with the same seed, uses them.
 
 - binary, multiclass: ``StratifiedKFold`` on the class indices (the assignment kagglekit always made);
 - regression, ordinal: stratified on the target cut into quantile bins (ordinal: on the scores themselves
   when every score has enough rows), so each fold spans the whole range;
+- ranked answers: stratified on the labels where their rows allow (a label rarer than the folds is spread thinly);
 - multi-label: iterative stratification (Sechidis, Tsoumakas and Vlahavas, 2011), implemented here so
   the rarest labels are spread first and each fold holds its share of every label;
 - with groups: no group is split across folds (``StratifiedGroupKFold`` on the classes or bins, the
@@ -36,25 +38,12 @@ def make_folds(competition: Competition, n_folds: int, seed: int, group_column: 
         n_groups = len(pd.unique(groups))
         if n_groups < n_folds:
             raise DataError(f"group column '{column}' has {n_groups} distinct value(s), fewer than --folds {n_folds}: use fewer folds")
-    y = competition.y
-    if competition.task in ("binary", "multiclass"):
-        counts = np.bincount(y, minlength=competition.n_classes)
-        if counts.min() < n_folds:
-            label = competition.classes[int(counts.argmin())]
-            raise DataError(f"label {label!r} has {counts.min()} training rows, fewer than --folds {n_folds}: use fewer folds")
-        fold = _stratified(y, groups, n_folds, seed)
-    elif competition.task == "multilabel":
-        positives = y.sum(axis=0)
-        if positives.min() < n_folds:
-            label = competition.target_columns[int(positives.argmin())]
-            raise DataError(f"label '{label}' has {positives.min()} positive training rows, fewer than --folds {n_folds}: use fewer folds")
-        fold = iterative_stratification(y, n_folds, seed, groups)
-    else:
-        fold = _stratified(target_bins(y, n_folds), groups, n_folds, seed)
+    fold = competition.shape.folds(competition.y, groups, n_folds, seed, competition.target_names)
     return pd.DataFrame({competition.id_column: competition.train[competition.id_column].to_numpy(), "fold": fold})
 
 
-def _stratified(strata: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int) -> np.ndarray:
+def stratified(strata: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int) -> np.ndarray:
+    """The fold of each row, stratified on ``strata`` (and grouped when ``groups`` is given)."""
     fold = np.zeros(len(strata), dtype=np.int64)
     if groups is None:
         splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(strata)), strata)

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn import metrics as skm
 
 from kagglekit.errors import ConfigError
 
+if TYPE_CHECKING:
+    from kagglekit.shapes import TaskShape
+
 Decision = dict[str, Any]
-Needs = Literal["labels", "probabilities", "values"]
-CLASSIFICATION = ("binary", "multiclass")
+# labels: a decision applies (a threshold, cut points); ranking: the top K labels of each row, best first.
+Needs = Literal["labels", "probabilities", "values", "ranking"]
+CLASS_SHAPES = ("binary", "multiclass")  # the shapes (kagglekit.shapes) a one-label classification metric scores
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
@@ -40,7 +44,7 @@ class Metric:
     label: str  # for plots and reports
     greater_is_better: bool
     needs: Needs  # what the submission holds: labels (a decision applies), probabilities, or values
-    tasks: tuple[str, ...]
+    tasks: tuple[str, ...]  # names of the task shapes it scores
     aliases: tuple[str, ...]  # Kaggle metadata names and common spellings
     fn: Callable[[np.ndarray, np.ndarray, Decision], float]
     tuner: Callable[[np.ndarray, np.ndarray, "Metric"], Decision] | None = None
@@ -62,7 +66,7 @@ class Metric:
 
         Tuners start from the untuned decision and accept only improvements, so tuning never scores below it.
         """
-        if self.tuner is None or (self.tasks == CLASSIFICATION and pred.shape[1] != 2):
+        if self.tuner is None:
             return {}, self.score(y, pred)
         decision = self.tuner(y, pred, self)
         return decision, self.score(y, pred, decision)
@@ -86,17 +90,6 @@ def default_cuts(low: int, high: int) -> np.ndarray:
 def apply_cuts(values: np.ndarray, cuts: np.ndarray | list[float], low: int) -> np.ndarray:
     """Integer scores from real-valued predictions: ``low`` below the first cut, one more past each cut."""
     return low + np.searchsorted(np.asarray(cuts, dtype=np.float64), np.asarray(values).reshape(-1), side="right")
-
-
-def decide(pred: np.ndarray, decision: Decision | None, task: str) -> np.ndarray:
-    """What a label submission holds: class indices (binary, multiclass) or integer scores (ordinal)."""
-    decision = decision or {}
-    if task in CLASSIFICATION:
-        return predict_labels(pred, float(decision.get("threshold", 0.5)))
-    if task == "ordinal":
-        low, high = int(decision["low"]), int(decision["high"])
-        return apply_cuts(pred, decision.get("cuts", default_cuts(low, high)), low)
-    raise ConfigError(f"a {task} task submits its predictions as they are; there is no decision to apply")
 
 
 # --- scorers -----------------------------------------------------------------------------------------------
@@ -131,7 +124,7 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     return skm.roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(proba.shape[1]))
 
 
-def _logloss(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+def logloss(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     if y.ndim == 2:  # multi-label: the mean of the per-label binary log losses
         clipped = np.clip(proba, 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
@@ -153,17 +146,17 @@ def binary_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _column_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+def column_auc(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
     """Mean column-wise ROC AUC (toxic comments); a label with one value in these rows is left out."""
     scores = [binary_auc(y[:, j], proba[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
     return float(np.mean(scores)) if scores else 0.5
 
 
-def _rmse(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+def rmse(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     return float(np.sqrt(np.mean((np.asarray(y, dtype=np.float64).reshape(values.shape) - values) ** 2)))
 
 
-def _mae(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
+def mae(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     return float(np.mean(np.abs(np.asarray(y, dtype=np.float64).reshape(values.shape) - values)))
 
 
@@ -195,7 +188,7 @@ def _spearman(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     return _column_correlation(y, values, rank=True)
 
 
-def _score_range(y: np.ndarray, decision: Decision) -> tuple[int, int]:
+def score_range(y: np.ndarray, decision: Decision) -> tuple[int, int]:
     if "low" in decision:
         return int(decision["low"]), int(decision["high"])
     return int(np.floor(np.min(y))), int(np.ceil(np.max(y)))
@@ -203,7 +196,7 @@ def _score_range(y: np.ndarray, decision: Decision) -> tuple[int, int]:
 
 def _qwk(y: np.ndarray, values: np.ndarray, decision: Decision) -> float:
     """Quadratic weighted kappa of integer scores, predictions cut into integers by the decision's cut points."""
-    low, high = _score_range(y, decision)
+    low, high = score_range(y, decision)
     cuts = decision.get("cuts", default_cuts(low, high))
     truth = np.rint(np.asarray(y, dtype=np.float64).reshape(-1)).astype(np.int64)
     return quadratic_weighted_kappa(truth - low, np.clip(apply_cuts(values, cuts, low), low, high) - low, high - low + 1)
@@ -224,6 +217,8 @@ def quadratic_weighted_kappa(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 
 def _tune_threshold(y: np.ndarray, proba: np.ndarray, metric: Metric) -> Decision:
+    if proba.shape[1] != 2:  # only a binary decision has a threshold; argmax otherwise
+        return {}
     best, best_score = 0.5, metric.score(y, proba)
     for threshold in THRESHOLDS:
         value = metric.score(y, proba, {"threshold": float(threshold)})
@@ -238,7 +233,7 @@ def _tune_cuts(y: np.ndarray, values: np.ndarray, metric: Metric) -> Decision:
     Each pass moves one cut at a time over a grid around its neighbours and keeps a move only when the
     metric improves, so the result is never worse than plain rounding; cuts stay sorted.
     """
-    low, high = _score_range(y, {})
+    low, high = score_range(y, {})
     cuts = default_cuts(low, high)
     decision = {"low": low, "high": high, "cuts": cuts.tolist()}
     best = metric.score(y, values, decision)
@@ -259,16 +254,16 @@ def _tune_cuts(y: np.ndarray, values: np.ndarray, metric: Metric) -> Decision:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("f1", "F1", True, "labels", CLASSIFICATION, ("f1", "f1score", "meanfscore", "fscore", "meanf1score"), _f1, _tune_threshold),
-    Metric("accuracy", "accuracy", True, "labels", CLASSIFICATION, ("accuracy", "categorizationaccuracy", "acc"), _accuracy, _tune_threshold),
-    Metric("macro_f1", "macro F1", True, "labels", CLASSIFICATION, ("macrof1", "f1macro", "macrofscore", "macroaveragedf1"), _macro_f1),
-    Metric("roc_auc", "ROC AUC", True, "probabilities", CLASSIFICATION, ("auc", "rocauc", "areaundercurve", "areaunderroccurve"), _roc_auc),
-    Metric("logloss", "log loss", False, "probabilities", (*CLASSIFICATION, "multilabel"),
-           ("logloss", "multiclassloss", "multiclasslogloss", "binarycrossentropy", "mlogloss", "crossentropy"), _logloss),
+    Metric("f1", "F1", True, "labels", CLASS_SHAPES, ("f1", "f1score", "meanfscore", "fscore", "meanf1score"), _f1, _tune_threshold),
+    Metric("accuracy", "accuracy", True, "labels", CLASS_SHAPES, ("accuracy", "categorizationaccuracy", "acc"), _accuracy, _tune_threshold),
+    Metric("macro_f1", "macro F1", True, "labels", CLASS_SHAPES, ("macrof1", "f1macro", "macrofscore", "macroaveragedf1"), _macro_f1),
+    Metric("roc_auc", "ROC AUC", True, "probabilities", CLASS_SHAPES, ("auc", "rocauc", "areaundercurve", "areaunderroccurve"), _roc_auc),
+    Metric("logloss", "log loss", False, "probabilities", (*CLASS_SHAPES, "multilabel"),
+           ("logloss", "multiclassloss", "multiclasslogloss", "binarycrossentropy", "mlogloss", "crossentropy"), logloss),
     Metric("column_auc", "mean column-wise ROC AUC", True, "probabilities", ("multilabel",),
-           ("columnauc", "meancolumnwiserocauc", "meancolumnwiseauc", "columnwiseauc", "meanauc"), _column_auc),
-    Metric("rmse", "RMSE", False, "values", ("regression", "ordinal"), ("rmse", "rootmeansquarederror", "rootmeansquareerror"), _rmse),
-    Metric("mae", "MAE", False, "values", ("regression", "ordinal"), ("mae", "meanabsoluteerror"), _mae),
+           ("columnauc", "meancolumnwiserocauc", "meancolumnwiseauc", "columnwiseauc", "meanauc"), column_auc),
+    Metric("rmse", "RMSE", False, "values", ("regression", "ordinal"), ("rmse", "rootmeansquarederror", "rootmeansquareerror"), rmse),
+    Metric("mae", "MAE", False, "values", ("regression", "ordinal"), ("mae", "meanabsoluteerror"), mae),
     Metric("pearson", "Pearson correlation", True, "values", ("regression",),
            ("pearson", "pearsonr", "pearsoncorrelation", "pearsoncorrelationcoefficient", "pearsoncoefficient"), _pearson),
     Metric("spearman", "Spearman correlation", True, "values", ("regression",),
@@ -278,13 +273,37 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("qwk", "quadratic weighted kappa", True, "labels", ("ordinal",),
            ("qwk", "quadraticweightedkappa", "quadraticweighted", "cohenkappa", "kappa"), _qwk, _tune_cuts),
 )}
+MAP_PREFIXES = ("map", "meanaverageprecision")
+
+
+def map_at_k(k: int) -> Metric:
+    """Mean average precision at ``k`` of ranked answers with one true label per row (Kaggle's "MAP@3"): a row scores
+    1/rank of its label among the first ``k`` predicted, 0 when it is not there. Predictions are class probabilities;
+    the ranking is theirs (ties by class order, as the submission writes them)."""
+    def score(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
+        ranked = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        hits = ranked == np.asarray(y).reshape(-1, 1)
+        return float(np.mean((hits / np.arange(1, ranked.shape[1] + 1)).sum(axis=1))) if len(hits) else 0.0
+
+    return Metric(f"map@{k}", f"MAP@{k}", True, "ranking", ("ranked",), (), score)
+
+
+def _ranked_metric(key: str) -> Metric | None:
+    """MAP@K for any K from a key such as "map3" or "meanaverageprecision25" (``_key`` drops the "@")."""
+    for prefix in MAP_PREFIXES:
+        digits = key[len(prefix):]
+        if key.startswith(prefix) and digits.isdigit() and 0 < int(digits) <= 1000:
+            return map_at_k(int(digits))
+    return None
+
+
 _ALIASES = {alias: m.name for m in METRICS.values() for alias in (m.name, *m.aliases)}
 
 
 def find_metric(name: str) -> Metric | None:
-    """The metric a name (ours or a Kaggle metadata name, any case or spacing) stands for, or None."""
+    """The metric a name (ours or a Kaggle metadata name, any case or spacing; "MAP@K" for any K) stands for, or None."""
     key = _key(name)
-    return METRICS.get(_ALIASES.get(key, ""))
+    return METRICS.get(_ALIASES.get(key, "")) or _ranked_metric(key)
 
 
 def get_metric(name: str) -> Metric:
@@ -294,60 +313,32 @@ def get_metric(name: str) -> Metric:
     return metric
 
 
-def metrics_for(task: str) -> list[str]:
-    return [m.name for m in METRICS.values() if task in m.tasks]
+def metrics_for(shape: str) -> list[str]:
+    """The metrics that score a shape (by its name), for error messages."""
+    return [m.name for m in METRICS.values() if shape in m.tasks] + (["map@K"] if shape == "ranked" else [])
 
 
 # --- what the leaderboard reports --------------------------------------------------------------------------
 
 
-def evaluate(y: np.ndarray, pred: np.ndarray, metric: Metric, task: str, decision: Decision | None = None) -> dict[str, float]:
-    """Everything the leaderboard reports for one set of predictions, the competition metric under its own name.
-
-    Classification adds accuracy, precision, recall and F1 (binary or macro) and their support-weighted
-    versions; regression adds RMSE and MAE; multi-label adds the column-wise AUC and log loss.
-    """
-    result: dict[str, float] = {}
-    if task in CLASSIFICATION:
-        labels = predict_labels(pred, _threshold(decision or {}))
-        average = "binary" if pred.shape[1] == 2 else "macro"
-        weighted = skm.precision_recall_fscore_support(y, labels, average="weighted", zero_division=0)
-        result.update({
-            "accuracy": skm.accuracy_score(y, labels),
-            "precision": skm.precision_score(y, labels, average=average, zero_division=0),
-            "recall": skm.recall_score(y, labels, average=average, zero_division=0),
-            "f1": skm.f1_score(y, labels, average=average, zero_division=0),
-            "precision_weighted": weighted[0],
-            "recall_weighted": weighted[1],
-            "f1_weighted": weighted[2],
-        })
-    elif task == "multilabel":
-        result.update({"column_auc": _column_auc(y, pred, {}), "logloss": _logloss(y, pred, {})})
-    else:
-        result.update({"rmse": _rmse(y, pred, {}), "mae": _mae(y, pred, {})})
+def evaluate(y: np.ndarray, pred: np.ndarray, metric: Metric, shape: "TaskShape", decision: Decision | None = None) -> dict[str, float]:
+    """Everything the leaderboard reports for one set of predictions: the shape's figures (accuracy, precision,
+    recall and F1 for classes; RMSE and MAE for values; ...) and the competition metric under its own name."""
+    result = shape.evaluate(y, pred, decision)
     result[metric.name] = metric.score(y, pred, decision)
     return {k: float(v) for k, v in result.items()}
 
 
-def report_columns(task: str) -> tuple[str, ...]:
-    """The extra per-fold figures ``evaluate`` gives for a task, in leaderboard order."""
-    if task in CLASSIFICATION:
-        return ("accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
-    return ("column_auc", "logloss") if task == "multilabel" else ("rmse", "mae")
-
-
-def cv_scores(metric: Metric, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray, task: str) -> dict[str, Any]:
+def cv_scores(metric: Metric, y: np.ndarray, oof: np.ndarray, fold_index: np.ndarray, shape: "TaskShape") -> dict[str, Any]:
     """The score keys of a leaderboard row, the same for a model and an ensemble: per-fold metric, its mean
     and spread, the metric on all out-of-fold rows, and the tuned decision with its score.
 
-    An ordinal task's decision always carries the score range of the training targets, so its submission
-    can cut predictions into integers whatever the metric.
+    The shape completes the decision with what applying it to new rows needs (an ordinal task's score range,
+    whatever the metric).
     """
     per_fold = np.array([metric.score(y[fold_index == f], oof[fold_index == f]) for f in np.unique(fold_index)])
     decision, tuned = metric.tune(y, oof)
-    if task == "ordinal":
-        low, high = _score_range(y, {})
-        decision = {"low": low, "high": high, **decision}
+    decision = shape.complete_decision(y, decision)
     return {
         "cv_score": float(per_fold.mean()),
         "cv_score_std": float(per_fold.std(ddof=1)) if len(per_fold) > 1 else 0.0,

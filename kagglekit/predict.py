@@ -19,9 +19,9 @@ import pandas as pd
 
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import read_json
-from kagglekit.metrics import predict_labels
 from kagglekit.models import load_model
 from kagglekit.runs import Run, find_run, record_path
+from kagglekit.shapes import TaskShape, manifest_shape
 from kagglekit.submission import fill_submission
 
 ENSEMBLE_SUBMISSION = "ensemble"  # the run's submission that code competitions submit: the best ensemble
@@ -29,38 +29,56 @@ ENSEMBLE_SUBMISSION = "ensemble"  # the run's submission that code competitions 
 
 @dataclass
 class Prediction:
-    """A text's label, and the probability behind it: of the positive class for binary tasks (compared with
-    the tuned threshold), of the predicted class otherwise."""
+    """A text's answer as the submission would hold it (a label, K ranked labels, a score, values), the figures behind
+    it, and for classes the decided ``label`` and the probability it was decided on: of the positive class for
+    binary tasks (compared with the tuned threshold), of the predicted class otherwise."""
 
     text: str
-    label: object
-    probability: float
+    answer: str
+    detail: str
+    values: dict[str, float]  # prediction column -> value: class or label probabilities, target values
+    label: object = None
+    probability: float | None = None
 
 
 @dataclass
 class Predictions:
     model: str
-    threshold: float
-    scored_class: object | None  # the class whose probability is shown (binary), None for multiclass
+    shape: TaskShape
+    decision: dict[str, Any]
     rows: list[Prediction]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.decision.get("threshold", 0.5))
 
 
 def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predictions:
-    """Label each text with a model's saved models as its submission used them (default: the run's best single model;
-    its refit, or its fold models' mean; with --seeds, every seed's) at the threshold tuned on its out-of-fold
-    predictions."""
+    """Answer each text with a model's saved models as its submission used them (default: the run's best single model;
+    its refit, or its fold models' mean; with --seeds, every seed's), through the decision tuned on its out-of-fold
+    predictions (threshold, cut points, top K)."""
     name = model or run.best(single=True)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
     member = _member_models(run, name, run.summary(name).get("test_from", "refit"))
-    proba = np.mean([load_model(directory).predict_proba(texts) for directory in member.directories], axis=0)
-    threshold = float(run.summary(name).get("threshold", 0.5))
-    labels = predict_labels(proba, threshold)
-    classes = run.manifest["classes"]
-    binary = proba.shape[1] == 2
-    rows = [Prediction(text, classes[label], float(proba[i, 1] if binary else proba[i, label]))
-            for i, (text, label) in enumerate(zip(texts, labels))]
-    return Predictions(name, threshold, classes[1] if binary else None, rows)
+    pred = np.mean([load_model(directory).predict(texts) for directory in member.directories], axis=0)
+    summary, shape = run.summary(name), run.shape
+    decision = summary.get("decision", {"threshold": summary.get("threshold", 0.5)})
+    names = target_names(run.manifest)
+    rows = []
+    for text, row in zip(texts, pred):
+        answer, detail = shape.describe_prediction(row, decision, names)
+        label = probability = None
+        if shape.has_classes:
+            index = int(np.atleast_1d(shape.decide(row[None, :], decision)[0])[0])
+            label, probability = names[index], float(row[1] if len(row) == 2 else row[index])
+        rows.append(Prediction(text, answer, detail, {str(n): float(v) for n, v in zip(names, row)}, label, probability))
+    return Predictions(name, shape, decision, rows)
+
+
+def target_names(manifest: dict[str, Any]) -> list:
+    """What each prediction column of a run stands for: its classes, else its target columns."""
+    return manifest.get("classes") or manifest["target_columns"]
 
 
 def read_texts(path: Path) -> list[str]:
@@ -165,7 +183,7 @@ def submission_frame_from(manifest: dict[str, Any], ids: pd.Series, pred: np.nda
                           sample: pd.DataFrame | None = None) -> pd.DataFrame:
     """``submission.submission_frame`` from a run's manifest instead of a loaded competition: the sample's columns
     (recorded as ``submission_columns``), rows in the sample's order (else the test's), values per submission format."""
-    id_column, task, fmt = manifest["id_column"], manifest["task"], manifest["submission_format"]
+    id_column, shape, fmt = manifest["id_column"], manifest_shape(manifest), manifest["submission_format"]
     columns = [str(c) for c in (sample.columns if sample is not None else manifest.get("submission_columns") or [])]
     if not columns:
         raise ConfigError("the run records no submission columns: pass the sample submission")
@@ -178,7 +196,7 @@ def submission_frame_from(manifest: dict[str, Any], ids: pd.Series, pred: np.nda
         raise DataError(f"{len(missing)} id(s) of the sample submission are not in the test set: {missing[:5]}")
     pred = pred[position.loc[order_ids].to_numpy()]
     score_range = tuple(manifest["score_range"]) if fmt == "scores" else None
-    frame = fill_submission(order_ids, pred, id_column, columns, fmt, task, manifest["classes"], decision, score_range)
+    frame = fill_submission(order_ids, pred, id_column, columns, fmt, shape, manifest["classes"], decision, score_range)
     return frame[columns]
 
 

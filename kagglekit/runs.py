@@ -48,7 +48,8 @@ from kagglekit.data import Competition, load_competition
 from kagglekit.errors import ConfigError, DataError, RunLockedError
 from kagglekit.inputs import InputSchema
 from kagglekit.io import atomic_path, read_json, save_npy, write_json, write_text
-from kagglekit.metrics import Metric, get_metric, report_columns
+from kagglekit.metrics import Metric, get_metric
+from kagglekit.shapes import TaskShape, manifest_shape
 
 SUMMARY = "summary.json"
 COMBINER = "combiner.json"  # beside an ensemble's summary: the exact weights or meta-model
@@ -109,6 +110,7 @@ class Run:
             "data_dir": str(competition.directory),
             "metric_source": competition.metric_source,
             "task": competition.task,
+            "shape": competition.shape.to_json(),
             "classes": competition.classes,
             "id_column": competition.id_column,
             "target_columns": competition.target_columns,
@@ -141,6 +143,11 @@ class Run:
                 "pass --data-dir with that data, or retrain"
             )
         return competition
+
+    @property
+    def shape(self) -> TaskShape:
+        """The run's task shape, as its manifest records it."""
+        return manifest_shape(self.manifest)
 
     @property
     def metric(self) -> Metric:
@@ -425,7 +432,7 @@ class Run:
         """One row per model and ensemble, best first, as AutoGluon's leaderboard; failed models stay listed."""
         rows = []
         metric = self.metric
-        task = self.manifest.get("task", "binary")
+        shape = self.shape
         names = self.model_names(include_failed=True) + self.ensemble_names()
         summaries = {name: self.summary(name) for name in names}
         seeded = any(s.get("seeds", 1) > 1 for s in summaries.values())
@@ -441,7 +448,7 @@ class Run:
                 row[f"oof_{metric.name}_tuned"] = summary.get("oof_score_tuned")
                 if "threshold" in summary.get("decision", {"threshold": None}):
                     row["threshold"] = summary.get("threshold")
-            columns = ("accuracy", "precision", "recall", "f1_weighted") if task in ("binary", "multiclass") else report_columns(task)
+            columns = shape.leaderboard_columns
             row.update({c: summary.get(c) for c in columns if c != metric.name})
             row.update({"test_from": summary.get("test_from"), "fit_s": summary.get("fit_s"),
                         "predict_ms_per_row": summary.get("predict_ms_per_row")})

@@ -10,7 +10,8 @@ import pandas as pd
 from kagglekit.data import META_FILE, Competition, read_csv
 from kagglekit.errors import DataError, KaggleKitError
 from kagglekit.io import atomic_path
-from kagglekit.metrics import Decision, Needs, decide
+from kagglekit.metrics import Decision, Needs
+from kagglekit.shapes import MultiLabel, Multiclass, Ranked, Regression, TaskShape
 
 
 def submission_frame(competition: Competition, pred: np.ndarray, decision: Decision | float | None = None) -> pd.DataFrame:
@@ -34,31 +35,18 @@ def submission_frame(competition: Competition, pred: np.ndarray, decision: Decis
         y = competition.y
         score_range = (int(y.min()), int(y.max()))
     frame = fill_submission(competition.sample[competition.id_column].to_numpy(), pred[order], competition.id_column,
-                            [str(c) for c in competition.sample.columns], competition.submission_format, competition.task,
+                            [str(c) for c in competition.sample.columns], competition.submission_format, competition.shape,
                             competition.classes, decision, score_range)
     return frame[list(competition.sample.columns)]
 
 
-def fill_submission(ids: np.ndarray, pred: np.ndarray, id_column: str, columns: list[str], fmt: str, task: str,
+def fill_submission(ids: np.ndarray, pred: np.ndarray, id_column: str, columns: list[str], fmt: str, shape: TaskShape,
                     classes: list, decision: Decision, score_range: tuple[int, int] | None = None) -> pd.DataFrame:
-    """The submission's rows from predictions already in ``ids`` order: labels through the decision, probabilities or
-    values as they are, integer scores cut within ``score_range``. ``columns``: the sample's, the id first."""
+    """The submission's rows from predictions already in ``ids`` order, as the shape writes them: labels through the
+    decision, probabilities or values as they are, integer scores cut within ``score_range``, the top K labels.
+    ``columns``: the sample's, the id first."""
     frame = pd.DataFrame({id_column: ids})
-    values = columns[1:]
-    if fmt == "label":
-        labels = np.asarray(classes, dtype=object)[decide(pred, decision, task)]
-        frame[values[0]] = pd.Series(labels).infer_objects().to_numpy()
-    elif fmt == "probability":
-        frame[values[0]] = pred[:, 1]
-    elif fmt == "class_probabilities":
-        for i, label in enumerate(classes):
-            frame[str(label)] = pred[:, i]
-    elif fmt == "scores":
-        low, high = score_range
-        frame[values[0]] = decide(pred, {"low": int(low), "high": int(high), **decision}, "ordinal")
-    else:  # label_probabilities, values: prediction column i is the sample's column i
-        for i, column in enumerate(values):
-            frame[column] = pred[:, i]
+    shape.fill(frame, pred, columns[1:], fmt, classes, decision, score_range)
     return frame
 
 
@@ -68,24 +56,26 @@ def write_submission(competition: Competition, pred: np.ndarray, path: Path | st
     frame = submission_frame(competition, pred, decision)
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
-        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path), holds=competition.holds)
+        validate_submission(tmp, competition.directory / "sample_submission.csv", shown_name=str(path),
+                            shape=competition.shape, holds=competition.holds, labels=competition.classes or None)
     return path
 
 
 def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name: str | None = None,
-                        holds: Needs | None = None) -> None:
+                        shape: TaskShape | None = None, holds: Needs | None = None, labels: list | None = None) -> None:
     """Raise a DataError that lists every way ``path`` differs from what the sample requires.
 
-    ``holds`` is what the value columns hold: labels (integers where the sample has integers: class
-    labels or ordinal scores), probabilities (numbers in [0, 1]) or values (any finite numbers). By
-    default it follows the competition in the sample's folder (see ``expected_holds``).
+    ``shape`` checks what the value columns hold (``holds``: integer labels or scores, probabilities in [0, 1], finite
+    numbers, K distinct known ``labels`` per row); by default the competition's in the sample's folder
+    (see ``expected_shape``).
     """
     path, sample_path = Path(path), Path(sample_path)
     name = shown_name or str(path)
     sample = read_csv(sample_path)
     id_column = str(sample.columns[0])
     sample = read_csv(sample_path, id_column)
-    holds = holds or expected_holds(sample_path, sample)
+    if shape is None or holds is None:
+        shape, holds, labels = expected_shape(sample_path, sample)
     try:
         submission = read_csv(path, id_column)
     except DataError as e:
@@ -113,46 +103,44 @@ def validate_submission(path: Path | str, sample_path: Path | str, *, shown_name
         if values.isna().any():
             problems.append(f"column '{column}' is empty (NaN) at {_lines(values.isna())}")
             continue
-        numeric = pd.to_numeric(values, errors="coerce")
-        if holds == "labels" and pd.api.types.is_integer_dtype(sample[column]):
-            bad = numeric.isna() | (np.mod(numeric.fillna(0), 1) != 0)
-            if bad.any():
-                problems.append(f"column '{column}' needs integer labels; found {values[bad].iloc[0]} at {_lines(bad)}")
-        elif holds == "probabilities" or (holds == "labels" and pd.api.types.is_numeric_dtype(sample[column])):
-            bad = numeric.isna() | (numeric < 0) | (numeric > 1)
-            if bad.any():
-                problems.append(f"column '{column}' needs probabilities in [0, 1]; found {values[bad].iloc[0]} at {_lines(bad)}")
-        elif holds == "values":
-            bad = numeric.isna() | ~np.isfinite(numeric.fillna(0).to_numpy(dtype=np.float64))
-            if bad.any():
-                problems.append(f"column '{column}' needs numbers; found {values[bad].iloc[0]} at {_lines(bad)}")
+        problem = shape.check_submission(str(column), values, sample[column], holds, labels)
+        if problem:
+            problems.append(problem)
     if problems:
         raise DataError(f"{name} does not match {sample_path.name}:\n  - " + "\n  - ".join(problems))
 
 
-def expected_holds(sample_path: Path, sample: pd.DataFrame) -> Needs:
-    """What a submission for the competition in ``sample_path``'s folder holds.
+def expected_shape(sample_path: Path, sample: pd.DataFrame) -> tuple[TaskShape, Needs, list | None]:
+    """The shape of a submission for the competition in ``sample_path``'s folder, what it holds, and its labels where
+    known.
 
     That competition's own inference when its train.csv and test.csv are beside the sample (which reads
-    the metric fetch recorded); else the recorded metric's need; else the sample's types: integers are
-    labels, other numbers probabilities.
+    the metric fetch recorded); else what the sample and the recorded metric say: K labels per row are ranked
+    answers; integers are labels, other numbers probabilities, a value metric's columns values.
     """
-    from kagglekit.data import load_competition
+    from kagglekit.data import load_competition, ranked_k
     from kagglekit.io import read_json
     from kagglekit.metrics import find_metric
 
     directory = sample_path.parent
     if (directory / "train.csv").is_file() and (directory / "test.csv").is_file():
         try:
-            return load_competition(directory).holds
+            competition = load_competition(directory)
+            return competition.shape, competition.holds, competition.classes or None
         except KaggleKitError:
             pass  # the sample alone still says what its columns take
+    k = ranked_k(sample)
+    if k is not None:
+        return Ranked(k=k), "ranking", None
     meta = directory / META_FILE
     recorded = find_metric(str(read_json(meta).get("evaluation_metric") or "")) if meta.is_file() else None
-    if recorded is not None:
-        return recorded.needs
+    if recorded is not None and recorded.needs == "values":
+        return Regression(), "values", None
     integer = all(pd.api.types.is_integer_dtype(sample[c]) for c in sample.columns[1:])
-    return "labels" if integer or not all(pd.api.types.is_numeric_dtype(sample[c]) for c in sample.columns[1:]) else "probabilities"
+    numeric = all(pd.api.types.is_numeric_dtype(sample[c]) for c in sample.columns[1:])
+    if (recorded is not None and recorded.needs == "probabilities") or (numeric and not integer):
+        return MultiLabel(), "probabilities", None
+    return Multiclass(), "labels", None
 
 
 def _few(values: list, limit: int = 5) -> str:

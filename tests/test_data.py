@@ -93,9 +93,9 @@ def _edit(directory: Path, name: str, change) -> None:
 
 
 def test_an_unsupported_recorded_metric_falls_back_to_the_guess(tiny_competition: Path) -> None:
-    write_json(tiny_competition / "kagglekit.json", {"evaluation_metric": "MAP@3"})
+    write_json(tiny_competition / "kagglekit.json", {"evaluation_metric": "BLEU"})
     comp = load_competition(tiny_competition)
-    assert comp.metric.name == "f1" and "'MAP@3' is not supported" in comp.metric_source
+    assert comp.metric.name == "f1" and "'BLEU' is not supported" in comp.metric_source
 
 
 # --- every task shape ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kagglekit"
 # commands, the package's __getattr__).
 LAYERS = [
     {"errors", "io", "config", "durations", "metrics", "logs", "device", "inputs", "demo"},
-    {"data", "submission", "folds", "encoders", "models"},
+    {"data", "submission", "folds", "encoders", "models", "shapes"},
     {"runs", "outputs"},
     {"ensemble", "predict"},
     {"engine", "analysis", "kaggle"},

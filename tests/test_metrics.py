@@ -7,7 +7,8 @@ import pytest
 from sklearn import metrics as skm
 
 from kagglekit.errors import ConfigError
-from kagglekit.metrics import METRICS, binary_auc, cv_scores, decide, find_metric, get_metric, quadratic_weighted_kappa
+from kagglekit.metrics import METRICS, binary_auc, cv_scores, find_metric, get_metric, quadratic_weighted_kappa
+from kagglekit.shapes import Binary, Ordinal
 
 
 @pytest.mark.parametrize("kaggle_name,ours", [("F1Score", "f1"), ("Categorization Accuracy", "accuracy"), ("AUC", "roc_auc"),
@@ -61,11 +62,11 @@ def test_tuned_cut_points_never_score_below_rounding_and_give_integer_scores() -
     rng = np.random.default_rng(1)
     y = rng.integers(1, 7, 600).astype(float)
     values = (y + rng.normal(0, 0.9, 600) - 0.4).reshape(-1, 1)  # biased low: rounding is not the best cut
-    scores = cv_scores(get_metric("qwk"), y, values, np.arange(600) % 5, "ordinal")
+    scores = cv_scores(get_metric("qwk"), y, values, np.arange(600) % 5, Ordinal())
     assert scores["oof_score_tuned"] > scores["oof_score"]
     decision = scores["decision"]
     assert (decision["low"], decision["high"]) == (1, 6) and decision["cuts"] == sorted(decision["cuts"])
-    assert set(decide(values, decision, "ordinal")) <= set(range(1, 7))
+    assert set(Ordinal().decide(values, decision)) <= set(range(1, 7))
 
 
 def test_a_binary_threshold_is_tuned_only_for_label_metrics() -> None:
@@ -73,5 +74,5 @@ def test_a_binary_threshold_is_tuned_only_for_label_metrics() -> None:
     y = rng.integers(0, 2, 300)
     positive = np.clip(0.3 * y + 0.5 * rng.random(300), 0, 1)
     proba = np.column_stack([1 - positive, positive])
-    assert cv_scores(get_metric("f1"), y, proba, np.arange(300) % 3, "binary")["threshold"] != 0.5
-    assert cv_scores(get_metric("roc_auc"), y, proba, np.arange(300) % 3, "binary")["decision"] == {}
+    assert cv_scores(get_metric("f1"), y, proba, np.arange(300) % 3, Binary())["threshold"] != 0.5
+    assert cv_scores(get_metric("roc_auc"), y, proba, np.arange(300) % 3, Binary())["decision"] == {}

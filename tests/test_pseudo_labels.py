@@ -11,14 +11,10 @@ import pytest
 from kagglekit import demo, models
 from kagglekit.config import Workspace
 from kagglekit.engine.config import TrainConfig
-from kagglekit.engine.pseudo import (
-    confidence,
-    cutoff,
-    fold_test_predictions,
-    hard_labels,
-)
+from kagglekit.engine.pseudo import cutoff, fold_test_predictions
 from kagglekit.engine.trainer import run
 from kagglekit.models.sklearn_models import TfidfNaiveBayes
+from kagglekit.shapes import Binary
 from kagglekit.submission import validate_submission
 
 
@@ -71,7 +67,8 @@ def test_no_validation_row_is_trained_on_and_labels_come_from_the_fold_models(ti
         np.testing.assert_array_equal(targets, fold_pred[rows].argmax(axis=1))
         others = r.fold_index != fold
         oof = r.oof("recording")
-        level, _ = cutoff(confidence(oof[others], "binary"), hard_labels(oof[others], "binary") == r.y[others])
+        shape = Binary()
+        level, _ = cutoff(shape.confidence(oof[others]), shape.hard_labels(oof[others]) == r.y[others])
         assert set(rows) == set(np.flatnonzero(fold_pred.max(axis=1) >= level))
     record = r.manifest["pseudo_labels"]
     assert record["source"] == "recording" and len(record["folds"]) == 3 and record["full"]["rows"] > 0

@@ -159,7 +159,7 @@ def test_ordinal_submission_cuts_values_into_integer_scores(tmp_path: Path) -> N
         ({"target": list(np.linspace(0, 3, 12))}, {"target": 0.0}, "id,target\nt2,1.5\nt0,x\nt1,2\n", "'target' needs numbers; found x at line\\(s\\) 3"),
         ({"toxic": [0, 1] * 6, "insult": [1, 0, 0] * 4}, {"toxic": 0.5, "insult": 0.5}, "id,toxic,insult\nt2,0.5,1.2\nt0,0,0\nt1,1,1\n",
          "'insult' needs probabilities in \\[0, 1\\]; found 1.2 at line\\(s\\) 2"),
-        ({"score": [1, 2, 3, 4, 5, 6] * 2}, {"score": 3}, "id,score\nt2,3.4\nt0,1\nt1,6\n", "'score' needs integer labels; found 3.4"),
+        ({"score": [1, 2, 3, 4, 5, 6] * 2}, {"score": 3}, "id,score\nt2,3.4\nt0,1\nt1,6\n", "'score' needs integer scores; found 3.4"),
     ],
     ids=["regression", "multilabel", "ordinal"],
 )

@@ -46,7 +46,7 @@ def train_shape(kind: str, tmp_path: Path, models: list[str], all_models: bool =
 def check_models_and_submissions(result, directory: Path, kind: str) -> None:
     comp, run_ = result.competition, result.run
     y, fold_index, scorer = comp.y, run_.fold_index, comp.metric
-    constant = cv_scores(comp.metric, y, constant_prediction(y), fold_index, comp.task)["cv_score"]
+    constant = cv_scores(comp.metric, y, constant_prediction(y), fold_index, comp.shape)["cv_score"]
     names = run_.model_names()
     assert names, "no model trained"
     for name in names:

@@ -24,7 +24,8 @@ class Exploration:
     """The tables of ``kagglekit explore``; each is small enough to print."""
 
     sizes: pd.DataFrame  # split, rows, columns
-    balance: pd.DataFrame  # label, count, share
+    balance: pd.DataFrame  # the target: label, count, share (classes, labels) or target, count, mean, std, quantiles
+    balance_title: str  # "Class balance (train)", "Label balance (train)" or "Target distribution (train)"
     lengths: pd.DataFrame  # split, unit, mean, median, p95, max, over_sequence_length
     missing: pd.DataFrame  # column, train_missing, train_share, test_missing, test_share
     duplicates: pd.DataFrame  # check, texts, rows
@@ -48,7 +49,7 @@ def explore(competition: Competition, *, samples: int = 5, seed: int = 42, seque
     train_texts, test_texts = competition.train_texts, competition.test_texts
     if sequence_length is None:
         sequence_length = sized_defaults(train_texts)["sequence_length"]
-    labels = competition.train[competition.target_column].to_numpy()
+    labels = row_labels(competition)
     text_lengths = pd.concat([
         pd.DataFrame({"split": "train", "label": labels, "words": word_counts(train_texts),
                       "chars": [len(t) for t in train_texts]}),
@@ -60,6 +61,7 @@ def explore(competition: Competition, *, samples: int = 5, seed: int = 42, seque
         sizes=pd.DataFrame({"split": ["train", "test"], "rows": [len(competition.train), len(competition.test)],
                             "columns": [competition.train.shape[1], competition.test.shape[1]]}),
         balance=_balance(competition),
+        balance_title=BALANCE_TITLES[_target_kind(competition)],
         lengths=_length_summary(text_lengths, sequence_length),
         missing=_missing(competition),
         duplicates=_duplicates(train_texts, test_texts, conflicts),
@@ -70,9 +72,35 @@ def explore(competition: Competition, *, samples: int = 5, seed: int = 42, seque
     )
 
 
+BALANCE_TITLES = {"classes": "Class balance (train)", "labels": "Label balance (train)", "values": "Target distribution (train)"}
+
+
+def _target_kind(competition: Competition) -> str:
+    """How the target is summarised: counts per class, positives per label, or a distribution of values."""
+    shape = competition.shape
+    return "classes" if shape.has_classes else "values" if shape.numeric else "labels"
+
+
+def row_labels(competition: Competition) -> np.ndarray:
+    """Each training row's target as one value: its label or value, or ``name=value`` pairs of several targets."""
+    columns = competition.target_columns
+    if len(columns) == 1:
+        return competition.train[columns[0]].to_numpy()
+    values = competition.train[columns].to_numpy()
+    return np.array(["; ".join(f"{c}={v:g}" for c, v in zip(columns, row)) for row in values], dtype=object)
+
+
 def _balance(competition: Competition) -> pd.DataFrame:
-    counts = competition.train[competition.target_column].value_counts().reindex(competition.classes, fill_value=0)
-    return pd.DataFrame({"label": counts.index, "count": counts.to_numpy(), "share": counts.to_numpy() / counts.sum()})
+    kind, train = _target_kind(competition), competition.train
+    if kind == "classes":
+        counts = train[competition.target_column].value_counts().reindex(competition.classes, fill_value=0)
+        return pd.DataFrame({"label": counts.index, "count": counts.to_numpy(), "share": counts.to_numpy() / counts.sum()})
+    if kind == "labels":
+        positives = train[competition.target_columns].sum().to_numpy()
+        return pd.DataFrame({"label": competition.target_columns, "count": positives, "share": positives / len(train)})
+    described = train[competition.target_columns].astype(np.float64).describe().T
+    described.index.name = "target"
+    return described.rename(columns={"25%": "p25", "50%": "median", "75%": "p75"}).reset_index()
 
 
 def _length_summary(lengths: pd.DataFrame, sequence_length: int) -> pd.DataFrame:
@@ -96,7 +124,7 @@ def _is_missing(column: pd.Series) -> pd.Series:
 
 def _missing(competition: Competition) -> pd.DataFrame:
     """Missing or blank values of every column except the id and the target (keyword and location here)."""
-    skip = {competition.id_column, competition.target_column}
+    skip = {competition.id_column, *competition.target_columns}
     columns = [c for c in dict.fromkeys([*competition.train.columns, *competition.test.columns]) if c not in skip]
     rows = []
     for column in columns:
@@ -137,9 +165,14 @@ def _conflicts(train_texts: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
 
 def _samples(competition: Competition, n: int, seed: int) -> pd.DataFrame:
     train = competition.train
-    first = [competition.id_column, competition.target_column]
+    first = [competition.id_column, *competition.target_columns]
     columns = first + [c for c in train.columns if c not in first]
     return train.sample(n=min(max(n, 0), len(train)), random_state=seed)[columns].reset_index(drop=True)
+
+
+def _value_of(labels: str, target: str) -> float:
+    """One target's value from a row's ``name=value; ...`` label."""
+    return float(dict(part.split("=", 1) for part in str(labels).split("; "))[target])
 
 
 def explore_plots(exploration: Exploration, out_dir: Path) -> list[Path]:
@@ -150,11 +183,20 @@ def explore_plots(exploration: Exploration, out_dir: Path) -> list[Path]:
     fig = new_figure(6, 3.5)
     ax = fig.add_subplot()
     balance = exploration.balance
-    bars = ax.bar([str(label) for label in balance["label"]], balance["count"], color="#4c72b0")
-    ax.bar_label(bars, labels=[f"{c} ({s:.0%})" for c, s in zip(balance["count"], balance["share"])], padding=2)
-    ax.set(title="Class balance (train)", xlabel="label", ylabel="rows")
-    ax.margins(y=0.15)
-    paths = [save_figure(fig, out_dir / "class_balance.png")]
+    if "share" in balance.columns:
+        bars = ax.bar([str(label) for label in balance["label"]], balance["count"], color="#4c72b0")
+        ax.bar_label(bars, labels=[f"{c} ({s:.0%})" for c, s in zip(balance["count"], balance["share"])], padding=2)
+        ax.set(title=exploration.balance_title, xlabel="label", ylabel="rows")
+        ax.margins(y=0.15)
+        paths = [save_figure(fig, out_dir / "class_balance.png")]
+    else:
+        values = exploration.text_lengths.loc[exploration.text_lengths["split"] == "train", "label"]
+        for target in balance["target"]:
+            column = values if len(balance) == 1 else pd.Series([_value_of(v, target) for v in values])
+            ax.hist(column.astype(np.float64), bins=40, alpha=0.6, label=str(target))
+        ax.set(title=exploration.balance_title, xlabel="value", ylabel="rows")
+        ax.legend(fontsize="small")
+        paths = [save_figure(fig, out_dir / "target_distribution.png")]
 
     lengths = exploration.text_lengths
     fig = new_figure(11, 4)

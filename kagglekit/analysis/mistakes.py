@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import atomic_path
+from kagglekit.predict import target_names
 from kagglekit.runs import Run
 
-COLUMNS = ["error", "id", "label", "prediction", "probability", "text"]
+FIRST = ["error", "id", "label", "prediction"]
 
 
 def trained_entry(run: Run, name: str) -> dict:
@@ -31,34 +31,21 @@ def trained_entry(run: Run, name: str) -> dict:
 
 
 def most_wrong(run: Run, competition: Competition, name: str, top: int | None = 10) -> pd.DataFrame:
-    """Wrong out-of-fold predictions, most confident first, at the threshold the submission uses.
-
-    Binary tasks give false positives (by falling probability of the positive class) then false negatives
-    (by rising probability), ``top`` of each; ``probability`` is the positive class's. Multiclass tasks
-    give the ``top`` wrong rows by the probability of the predicted class. ``top=None`` keeps every error.
+    """Wrong out-of-fold predictions, most confident first, as the run's shape sees them, through the decision the
+    submission uses (see ``TaskShape.most_wrong``): binary false positives then false negatives, ``top`` of each;
+    the wrong rows of several classes; a label's false positives and negatives (multi-label); rows whose label is
+    not among the K answers (ranked); the largest absolute residuals (regression, ordinal). ``top=None`` keeps
+    every error. Columns: ``error``, ``id``, ``label``, ``prediction``, then the shape's figures, ``text`` last.
     """
     summary = trained_entry(run, name)
-    proba, y = run.oof(name), run.y
+    pred, y = run.oof(name), run.y
     if len(y) != len(competition.train):
         raise DataError(f"run {run.name} has {len(y)} training rows but {competition.directory}/train.csv has {len(competition.train)}")
-    classes = np.asarray(run.manifest["classes"], dtype=object)
-    frame = pd.DataFrame({
-        "id": competition.train[competition.id_column].to_numpy(),
-        "label": classes[y],
-        "text": competition.train_texts,
-    })
-    if proba.shape[1] == 2:
-        positive = proba[:, 1]
-        predicted = (positive >= float(summary.get("threshold", 0.5))).astype(np.int64)
-        frame["prediction"], frame["probability"] = classes[predicted], positive
-        false_positives = frame[(y == 0) & (predicted == 1)].sort_values("probability", ascending=False, kind="stable")
-        false_negatives = frame[(y == 1) & (predicted == 0)].sort_values("probability", ascending=True, kind="stable")
-        parts = [false_positives.iloc[:top].assign(error="false positive"), false_negatives.iloc[:top].assign(error="false negative")]
-    else:
-        predicted = proba.argmax(axis=1)
-        frame["prediction"], frame["probability"] = classes[predicted], proba.max(axis=1)
-        parts = [frame[predicted != y].sort_values("probability", ascending=False, kind="stable").iloc[:top].assign(error="wrong")]
-    return pd.concat(parts, ignore_index=True)[COLUMNS]
+    frame = pd.DataFrame({"id": competition.train[competition.id_column].to_numpy(), "text": competition.train_texts})
+    decision = summary.get("decision", {"threshold": summary.get("threshold", 0.5)})
+    wrong = run.shape.most_wrong(frame, y, pred, decision, target_names(run.manifest), top).reset_index(drop=True)
+    figures = [c for c in wrong.columns if c not in FIRST and c != "text"]
+    return wrong.reindex(columns=[*FIRST, *figures, "text"])
 
 
 def write_most_wrong(run: Run, name: str, frame: pd.DataFrame) -> Path:

@@ -6,6 +6,7 @@ global figure state to leak between plots, and matplotlib is imported only when 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from kagglekit.io import atomic_path
 from kagglekit.metrics import predict_labels
+from kagglekit.predict import target_names
 from kagglekit.runs import Run
 
 if TYPE_CHECKING:
@@ -74,6 +76,77 @@ def confusion_matrix_plot(run: Run, name: str, path: Path) -> Path:
     rule = f"threshold {threshold:.2f}" if k == 2 else "argmax"
     ax.set(xlabel="predicted", ylabel="true", title=f"{name}\nout-of-fold predictions, {rule}")
     return save_figure(fig, path)
+
+
+def _truth_and_prediction(run: Run, name: str) -> tuple[np.ndarray, np.ndarray, list]:
+    pred = run.oof(name)
+    return np.asarray(run.y, dtype=np.float64).reshape(pred.shape), pred, target_names(run.manifest)
+
+
+def predicted_vs_true_plot(run: Run, name: str, path: Path) -> Path:
+    """Out-of-fold predictions against the true values, one panel per target, with the line of perfect predictions."""
+    truth, pred, names = _truth_and_prediction(run, name)
+    fig = new_figure(4.2 * len(names), 4.2)
+    for j, target in enumerate(names):
+        ax = fig.add_subplot(1, len(names), j + 1)
+        ax.scatter(truth[:, j], pred[:, j], s=6, alpha=0.4, color=MODEL_COLOR, linewidths=0)
+        low, high = float(min(truth[:, j].min(), pred[:, j].min())), float(max(truth[:, j].max(), pred[:, j].max()))
+        ax.plot([low, high], [low, high], color="#888", linewidth=1)
+        ax.set(xlabel=f"true {target}", ylabel=f"predicted {target}", title=f"{name}: {target}")
+    return save_figure(fig, path)
+
+
+def residuals_plot(run: Run, name: str, path: Path) -> Path:
+    """Histogram of the out-of-fold residuals (predicted minus true), one panel per target."""
+    truth, pred, names = _truth_and_prediction(run, name)
+    fig = new_figure(4.2 * len(names), 3.6)
+    for j, target in enumerate(names):
+        ax = fig.add_subplot(1, len(names), j + 1)
+        ax.hist(pred[:, j] - truth[:, j], bins=40, color=MODEL_COLOR)
+        ax.axvline(0, color="#888", linewidth=1)
+        ax.set(xlabel="predicted - true", ylabel="rows", title=f"{name}: {target}")
+    return save_figure(fig, path)
+
+
+def label_auc_plot(run: Run, name: str, path: Path) -> Path:
+    """The out-of-fold ROC AUC of each label of a multi-label task (a label with one value in train is left out)."""
+    from kagglekit.metrics import binary_auc
+
+    y, pred, names = np.asarray(run.y), run.oof(name), target_names(run.manifest)
+    scores = [(str(n), binary_auc(y[:, j], pred[:, j])) for j, n in enumerate(names) if 0 < y[:, j].sum() < len(y)]
+    fig = new_figure(max(4.5, 0.6 * len(scores) + 2), 3.8)
+    ax = fig.add_subplot()
+    ax.bar([n for n, _ in scores], [a for _, a in scores], color=MODEL_COLOR)
+    for i, (_, auc) in enumerate(scores):
+        ax.text(i, auc, f"{auc:.3f}", ha="center", va="bottom")
+    ax.set(ylim=(0.5, 1.02), ylabel="ROC AUC", title=f"{name}: out-of-fold ROC AUC per label")
+    return save_figure(fig, path)
+
+
+def answer_rank_plot(run: Run, name: str, path: Path) -> Path:
+    """Where the true label sits among the ranked answers: first, second, ..., or beyond the K submitted."""
+    from kagglekit.shapes import top_k
+
+    pred, y, k = run.oof(name), np.asarray(run.y), int(run.shape.to_json().get("k", 1))
+    ranked = top_k(pred, pred.shape[1])
+    rank = np.argmax(ranked == y[:, None], axis=1)
+    counts = [int(np.sum(rank == i)) for i in range(k)] + [int(np.sum(rank >= k))]
+    labels = [f"#{i + 1}" for i in range(k)] + [f"not in top {k}"]
+    fig = new_figure(4.5 + 0.4 * k, 3.8)
+    ax = fig.add_subplot()
+    ax.bar(labels, np.array(counts) / max(len(y), 1), color=[MODEL_COLOR] * k + [ENSEMBLE_COLOR])
+    ax.set(ylabel="share of rows", title=f"{name}: rank of the true label (out-of-fold)")
+    return save_figure(fig, path)
+
+
+# Diagnostic plots by the names task shapes list in ``TaskShape.plots``: (title, plot function).
+DIAGNOSTICS: dict[str, tuple[str, Callable[[Run, str, Path], Path]]] = {
+    "confusion_matrix": ("Confusion matrix of {name} (out-of-fold)", confusion_matrix_plot),
+    "predicted_vs_true": ("Predicted against true values of {name} (out-of-fold)", predicted_vs_true_plot),
+    "residuals": ("Residuals of {name} (out-of-fold)", residuals_plot),
+    "label_auc": ("ROC AUC per label of {name} (out-of-fold)", label_auc_plot),
+    "answer_rank": ("Rank of the true label among the answers of {name} (out-of-fold)", answer_rank_plot),
+}
 
 
 def speed_score_plot(run: Run, path: Path) -> Path:
@@ -194,7 +267,8 @@ def training_curves_plot(run: Run, name: str, path: Path) -> Path | None:
 
 
 def plot_run(run: Run, name: str) -> list[Plot]:
-    """Every plot of the run into RUN/plots/ (old PNGs there are removed first); ``name`` gets the confusion matrix."""
+    """Every plot of the run into RUN/plots/ (old PNGs there are removed first); ``name`` gets its shape's diagnostic
+    plots (a confusion matrix, predicted against true values and residuals, per-label AUC, the rank of the answer)."""
     out_dir = run.output_dir("plots")
     if out_dir.is_dir():
         for old in out_dir.glob("*.png"):
@@ -202,7 +276,8 @@ def plot_run(run: Run, name: str) -> list[Plot]:
     metric = run.metric.label
     plots = [
         Plot(f"Cross-validated {metric} with its spread over folds", cv_scores_plot(run, out_dir / "cv_scores.png")),
-        Plot(f"Confusion matrix of {name} (out-of-fold)", confusion_matrix_plot(run, name, out_dir / "confusion_matrix.png")),
+        *(Plot(title.format(name=name), plot(run, name, out_dir / f"{kind}.png"))
+          for kind, (title, plot) in ((k, DIAGNOSTICS[k]) for k in run.shape.plots)),
         Plot(f"{metric} against prediction time per row", speed_score_plot(run, out_dir / "speed_score.png")),
     ]
     for model in run.model_names():

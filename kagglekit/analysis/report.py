@@ -26,6 +26,7 @@ from kagglekit.data import Competition
 from kagglekit.errors import DataError
 from kagglekit.io import write_text
 from kagglekit.runs import Run
+from kagglekit.shapes import TaskShape
 from kagglekit.submission import submission_frame
 
 DECIMALS = {"threshold": 2, "fit_s": 1, "fit_s_marginal": 2, "predict_ms_per_row": 3}
@@ -64,7 +65,7 @@ def build_report(run: Run, competition: Competition | None = None, *, top: int =
                  "the best entry is highlighted.</p>" + _leaderboard(run.leaderboard(), best)),
         _section("Ensembles", "ensembles", _ensembles(run)),
         _section("Plots", "plots", "".join(_figure(p.title, p.path) for p in plots)),
-        _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv)),
+        _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv, run.shape)),
         _section("Adversarial validation: do train and test differ?", "adversarial", _adversarial(run, competition, top)),
         _section("Submissions", "submissions", _submissions(run, competition)),
         _section("CV against the leaderboard", "ledger", _ledger(run)),
@@ -167,15 +168,16 @@ def _figure(title: str, path: Path) -> str:
             f"<figcaption>{escape(title)} · <code>{escape(str(path))}</code></figcaption>\n</figure>\n")
 
 
-def _mistakes(errors: pd.DataFrame, top: int, summary: dict[str, Any], csv_path: Path) -> str:
-    threshold = summary.get("threshold", 0.5)
-    parts = [f"<p>Out-of-fold predictions at threshold {threshold:.2f} (the one its submission uses); "
-             f"every wrong row, most confident first, is in <code>{escape(str(csv_path))}</code>.</p>"]
+def _mistakes(errors: pd.DataFrame, top: int, summary: dict[str, Any], csv_path: Path, shape: TaskShape) -> str:
+    decision = summary.get("decision", {"threshold": summary.get("threshold", 0.5)})
+    parts = [f"<p>{escape(shape.describe_errors(decision).capitalize())} (the decision its submission uses); "
+             f"every row, most wrong first, is in <code>{escape(str(csv_path))}</code>.</p>"]
     if errors.empty:
         return parts[0] + "<p>No wrong predictions.</p>"
     for kind, group in errors.groupby("error", sort=False):
         anchor = str(kind).replace(" ", "-")
-        parts.append(f"<h3>{escape(str(kind).capitalize())}s ({len(group)}, top {min(top, len(group))} shown)</h3>")
+        title = "Largest residuals" if shape.numeric else f"{str(kind).capitalize()}s"
+        parts.append(f"<h3>{escape(title)} ({len(group)}, top {min(top, len(group))} shown)</h3>")
         parts.append(html_table(group.head(top).drop(columns="error"), table_id=f"errors-{anchor}", row_key="id"))
     return "".join(parts)
 

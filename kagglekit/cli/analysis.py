@@ -86,7 +86,7 @@ def explore(
                                                                    "its ROC AUC, the features that give test away, the training rows most like the test.")] = False,
     folds: Annotated[int, typer.Option(min=2, help="Folds of the adversarial validation.")] = 5,
 ) -> None:
-    """Look at the data before modelling: sizes, class balance, text lengths, missing values, duplicates, samples.
+    """Look at the data before modelling: sizes, class balance (or the target's distribution), text lengths, missing values, duplicates, samples.
 
     Plots and CSVs go to runs/COMPETITION/explore/ (the data folder may be read-only). With --adversarial, a
     train-vs-test classifier says whether the CV folds look like the test set (ROC AUC about 0.5) or not.
@@ -109,7 +109,7 @@ def explore(
         found = adversarial_validation.adversarial(loaded, folds=folds, seed=seed) if adversarial else None
         written = adversarial_validation.write_adversarial(found, out_dir) if found else []
     print_frame(result.sizes, f"{competition}: rows and columns")
-    print_frame(result.balance, "Class balance (train)", percent=("share",))
+    print_frame(result.balance, result.balance_title, percent=("share",))
     chosen = ", chosen from the data" if sequence_length is None else ""
     print_frame(result.lengths, f"Text length (share over the sequence length {result.sequence_length}{chosen})",
                 percent=("over_sequence_length",), decimals=1)
@@ -160,7 +160,8 @@ def errors(
     run_name: RunOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """The most confidently wrong out-of-fold predictions: false positives and false negatives, with their texts.
+    """The most confidently wrong out-of-fold predictions with their texts: false positives and negatives (per label for
+    multi-label), rows whose label is not in the K answers (ranked), the largest residuals (regression, ordinal).
 
     Every wrong prediction, most confident first, is written to runs/COMPETITION/RUN/errors/NAME.csv.
     """
@@ -172,11 +173,14 @@ def errors(
         loaded = run.competition(data_dir)
         wrong = most_wrong(run, loaded, name, top=None)
         path = write_most_wrong(run, name, wrong)
-    threshold = run.summary(name).get("threshold", 0.5)
-    console.print(f"[bold]{name}[/] in run {run.name}: out-of-fold predictions at threshold {threshold:.2f}", highlight=False)
+    summary, shape = run.summary(name), run.shape
+    decision = summary.get("decision", {"threshold": summary.get("threshold", 0.5)})
+    console.print(f"[bold]{name}[/] in run {run.name}: {shape.describe_errors(decision)}", highlight=False)
     for kind, group in wrong.groupby("error", sort=False):
-        print_frame(group.head(top).drop(columns="error"), f"Most confident {kind}s ({min(top, len(group))} of {len(group)})")
-    console.print(f"all {len(wrong)} wrong predictions, most confident first: {path}", highlight=False)
+        title = "Largest residuals" if shape.numeric else f"Most confident {kind}s"
+        print_frame(group.head(top).drop(columns="error"), f"{title} ({min(top, len(group))} of {len(group)})")
+    what = "rows by absolute residual" if shape.numeric else "wrong predictions, most confident first"
+    console.print(f"all {len(wrong)} {what}: {path}", highlight=False)
 
 
 @app.command()

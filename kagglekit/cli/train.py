@@ -125,6 +125,7 @@ def train(
     ignore_column: IgnoreColumnsOption = [],
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
+    prepare: Annotated[Optional[Path], typer.Option(metavar="FILE", help="A Python file defining prepare(tables) -> tables, run on the competition's tables before anything is inferred \\[default: prepare.py beside the data, if any].")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Parallel worker processes, each running one (model, fold) at a time; auto: one per core as memory allows, one process for small data.")] = "auto",
     backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
@@ -165,7 +166,7 @@ def train(
     with user_errors():
         config = TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
-            target_columns=target_column or None, group_column=group_column,
+            target_columns=target_column or None, group_column=group_column, prepare=prepare,
             **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column),
             model_params=model_params, run_name=run_name, jobs=parse_jobs(jobs), backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
@@ -185,8 +186,7 @@ def _finish_run(result: "RunResult") -> None:
         board = board.assign(model=[f"{m} (tuned)" if t else m for m, t in zip(board["model"], board["study"])]).drop(columns="study")
     print_leaderboard(board, f"{result.competition.name} · {result.run.name} · metric {result.competition.metric.name}")
     console.print(f"run artifacts: {result.run.directory}", highlight=False)
-    if result.not_run:
-        console.print(f"[yellow]not run (time limit):[/] {', '.join(result.not_run)}", highlight=False)
+    if result.not_run:  # the leaderboard's lines name each model skipped and why
         board = result.leaderboard
         if board.empty or not (board["status"] == "ok").any():
             err_console.print("[red]--time-limit left no time to train any model:[/] raise the limit, or train cheaper "
@@ -230,12 +230,13 @@ def demo(
 @app.command()
 def predict(
     competition: CompetitionArg,
-    texts: Annotated[list[str], typer.Argument(help="Texts to classify.", show_default=False)] = [],
+    texts: Annotated[list[str], typer.Argument(help="Texts to answer.", show_default=False)] = [],
     model: ModelOption = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A file with one text per line.")] = None,
     run_name: RunOption = None,
 ) -> None:
-    """Classify texts with a model's saved models (its refit, or its fold models' mean); prints label and probability for each."""
+    """Answer texts with a model's saved models (its refit, or its fold models' mean): the label, labels, score or values
+    its submission would hold for each, and the probabilities or values behind them."""
     from kagglekit.config import Workspace
     from kagglekit.predict import predict_texts, read_texts
     from kagglekit.runs import find_run
@@ -246,14 +247,10 @@ def predict(
             raise typer.BadParameter("give texts as arguments or --file")
         run = find_run(Workspace.current().runs_dir(competition), run_name)
         predictions = predict_texts(run, items, model)
-    if predictions.scored_class is None:
-        header, caption = "probability", f"model {predictions.model}"
-    else:
-        header = f"P({predictions.scored_class})"
-        caption = f"model {predictions.model}; label {predictions.scored_class} when P >= {predictions.threshold:g} (tuned on OOF)"
-    table = Table("label", header, "text", box=box.SIMPLE_HEAD, caption=caption)
+    table = Table("answer", "from", "text", box=box.SIMPLE_HEAD,
+                  caption=f"model {predictions.model}, {predictions.shape.words}; decision tuned on out-of-fold predictions")
     for p in predictions.rows:
-        table.add_row(str(p.label), f"{p.probability:.3f}", p.text)
+        table.add_row(p.answer, p.detail, p.text)
     console.print(table)
 
 

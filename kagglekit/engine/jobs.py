@@ -104,7 +104,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "fit_s": model.fit_seconds_,
         "predict_ms_per_row": 1000 * predict_s / max(1, int(val.sum())),
         "refit_params": model.refit_params(),
-        **evaluate(y[val], val_pred, competition.metric, competition.task),
+        **evaluate(y[val], val_pred, competition.metric, competition.shape),
     }
     run.save_fold(job.name, job.fold, val_pred, test_pred, getattr(model, "history_", None), record, job.seed)
     return record

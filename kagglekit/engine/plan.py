@@ -22,7 +22,7 @@ from kagglekit.engine.budget import CHEAP_FIRST, PROBE_SHARE, job_seconds
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import Listener, ModelFailed, ModelFinished, Note
 from kagglekit.engine.jobs import Job, jsonable_params
-from kagglekit.metrics import cv_scores, report_columns
+from kagglekit.metrics import cv_scores
 from kagglekit.models import (
     available_models,
     get_model_class,
@@ -312,7 +312,7 @@ class JobPlan:
         refits = [run.refit_record(entry, s) for s in range(seeds)] if self.refit[entry] else []
         test_seeds = np.mean([run.refit_test(entry, s) for s in range(seeds)], axis=0) if refits and seeds > 1 else None
         run.save_model_predictions(entry, oof, test_folds, test_seeds)
-        columns = [c for c in report_columns(competition.task) if all(c in r for r in records)]
+        columns = [c for c in competition.shape.report_columns if all(c in r for r in records)]
         summary = {
             "name": entry,
             "kind": "model",
@@ -320,7 +320,7 @@ class JobPlan:
             "status": "ok",
             "metric": metric.name,
             "task": competition.task,
-            **cv_scores(metric, y, oof, fold_index, competition.task),
+            **cv_scores(metric, y, oof, fold_index, competition.shape),
             **{c: float(np.mean([r[c] for r in records])) for c in columns},
             "fit_s": float(sum(r["fit_s"] for r in records)),
             "refit_s": float(sum(r["fit_s"] for r in refits)) if refits else None,

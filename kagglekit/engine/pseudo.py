@@ -28,7 +28,6 @@ import numpy as np
 
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError
-from kagglekit.metrics import CLASSIFICATION
 from kagglekit.runs import Run
 
 ACCURACY_BAR = 0.95
@@ -53,18 +52,6 @@ def fold_test_predictions(run: Run, entry: str, fold: int) -> np.ndarray:
     return np.sum([wi * fold_test_predictions(run, m, fold) for wi, m in zip(w, members)], axis=0)
 
 
-def confidence(pred: np.ndarray, task: str) -> np.ndarray:
-    if task in CLASSIFICATION:
-        return pred.max(axis=1)
-    return np.maximum(pred, 1 - pred).min(axis=1)  # multi-label
-
-
-def hard_labels(pred: np.ndarray, task: str) -> np.ndarray:
-    if task in CLASSIFICATION:
-        return pred.argmax(axis=1).astype(np.int64)
-    return (pred >= 0.5).astype(np.int64)  # multi-label
-
-
 def cutoff(conf: np.ndarray, correct: np.ndarray) -> tuple[float | None, float]:
     """The lowest confidence whose rows at or above it are right at least ACCURACY_BAR of the time (over at least
     MIN_SHARE of the rows), and that accuracy; (None, best accuracy seen) when no level reaches the bar."""
@@ -83,12 +70,12 @@ def cutoff(conf: np.ndarray, correct: np.ndarray) -> tuple[float | None, float]:
 def make_pseudo_labels(run: Run, competition: Competition, entry: str) -> dict[str, Any]:
     """Write fold k's and the refit's pseudo-labels into the run from ``entry``'s predictions; returns the record
     (rule, cut-offs, rows per fold, and a fingerprint of the labels that the pseudo-label round's entries record)."""
-    task, y, fold_index = competition.task, run.y, run.fold_index
-    soft = task not in CLASSIFICATION and task != "multilabel"
+    shape, y, fold_index = competition.shape, run.y, run.fold_index
+    soft = shape.soft_pseudo_labels
     oof = run.oof(entry)
     if not soft:
-        conf = confidence(oof, task)
-        correct = (hard_labels(oof, task) == y) if task in CLASSIFICATION else (hard_labels(oof, task) == y).all(axis=1)
+        conf = shape.confidence(oof)
+        correct = (shape.hard_labels(oof) == y).reshape(len(y), -1).all(axis=1)
     digest = hashlib.sha256()
     parts: list[dict[str, Any]] = []
     for fold in [*range(run.n_folds), None]:
@@ -99,8 +86,8 @@ def make_pseudo_labels(run: Run, competition: Competition, entry: str) -> dict[s
         else:
             chosen = fold_index != fold if fold is not None else np.ones(len(y), dtype=bool)
             level, accuracy = cutoff(conf[chosen], correct[chosen])
-            rows = np.flatnonzero(confidence(test_pred, task) >= level) if level is not None else np.array([], dtype=np.int64)
-            targets = hard_labels(test_pred[rows], task)
+            rows = np.flatnonzero(shape.confidence(test_pred) >= level) if level is not None else np.array([], dtype=np.int64)
+            targets = shape.hard_labels(test_pred[rows])
         run.save_pseudo_labels(fold, rows, targets)
         digest.update(rows.tobytes() + np.ascontiguousarray(targets).tobytes())
         parts.append({"fold": fold, "cutoff": level, "oof_accuracy": accuracy, "rows": len(rows)})
