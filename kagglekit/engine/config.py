@@ -43,6 +43,7 @@ class TrainConfig:
     ray_address: str | None = None  # an existing Ray cluster (ray start --head), for backend ray
     target_columns: list[str] | None = None  # default: the sample's columns other than the id
     group_column: str | None = None  # rows sharing a value stay in one fold
+    prepare: Path | None = None  # a prepare.py other than the one beside the data (kagglekit.tables)
     skipped: dict[str, str] = field(default_factory=dict)  # models --all left out, and why
     seeds: int = 1  # each model trained with this many seeds on the same folds, predictions averaged
     pseudo_label: bool = False  # a second round trained with the confident test predictions added (NAME+pl)
@@ -111,6 +112,8 @@ class TrainConfig:
             args["target_columns"] = list(self.target_columns)
         if self.group_column:
             args["group_column"] = self.group_column
+        if self.prepare:
+            args["prepare"] = str(self.prepare)
         return args
 
     def record(self) -> dict[str, Any]:
