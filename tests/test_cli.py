@@ -299,7 +299,7 @@ def test_leaderboard_shows_the_columns_each_task_has() -> None:
     with console.capture() as captured:
         print_leaderboard(board, "regression")
     text = captured.get()
-    assert "cv rmse" in text and "mae" in text and "acc" not in text and "0.520±0.010" in text and "1.2" in text
+    assert "cv rmse" in text and "mae" in text and "acc" not in text and "0.520  ±0.010" in text and "1.2" in text
     assert "failed" in text and "no [bold]" in text
 
 

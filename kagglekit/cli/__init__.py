@@ -43,10 +43,12 @@ def root(
     """
     from kagglekit.cli.defaults import settings_default_map
     from kagglekit.config import load_settings
+    from kagglekit.errors import reset_audience, set_audience
     from kagglekit.logs import quiet_frameworks
 
     quiet_frameworks(verbose=False)  # before any command imports TensorFlow; `train -v` turns it back off
-    ctx.call_on_close(lambda: quiet_frameworks(verbose=True))  # undone after the command, for in-process callers
+    audience = set_audience("cli")  # errors advise options and commands, not Python calls
+    ctx.call_on_close(lambda: (quiet_frameworks(verbose=True), reset_audience(audience)))  # for in-process callers
     with user_errors():
         ctx.default_map = settings_default_map(ctx.command, load_settings())
 

@@ -7,10 +7,14 @@ registers them. A command module defines ``app = typer.Typer()`` and its command
 
 Stable names for command modules:
 
-- ``console``, ``err_console``: rich consoles for results (stdout) and errors/warnings (stderr).
+- ``console``, ``err_console``: rich consoles for results (stdout) and errors/warnings (stderr). A printed line is
+  one line (soft wrap: a path or a note is never split, the terminal folds it for display); output that is not a
+  terminal (a log, a notebook cell, ``| tee``) is ``LOG_WIDTH`` wide, not rich's 80.
+- ``print_table(columns, rows, ...)``: a table whose cells are always complete: too wide for the console, it
+  leaves out the least important columns and says so (and where the full table is).
 - ``user_errors()``: a context manager that turns a ``KaggleKitError`` or ``OSError`` into one red line on
   stderr and exit 1 (Ctrl-C: one line and exit 130); wrap the library calls of every command in it.
-- ``print_leaderboard(board, title)``: a run's leaderboard as a compact table.
+- ``print_leaderboard(board, title)``: a run's leaderboard, fitted to the console by ``print_table``.
 - ``EngineConsole(console)``: the engine's events on the terminal (its lines, failures, a progress bar with ETA);
   a context manager, so the bar stops even when the run does not finish.
 - Option aliases, used as the type of a command parameter (``run_name: RunOption = None``):
@@ -32,17 +36,21 @@ commands take plain defaults and never read the settings file themselves. Option
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from kagglekit.errors import KaggleKitError
 
@@ -52,8 +60,21 @@ if TYPE_CHECKING:
 
     from kagglekit.engine.events import Event
 
-console = Console()
-err_console = Console(stderr=True)
+# The width of output that is not a terminal: a log's or notebook's reader scrolls, and 80 cut the leaderboard's figures.
+LOG_WIDTH = 200
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console whose every print is one line (paths stay whole), and ``LOG_WIDTH`` wide when it writes to a file or
+    pipe; COLUMNS, a terminal's own width and Jupyter's still apply."""
+    made = Console(stderr=stderr, soft_wrap=True)
+    if not made.is_terminal and not made.is_jupyter and "COLUMNS" not in os.environ:
+        made.width = LOG_WIDTH
+    return made
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 MODEL_PARAMS_PANEL = "Model parameters"
 
@@ -106,38 +127,105 @@ def input_roles(text: list[str], pairs: list[str], categorical: list[str], numer
             "categorical_columns": categorical or None, "numeric_columns": numeric or None, "ignore_columns": ignore or None}
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of ``print_table``: text may wrap between words, other cells (numbers, names, paths) never split;
+    ``drop`` orders what a narrow console leaves out (the highest first; 0: always shown)."""
+
+    header: str
+    justify: Literal["left", "right"] = "right"
+    wrap: bool = False
+    drop: int = 0
+
+
+def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, title: str | None = None,
+                full: str | None = None, out: Console | None = None) -> None:
+    """A table of complete cells at the console's width: columns are left out, least important first, until it
+    fits, and a line below names them and ``full`` (where every column is). Where even the kept columns do not
+    fit, each row becomes one line of ``header value`` pairs. Cells may hold rich markup."""
+    out = out or console
+    kept = list(range(len(columns)))
+    for index in sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop):
+        if _natural_width(out, columns, rows, kept) <= out.width:
+            break
+        kept.remove(index)
+    if _natural_width(out, columns, rows, kept) > out.width:  # narrower than the essential columns
+        if title:
+            out.print(title, style="bold", soft_wrap=True)
+        for row in rows:
+            out.print("  ".join(v if v.startswith(c.header) or not i else f"{c.header} {v}"
+                                for i, (c, v) in enumerate(zip(columns, row)) if v), soft_wrap=True, highlight=False)
+        return
+    out.print(_table(columns, rows, kept, title), soft_wrap=False)
+    left_out = [columns[i].header for i in range(len(columns)) if i not in kept]
+    if left_out:
+        out.print(f"not shown at {out.width} columns: {', '.join(left_out)}" + (f"; {full} has them all" if full else ""),
+                  style="dim", soft_wrap=True, highlight=False, markup=False)
+
+
+def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], kept: list[int], title: str | None = None) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i in kept:
+        table.add_column(columns[i].header, justify=columns[i].justify, no_wrap=not columns[i].wrap,
+                         overflow="fold" if columns[i].wrap else "ellipsis")
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    return table
+
+
+def _natural_width(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[str]], kept: list[int]) -> int:
+    """The table's width with every unwrappable cell whole and text wrapped at its longest word."""
+    def narrowest(column: Column, cell: str) -> str:
+        return max(Text.from_markup(cell).plain.split() or [""], key=len) if column.wrap else cell
+
+    shrunk = [[narrowest(columns[i], cell) if i in kept else cell for i, cell in enumerate(row)] for row in rows]
+    return Measurement.get(out, out.options.update_width(10**6), _table(columns, shrunk, kept)).maximum
+
+
 # Short headers of the leaderboard's figures; any other figure the task adds shows under its own name.
 SHORT_HEADERS = {"accuracy": "acc", "precision": "prec", "recall": "rec", "f1_weighted": "f1 w"}
 NOT_FIGURES = {"model", "kind", "threshold", "test_from", "status", "fit_s", "predict_ms_per_row"}
+LEADERBOARD_FILE = "the run's leaderboard.csv"
 
 
 def print_leaderboard(board: "pd.DataFrame", title: str) -> None:
-    """The leaderboard, compact enough for an 80-column terminal; leaderboard.csv in the run keeps every column.
+    """The leaderboard with every figure complete at any width; the run's leaderboard.csv has every column.
 
-    Columns follow the board: the CV score ± its spread, the tuned score (@ threshold when there is one), the
-    task's figures (accuracy ... for classification, rmse and mae for regression), then time.
+    Columns follow the board: the CV score and its spread, the tuned score (@ threshold when there is one), the
+    task's figures (accuracy ... for classification, rmse and mae for regression), then time. A narrow console
+    loses, in order: prediction time, the figures from the last, fit time, the spread, the tuned score. A model
+    that failed, or that --time-limit left out, shows as such, with its reason on a line below the table.
     """
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    from kagglekit.runs import NOT_RUN
+
     score = next((c for c in board.columns if c.startswith("cv_") and not c.endswith("_std")), None)
     tuned = next((c for c in board.columns if c.startswith("oof_") and c.endswith("_tuned")), None)
     figures = [c for c in board.columns if c not in NOT_FIGURES and not c.startswith(("cv_", "oof_"))]
-    table.add_column("model", no_wrap=True)
-    table.add_column(score.replace("_", " ") if score else "cv", justify="right", no_wrap=True)
+    columns = [Column("model", "left"), Column(score.replace("_", " ") if score else "cv"), Column("±", "left", drop=2)]
     if tuned:
-        table.add_column("tuned@thr" if "threshold" in board.columns else "tuned", justify="right", no_wrap=True)
-    for header in [SHORT_HEADERS.get(c, c.replace("_", " ")) for c in figures] + ["fit s", "ms/row"]:
-        table.add_column(header, justify="right", no_wrap=True)
+        columns.append(Column("tuned@thr" if "threshold" in board.columns else "tuned", drop=1))
+    columns += [Column(SHORT_HEADERS.get(c, c.replace("_", " ")), drop=4 + i) for i, c in enumerate(figures)]
+    columns += [Column("fit s", drop=3), Column("ms/row", drop=4 + len(figures))]
+    rows, reasons = [], []
     for _, row in board.iterrows():
-        if row.get("status", "ok") != "ok":
-            table.add_row(str(row["model"]), "[red]failed[/]", escape(str(row["status"])[:60]))
+        status = str(row.get("status", "ok"))
+        if status != "ok":
+            skipped = status.startswith(NOT_RUN)
+            rows.append([escape(str(row["model"])), "[yellow]skipped[/]" if skipped else "[red]failed[/]",
+                         *[""] * (len(columns) - 2)])
+            reasons.append(f"{row['model']} skipped (time limit): {status.removeprefix(NOT_RUN + ': ')}" if skipped
+                           else f"{row['model']} failed: {status}")
             continue
-        cells = [str(row["model"]), f"{_num(row.get(score))}±{_num(row.get(f'{score}_std'))}" if score else ""]
+        cells = [escape(str(row["model"])), _num(row.get(score)) if score else "",
+                 f"±{_num(row.get(f'{score}_std'))}" if score and _num(row.get(f"{score}_std")) else ""]
         if tuned:
             at = f"@{_num(row['threshold'], 2)}" if "threshold" in board.columns and _num(row["threshold"]) else ""
             cells.append(_num(row[tuned]) + at)
         cells += [_num(row[c]) for c in figures] + [_num(row.get("fit_s"), 1), _num(row.get("predict_ms_per_row"))]
-        table.add_row(*cells)
-    console.print(table)
+        rows.append(cells)
+    print_table(columns, rows, title=title, full=LEADERBOARD_FILE)
+    for reason in reasons:
+        console.print(escape(reason), highlight=False)
 
 
 def _num(value: object, decimals: int = 3) -> str:

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich import box
-from rich.table import Table
+from rich.markup import escape
 
 from kagglekit.cli.common import (
+    Column,
     CompetitionArg,
     CompetitionOption,
     DataDirOption,
     console,
+    print_table,
     user_errors,
 )
 
@@ -129,18 +130,17 @@ def submissions(
     if not rows:
         console.print(f"no submissions to {competition} yet", highlight=False)
         return
-    view = Table(title=f"{competition} submissions", box=box.SIMPLE_HEAD, pad_edge=False)
-    widest_file = max((len(str(f)) for f in table["file"]), default=4)  # file names are what users look for: never cut
-    for header in ("date", "file", "model", "status", "CV", "public", "private"):
-        view.add_column(header, justify="right" if header in ("CV", "public", "private") else "left",
-                        no_wrap=header == "date", min_width=min(widest_file, 40) if header == "file" else None)
+    # File names are what users look for: never cut; a narrow console leaves out private, then date, then model.
+    columns = [Column("date", "left", drop=2), Column("file", "left"), Column("model", "left", wrap=True, drop=1),
+               Column("status", "left", wrap=True), Column("CV"), Column("public"), Column("private", drop=3)]
+    cells = []
     for s, row in zip(rows, table.itertuples(index=False)):
         status = f"error: {s.error_description}" if s.status == "error" and s.error_description else s.status
         date = s.date.strftime("%Y-%m-%d %H:%M") if s.date else ""
         model = row.model if isinstance(row.model, str) and row.model else (s.description or "")
-        view.add_row(date, row.file or "", model, status, _score(_number(row.cv_score)),
-                     _score(s.public_score), _score(s.private_score))
-    console.print(view)
+        cells.append([date, escape(row.file or ""), escape(model), escape(str(status)), _score(_number(row.cv_score)),
+                      _score(s.public_score), _score(s.private_score)])
+    print_table(columns, cells, title=f"{competition} submissions")
     if plot:
         _plot(competition, table)
 
