@@ -1,4 +1,5 @@
-"""A CPU run prints kagglekit's lines only; -v brings TensorFlow's logs back (kagglekit.logs)."""
+"""A CPU run prints kagglekit's lines only, in this process, in worker processes and on Ray; -v brings TensorFlow's
+logs back (kagglekit.logs)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kagglekit import logs
+from tests.test_engine import ray_cluster  # noqa: F401  (a fixture: a real local Ray cluster)
 
 # Markers of lines that come from a framework, not from kagglekit.
 FRAMEWORK_MARKERS = ("E0000", "I0000", "W0000", "cuInit", "WARNING:", "retracing", "oneDNN", "absl", "tensorflow/")
@@ -41,6 +43,23 @@ def test_a_cpu_run_prints_no_framework_line_and_verbose_brings_them_back(tiny_co
     verbose = run_train(tiny_competition, tmp_path, "--run", "verbose", "-v")
     assert verbose.returncode == 0, verbose.stdout + verbose.stderr
     assert framework_lines(verbose), "with -v TensorFlow's start-up lines should be printed"
+
+
+@pytest.mark.slow
+def test_worker_processes_print_no_framework_line(tiny_competition: Path, tmp_path: Path) -> None:
+    """Each worker loads TensorFlow for dense: it follows the main process's policy from its start."""
+    result = run_train(tiny_competition, tmp_path, "--jobs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "submission dense" in result.stdout
+    assert framework_lines(result) == [] and result.stderr == "", result.stderr
+
+
+@pytest.mark.slow
+def test_a_run_on_ray_prints_no_framework_line(tiny_competition: Path, tmp_path: Path, ray_cluster: str) -> None:
+    result = run_train(tiny_competition, tmp_path, "--backend", "ray", "--address", ray_cluster)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "submission dense" in result.stdout
+    assert framework_lines(result) == [] and result.stderr == "", result.stderr
 
 
 def write_noisy_package(folder: Path) -> str:
