@@ -1,0 +1,118 @@
+"""A public NER corpus (CoNLL-2003 English) converted to PII Data Detection's layout, trained with every token model.
+
+    python bench/tokens_conll.py CONLL_DIR [--workspace DIR] [--folds 5] [--models crf,lookup,...]
+
+CONLL_DIR holds train.txt and test.txt in the CoNLL-2003 column format (word POS chunk NER, IOB2 tags,
+``-DOCSTART-`` between documents); the corpus is not shipped with kagglekit (Reuters' licence). Each document
+becomes one PII record (document, full_text, tokens, trailing_whitespace, labels); train.txt is the training set
+and test.txt the held-out test set, whose labels are kept apart and used only to score the written submissions:
+micro F5 over (document, token, label), seqeval entity F1, and the same for a look-up of each token's most frequent
+training label (the reference the issue asks to beat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kagglekit.tokens.layout import OUTSIDE  # noqa: E402
+from kagglekit.tokens.metrics import entity_f1, fbeta  # noqa: E402
+
+
+def read_conll(path: Path) -> list[dict]:
+    """CoNLL-2003 documents as PII records (no whitespace information: a space after every token)."""
+    documents, tokens, labels = [], [], []
+
+    def close() -> None:
+        if tokens:
+            documents.append({"tokens": list(tokens), "labels": list(labels)})
+            tokens.clear()
+            labels.clear()
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("-DOCSTART-"):
+            close()
+        elif line.strip():
+            parts = line.split()
+            tokens.append(parts[0])
+            labels.append(parts[-1])
+    close()
+    return documents
+
+
+def to_pii(documents: list[dict], start: int) -> list[dict]:
+    return [{"document": start + i, "full_text": " ".join(d["tokens"]), "tokens": d["tokens"],
+             "trailing_whitespace": [True] * len(d["tokens"]), "labels": d["labels"]} for i, d in enumerate(documents)]
+
+
+def held_out_scores(submission: Path, test: list[dict]) -> dict[str, float]:
+    """Micro F5 over (document, token, label) triples and seqeval entity F1 of a row-per-token submission."""
+    frame = pd.read_csv(submission)
+    predicted = {(int(r.document), int(r.token)): r.label for r in frame.itertuples()}
+    true = {(d["document"], t): label for d in test for t, label in enumerate(d["labels"]) if label != OUTSIDE}
+    tp = sum(predicted.get(key) == label for key, label in true.items())
+    tags = [[predicted.get((d["document"], t), OUTSIDE) for t in range(len(d["tokens"]))] for d in test]
+    return {"f5": fbeta(tp, len(predicted) - tp, len(true) - tp, 5.0), "entity_f1": entity_f1([d["labels"] for d in test], tags)}
+
+
+def most_frequent_label(train: list[dict], test: list[dict]) -> dict[str, float]:
+    """The reference: each test token gets its most frequent training label (O when unseen)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for d in train:
+        for token, label in zip(d["tokens"], d["labels"]):
+            counts[token][label] += 1
+    tags = [[counts[t].most_common(1)[0][0] if t in counts else OUTSIDE for t in d["tokens"]] for d in test]
+    tp = fp = fn = 0
+    for d, guess in zip(test, tags):
+        for true, pred in zip(d["labels"], guess):
+            tp += true == pred != OUTSIDE
+            fp += pred != OUTSIDE and pred != true
+            fn += true != OUTSIDE and pred != true
+    return {"f5": fbeta(tp, fp, fn, 5.0), "entity_f1": entity_f1([d["labels"] for d in test], tags)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("conll", type=Path)
+    parser.add_argument("--workspace", type=Path, default=Path("/tmp/kagglekit-tokens-conll"))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--models", default="")
+    args = parser.parse_args()
+
+    from kagglekit.tokens import train
+    from kagglekit.io import write_text
+
+    train_docs = to_pii(read_conll(args.conll / "train.txt"), 0)
+    test_docs = to_pii(read_conll(args.conll / "test.txt"), len(train_docs))
+    data = args.workspace / "data" / "conll2003-pii"
+    write_text(data / "train.json", json.dumps(train_docs))
+    write_text(data / "test.json", json.dumps([{k: v for k, v in d.items() if k != "labels"} for d in test_docs]))
+    write_text(data / "sample_submission.csv", "row_id,document,token,label\n0,0,0,B-ORG\n")
+    print(f"{len(train_docs)} training documents ({sum(len(d['tokens']) for d in train_docs)} tokens), "
+          f"{len(test_docs)} held-out ({sum(len(d['tokens']) for d in test_docs)} tokens)", flush=True)
+
+    started = time.perf_counter()
+    result = train(data, [m for m in args.models.split(",") if m] or None, folds=args.folds, output=args.workspace,
+                   metric="f5", listeners=[lambda event: print(getattr(event, "text", event), flush=True)])
+    wall = time.perf_counter() - started
+    board = result.leaderboard.copy()
+    held = {name: held_out_scores(path, test_docs) for name, path in result.submissions.items()}
+    board["held_out_f5"] = board["model"].map(lambda m: held[m]["f5"])
+    board["held_out_entity_f1"] = board["model"].map(lambda m: held[m]["entity_f1"])
+    print(board.drop(columns=["status"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    reference = most_frequent_label(train_docs, test_docs)
+    print(f"most frequent training label per token: held-out F5 {reference['f5']:.4f}, entity F1 {reference['entity_f1']:.4f}")
+    print(f"ensemble.csv: held-out F5 {held['ensemble']['f5']:.4f}, entity F1 {held['ensemble']['entity_f1']:.4f}; "
+          f"train wall {wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Generated token and span competitions in Kaggle's layouts, for tests and benchmarks without any download.
+
+``pii``: short student essays in PII Data Detection's layout (train.json/test.json, tokens, trailing_whitespace, BIO
+labels) where context decides: a student's name is PII, a cited author's or teacher's name of the same shape is
+not; e-mails, URLs, phone numbers, ids, addresses and user names appear in several written forms.
+``nbme``: patient notes in NBME's layout (patient_notes.csv, features.csv, train.csv with character spans, test.csv)
+where the span depends on the feature asked for, and a negated mention ("denies fever") is not an answer.
+Both are deterministic for a seed; the test documents' answers are returned for held-out scoring, never written
+into the competition folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kagglekit.io import atomic_path, write_text
+
+PII_NAME = "demo-pii"
+NBME_NAME = "demo-nbme"
+
+FIRST = ["Maria", "James", "Aisha", "Wei", "Lucas", "Sofia", "Omar", "Elena", "Daniel", "Priya", "Kenji", "Fatima",
+         "Noah", "Chloe", "Mateo", "Hannah", "Ravi", "Grace", "Ivan", "Amara", "Jonas", "Leila", "Tomas", "Nadia"]
+LAST = ["Garcia", "Okafor", "Chen", "Silva", "Novak", "Khan", "Rossi", "Müller", "Haddad", "Ivanova", "Tanaka",
+        "Brown", "Jensen", "Kowalski", "Mensah", "Dubois", "Costa", "Larsen", "Moreau", "Petrov", "Nakamura", "Ali"]
+AUTHORS = ["Brown", "Dewey", "Kolb", "Schön", "Vygotsky", "Piaget", "Rogers", "Senge", "Kotter", "Lewin", "Garcia", "Chen"]
+TOPICS = ["design thinking", "team work", "a storytelling tool", "mind mapping", "reflection", "prototyping", "feedback"]
+STREETS = ["Oak Street", "Maple Avenue", "Hill Road", "Park Lane", "Lake Drive", "Elm Court"]
+CITIES = ["Springfield", "Riverton", "Lakeside", "Fairview", "Greenville"]
+DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "school.edu", "mail.org"]
+SITES = ["https://www.linkedin.com/in/{u}", "https://github.com/{u}", "http://{u}.blogspot.com", "https://twitter.com/{u}",
+         "https://www.youtube.com/watch?v={code}"]
+PUBLIC_SITES = ["https://www.nytimes.com/2019/05/design.html", "https://en.wikipedia.org/wiki/Design_thinking",
+                "https://www.ideo.com/post/design-thinking"]
+FILLER = [
+    "The challenge was to understand what the users really needed before we built anything .",
+    "We interviewed five people and wrote down every problem they described .",
+    "After the first prototype , the feedback showed that the idea was too complicated .",
+    "I learned that asking open questions gives much better answers than a survey .",
+    "Our group met twice a week and shared the notes in a common folder .",
+    "The final version was simpler , and the users said it solved their problem .",
+    "Looking back , I would start testing much earlier in the process .",
+    "This experience changed how I approach projects at work and at school .",
+]
+
+
+def _words(sentence: str) -> list[tuple[str, str]]:
+    return [(w, "O") for w in sentence.split()]
+
+
+def _entity(text: str, label: str) -> list[tuple[str, str]]:
+    return [(w, f"{'B' if i == 0 else 'I'}-{label}") for i, w in enumerate(text.split())]
+
+
+def _pii_document(rng: np.random.Generator) -> list[tuple[str, str]]:
+    """One essay as (token, label) pairs: a few filler sentences around sentences that hold (or only look like) PII."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    user = f"{first.lower()}{rng.choice(['', '.', '_'])}{last.lower()}{rng.integers(0, 99) if rng.random() < 0.5 else ''}"
+    author, teacher = rng.choice(AUTHORS), f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    topic = rng.choice(TOPICS)
+    phone = rng.choice(["({}) {}-{}", "{}-{}-{}", "{}.{}.{}", "+1 {} {} {}"]).format(
+        rng.integers(200, 999), rng.integers(200, 999), rng.integers(1000, 9999))
+    options: list[list[tuple[str, str]]] = [
+        _words("Reflection on") + _words(topic) + _words("by") + _entity(f"{first} {last}", "NAME_STUDENT"),
+        _words("My name is") + _entity(f"{first} {last}", "NAME_STUDENT") + _words("and I work as a designer ."),
+        _words(f"According to {author} ( 2010 ) , {topic} starts with empathy ."),
+        _words(f"As {author} explains , the goal of {topic} is to learn quickly ."),
+        _words(f"Our teacher , {teacher} , asked us to write about {topic} ."),
+        _words("You can reach me at") + _entity(f"{user}@{rng.choice(DOMAINS)}", "EMAIL") + _words("."),
+        _words("My portfolio is at") + _entity(rng.choice(SITES).format(u=user, code=f"{rng.integers(10**9, 10**10):x}"), "URL_PERSONAL") + _words("."),
+        _words("More on the method at") + [(rng.choice(PUBLIC_SITES), "O")] + _words("."),
+        _words("Call me on") + _entity(phone, "PHONE_NUM") + _words("if you have questions ."),
+        _words("Student ID :") + _entity(f"{rng.choice(['', 'A', 'ST'])}{rng.integers(10**5, 10**8)}", "ID_NUM"),
+        _words("I live at") + _entity(f"{rng.integers(1, 999)} {rng.choice(STREETS)} , {rng.choice(CITIES)}", "STREET_ADDRESS") + _words("."),
+        _words("On the forum my user name is") + _entity(user, "USERNAME") + _words("."),
+        _words("In the end") + _entity(first, "NAME_STUDENT") + _words("presented the results ."),
+        _words(f"The workshop took place in {rng.choice(CITIES)} in {rng.integers(2015, 2023)} ."),
+    ]
+    picked = rng.choice(len(options), size=int(rng.integers(2, 6)), replace=False)
+    body = [options[i] for i in sorted(picked)] + [_words(s) for s in rng.choice(FILLER, size=int(rng.integers(2, 5)), replace=False)]
+    order = rng.permutation(len(body))
+    return [pair for i in order for pair in body[i]]
+
+
+def pii_documents(n: int, seed: int = 42, start: int = 0) -> list[dict[str, Any]]:
+    """``n`` labelled essays as PII records (document, full_text, tokens, trailing_whitespace, labels)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for d in range(n):
+        pairs = _pii_document(rng)
+        tokens = [t for t, _ in pairs]
+        # no space before punctuation, as a tokenizer splitting "word." would give
+        whitespace = [i + 1 < len(tokens) and tokens[i + 1] not in (".", ",", ":", ")") and tokens[i] != "(" for i in range(len(tokens))]
+        text = "".join(t + (" " if w else "") for t, w in zip(tokens, whitespace))
+        records.append({"document": start + d, "full_text": text, "tokens": tokens, "trailing_whitespace": whitespace,
+                        "labels": [label for _, label in pairs]})
+    return records
+
+
+def write_pii_competition(directory: Path | str, documents: int = 300, test_documents: int = 100,
+                          seed: int = 42) -> tuple[Path, list[dict[str, Any]]]:
+    """A PII-layout competition folder; returns it and the test documents with their labels (the hidden answers)."""
+    directory = Path(directory)
+    train = pii_documents(documents, seed)
+    test = pii_documents(test_documents, seed + 1, start=documents)
+    _write_json(directory / "train.json", train)
+    _write_json(directory / "test.json", [{k: v for k, v in r.items() if k != "labels"} for r in test])
+    first = test[0]
+    sample = pd.DataFrame({"row_id": [0, 1], "document": [first["document"]] * 2, "token": [0, 1],
+                           "label": ["B-NAME_STUDENT", "I-NAME_STUDENT"]})
+    _write_csv(directory / "sample_submission.csv", sample)
+    write_text(directory / "kagglekit.json", json.dumps({"evaluation_metric": "PII Detection Micro F-beta (beta=5)"}) + "\n")
+    return directory, test
+
+
+FEATURES = {  # case -> feature text -> (ways the note says it, ways that only look like it)
+    0: {
+        "Chest pain": (["chest pain", "pressure in her chest", "chest tightness", "CP"], ["denies chest pain", "no chest pain"]),
+        "Shortness of breath": (["shortness of breath", "SOB", "dyspnea", "trouble breathing"], ["denies SOB", "no shortness of breath"]),
+        "Family history of MI": (["father had a heart attack", "FHx of MI", "mother had an MI at 55"], ["no family history of heart disease"]),
+        "Smoker": (["smokes 1 ppd", "smoker for 20 years", "smokes half a pack a day"], ["never smoked", "denies smoking"]),
+    },
+    1: {
+        "Fever": (["fever", "temperature of 101", "febrile", "feeling hot"], ["denies fever", "afebrile"]),
+        "Headache": (["headache", "head pain", "throbbing HA"], ["no headache", "denies headaches"]),
+        "Neck stiffness": (["stiff neck", "neck stiffness", "pain moving her neck"], ["no neck stiffness", "neck is supple"]),
+        "Photophobia": (["light hurts her eyes", "photophobia", "sensitive to light"], ["no photophobia"]),
+    },
+}
+PREFIXES = ["Reports ", "Endorses ", "c/o ", "Complains of ", "Also "]  # how a note introduces a finding
+FILLER_NOTE = ["Patient is a {age} yo {sex} presenting to clinic.", "Vitals stable.", "PMH: hypertension.",
+               "Meds: lisinopril.", "Allergies: NKDA.", "Social: lives with partner, works as a teacher.",
+               "Symptoms started {days} days ago.", "ROS otherwise negative.", "Drinks 2 beers on weekends."]
+
+
+def nbme_notes(n: int, seed: int = 42, start: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``n`` notes and their answers: patient_notes rows and one (pn_num, feature_num, spans) per note and feature."""
+    rng = np.random.default_rng(seed)
+    features = _feature_table()
+    notes, answers = [], []
+    for k in range(n):
+        pn_num = start + k
+        case = int(rng.integers(0, len(FEATURES)))
+        sentences: list[tuple[str, str | None]] = [(s.format(age=rng.integers(18, 80), sex=rng.choice(["F", "M"]), days=rng.integers(1, 9)), None)
+                                                   for s in rng.choice(FILLER_NOTE, size=4, replace=False)]
+        for feature, (says, looks) in FEATURES[case].items():
+            roll = rng.random()
+            if roll < 0.55:
+                sentences.append((f"{rng.choice(PREFIXES)}{rng.choice(says)}.", feature))
+            elif roll < 0.8:
+                sentences.append((f"{rng.choice(looks).capitalize()}.", None))
+        order = rng.permutation(len(sentences))
+        text, spans = "", {f: [] for f in FEATURES[case]}
+        for i in order:
+            sentence, feature = sentences[i]
+            if text:
+                text += " "
+            if feature is not None:
+                prefix = next(p for p in PREFIXES if sentence.startswith(p))
+                begin = len(text) + len(prefix)
+                spans[feature].append((begin, len(text) + len(sentence) - 1))  # the phrase, without the full stop
+            text += sentence
+        notes.append({"pn_num": pn_num, "case_num": case, "pn_history": text})
+        for feature, found in spans.items():
+            feature_num = int(features.loc[(features.case_num == case) & (features.feature_text == feature), "feature_num"].iloc[0])
+            answers.append({"id": f"{pn_num:05d}_{feature_num:03d}", "case_num": case, "pn_num": pn_num,
+                            "feature_num": feature_num, "annotation": [text[a:b] for a, b in found],
+                            "location": [f"{a} {b}" for a, b in found]})
+    return pd.DataFrame(notes), answers
+
+
+def _feature_table() -> pd.DataFrame:
+    rows = [{"feature_num": case * 100 + i, "case_num": case, "feature_text": text}
+            for case, features in FEATURES.items() for i, text in enumerate(features)]
+    return pd.DataFrame(rows)
+
+
+def write_nbme_competition(directory: Path | str, notes: int = 200, test_notes: int = 60,
+                           seed: int = 42) -> tuple[Path, pd.DataFrame]:
+    """An NBME-layout competition folder; returns it and the test rows' true spans (id, location)."""
+    directory = Path(directory)
+    train_notes, train_answers = nbme_notes(notes, seed)
+    test_notes_frame, test_answers = nbme_notes(test_notes, seed + 1, start=notes)
+    _write_csv(directory / "patient_notes.csv", pd.concat([train_notes, test_notes_frame], ignore_index=True))
+    _write_csv(directory / "features.csv", _feature_table())
+    train = pd.DataFrame(train_answers)
+    train["annotation"] = train["annotation"].map(str)
+    train["location"] = train["location"].map(str)  # NBME writes Python lists: "['696 724', '733 739']"
+    _write_csv(directory / "train.csv", train)
+    test = pd.DataFrame(test_answers)
+    _write_csv(directory / "test.csv", test[["id", "case_num", "pn_num", "feature_num"]])
+    _write_csv(directory / "sample_submission.csv", pd.DataFrame({"id": test["id"], "location": ""}))
+    solution = pd.DataFrame({"id": test["id"], "location": [";".join(spans) for spans in test["location"]]})
+    return directory, solution
+
+
+def _write_json(path: Path, records: list[dict[str, Any]]) -> None:
+    write_text(path, json.dumps(records, ensure_ascii=False))
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)

@@ -1,0 +1,211 @@
+"""Token taggers: one interface, a registry, and what each model takes.
+
+Every model gives per-token probabilities over the competition's labels (``O`` first), so folds, OOF
+predictions, ensembles and the decision treat them alike. Feature extraction is separate from fitting
+(``featurize`` once per competition, then ``fit``/``predict_proba`` per fold on the features), so it is done
+once, not once per fold, and its time is reported apart from the fits'.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from kagglekit.errors import ConfigError
+from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData
+
+MODEL_FILE = "model.pkl"
+MODELS: dict[str, type["TokenModel"]] = {}
+
+
+def register(name: str):
+    def add(cls: type["TokenModel"]) -> type["TokenModel"]:
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+    return add
+
+
+def available_models(kind: str | None = None) -> list[str]:
+    """Registered names in registry order; with ``kind``, those that take that shape."""
+    return [name for name, cls in MODELS.items() if kind is None or kind in cls.shapes]
+
+
+def get_model(name: str, **params: Any) -> "TokenModel":
+    """A fresh model (every fold gets its own); an unknown name lists the valid ones."""
+    if name not in MODELS:
+        raise ConfigError(f"No token model {name!r}. Available: {', '.join(MODELS)}")
+    cls = MODELS[name]
+    unknown = sorted(set(params) - set(cls.defaults))
+    if unknown:
+        raise ConfigError(f"{name} has no parameter {', '.join(unknown)}; its parameters: {', '.join(cls.defaults) or 'none'}")
+    return cls(**params)
+
+
+class TokenModel:
+    """A tagger: ``featurize`` sequences once, then ``fit`` and ``predict_proba`` on the features."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    shapes: ClassVar[tuple[str, ...]] = ("tokens", "spans")
+    defaults: ClassVar[dict[str, Any]] = {}
+    in_all: ClassVar[bool] = True  # part of --all
+
+    def __init__(self, **params: Any):
+        self.params = {**self.defaults, **params}
+
+    def left_out(self, data: TokenData) -> str | None:
+        """Why this model does not apply to ``data`` (a line for the user), or None."""
+        if data.kind not in self.shapes:
+            return f"takes {' and '.join(self.shapes)} competitions, not {data.kind}"
+        return None
+
+    def featurize(self, sequences: list[Sequence]) -> list[Any]:
+        return list(sequences)
+
+    def fit(self, features: list[Any], targets: list[list[str]], labels: list[str]) -> "TokenModel":
+        raise NotImplementedError
+
+    def predict_proba(self, features: list[Any]) -> list[np.ndarray]:
+        """One (n_tokens, n_labels) array per sequence, rows summing to 1, columns in ``labels`` order."""
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MODEL_FILE).write_bytes(pickle.dumps(self))
+
+    @classmethod
+    def load(cls, directory: Path) -> "TokenModel":
+        return pickle.loads((directory / MODEL_FILE).read_bytes())
+
+
+@register("lookup")
+class LookupTagger(TokenModel):
+    """Each token's label frequencies in training (per query for spans); unseen tokens are O. The reference to beat."""
+
+    description = "each token's training label frequencies (the look-up baseline)"
+
+    def featurize(self, sequences: list[Sequence]) -> list[list[str]]:
+        return [[f"{s.query.lower()}|{t.lower()}" for t in s.tokens] for s in sequences]
+
+    def fit(self, features: list[list[str]], targets: list[list[str]], labels: list[str]) -> "LookupTagger":
+        self.labels_ = labels
+        index = {label: i for i, label in enumerate(labels)}
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for words, tags in zip(features, targets):
+            for word, tag in zip(words, tags):
+                counts[word][index[tag]] += 1
+        self.table_ = {}
+        for word, counter in counts.items():
+            row = np.zeros(len(labels), dtype=np.float32)
+            for i, n in counter.items():
+                row[i] = n
+            self.table_[word] = row / row.sum()
+        return self
+
+    def predict_proba(self, features: list[list[str]]) -> list[np.ndarray]:
+        outside = np.eye(len(self.labels_), dtype=np.float32)[0]
+        return [np.stack([self.table_.get(w, outside) for w in words]) if words else np.zeros((0, len(self.labels_)), np.float32)
+                for words in features]
+
+
+@register("crf")
+class CRFTagger(TokenModel):
+    """A linear-chain CRF on hand-made token features (sklearn-crfsuite, L-BFGS with L1+L2): the CPU default."""
+
+    description = "linear-chain CRF on word, shape, affix, neighbour and position features (sklearn-crfsuite)"
+    defaults = {"c1": 0.05, "c2": 0.05, "max_iterations": 100}
+
+    def featurize(self, sequences: list[Sequence]) -> list[list[dict]]:
+        from kagglekit.tokens.features import token_features
+
+        return [token_features(s) for s in sequences]
+
+    def fit(self, features: list[list[dict]], targets: list[list[str]], labels: list[str]) -> "CRFTagger":
+        import sklearn_crfsuite
+
+        self.labels_ = labels
+        self.crf_ = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=self.params["c1"], c2=self.params["c2"],
+                                         max_iterations=self.params["max_iterations"], all_possible_transitions=True)
+        self.crf_.fit(features, targets)
+        return self
+
+    def predict_proba(self, features: list[list[dict]]) -> list[np.ndarray]:
+        index = {label: i for i, label in enumerate(self.labels_)}
+        out = []
+        for marginals in self.crf_.predict_marginals(features):
+            array = np.zeros((len(marginals), len(self.labels_)), dtype=np.float32)
+            for t, probabilities in enumerate(marginals):
+                for label, p in probabilities.items():
+                    array[t, index[label]] = p
+            out.append(array)
+        return out
+
+
+RULES = {  # entity-type keyword -> what a token (or a run of tokens) of it looks like
+    "EMAIL": re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
+    "URL": re.compile(r"(https?://|www\.)[^\s]+"),
+    "PHONE": re.compile(r"(\+\d{1,3}\s?)?(\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"),
+}
+
+
+@register("rules")
+class RegexRules(TokenModel):
+    """Regular expressions for e-mails, URLs and phone numbers, each mapped to the competition's label of that type."""
+
+    description = "regular expressions for e-mails, URLs and phone numbers (PII)"
+    shapes = ("tokens",)
+
+    def left_out(self, data: TokenData) -> str | None:
+        reason = super().left_out(data)
+        if reason is None and not self._targets(data.labels):
+            return "no label of this competition names an e-mail, URL or phone number"
+        return reason
+
+    @staticmethod
+    def _targets(labels: list[str]) -> dict[str, str]:
+        """Rule name -> entity type (the label without B-/I-) it predicts."""
+        types = sorted({label[2:] if label[:2] in ("B-", "I-") else label for label in labels if label != OUTSIDE})
+        return {rule: next(t for t in types if rule in t.upper()) for rule in RULES if any(rule in t.upper() for t in types)}
+
+    def fit(self, features: list[Sequence], targets: list[list[str]], labels: list[str]) -> "RegexRules":
+        self.labels_ = labels
+        self.targets_ = self._targets(labels)
+        return self
+
+    def predict_proba(self, features: list[Sequence]) -> list[np.ndarray]:
+        index = {label: i for i, label in enumerate(self.labels_)}
+        out = []
+        for sequence in features:
+            array = np.zeros((len(sequence.tokens), len(self.labels_)), dtype=np.float32)
+            array[:, 0] = 1.0
+            for rule, entity in self.targets_.items():
+                for match in RULES[rule].finditer(sequence.text):
+                    start, end = match.span()
+                    inside = np.flatnonzero((sequence.offsets[:, 0] < end) & (sequence.offsets[:, 1] > start))
+                    for rank, t in enumerate(inside):
+                        label = _bio(entity, rank, index)
+                        if label is not None:
+                            array[t] = 0.0
+                            array[t, index[label]] = 1.0
+            out.append(array)
+        return out
+
+
+def _bio(entity: str, rank: int, index: dict[str, int]) -> str | None:
+    """The label a rule gives the rank-th token of a match: B- first, I- after, or the bare type in a plain scheme."""
+    for label in ((f"B-{entity}" if rank == 0 else f"I-{entity}"), f"B-{entity}", entity):
+        if label in index:
+            return label
+    return None
+
+
+def load_model(directory: Path) -> TokenModel:
+    """A saved model of any registered kind (the Keras tagger keeps its network beside the pickle)."""
+    model = TokenModel.load(directory)
+    return model.restore(directory) if hasattr(model, "restore") else model
