@@ -85,6 +85,7 @@ def train(competition: str | None = None, models: Sequence[str] = (), *, train: 
     """
     from kagglekit.engine import trainer
     from kagglekit.engine.config import TrainConfig
+    from kagglekit.logs import quieted
     from kagglekit.models import model_param_names, unknown_model_params
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"competition", "models", "skipped", "model_params"}
@@ -102,7 +103,8 @@ def train(competition: str | None = None, models: Sequence[str] = (), *, train: 
     elif competition is None:
         raise ConfigError("name a competition (its files are in data/COMPETITION), or pass train= and test= DataFrames")
     config = TrainConfig.resolve(competition, list(models), all_models, model_params=model_params, **config_options)
-    result = trainer.run(config, listeners=[print_notes, *([NotebookProgress()] if progress else [])])
+    with quieted(bool(model_params.get("verbose"))):  # framework log lines reach a notebook's cells otherwise
+        result = trainer.run(config, listeners=[print_notes, *([NotebookProgress()] if progress else [])])
     return TrainedRun(result.run, result.competition, config.workspace, dict(result.failed))
 
 

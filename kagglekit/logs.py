@@ -75,6 +75,21 @@ def quiet_frameworks(verbose: bool) -> None:
     sys.meta_path.insert(0, _changes.finder)
 
 
+@contextmanager
+def quieted(verbose: bool) -> Iterator[None]:
+    """The logging policy for the length of one library call (the notebook API's ``train``, whose models load
+    TensorFlow in the notebook's own process); afterwards the process is as it was. Inside a command, which set the
+    policy already, it changes nothing."""
+    if verbose or _changes.finder is not None:
+        yield
+        return
+    quiet_frameworks(verbose=False)
+    try:
+        yield
+    finally:
+        quiet_frameworks(verbose=True)
+
+
 def policy_environment(verbose: bool) -> dict[str, str]:
     """The variables a process kagglekit starts (a worker, a Ray task, a notebook's kagglekit command) needs at its
     start to follow this process's logging policy: TensorFlow reads TF_CPP_MIN_LOG_LEVEL when it loads, and

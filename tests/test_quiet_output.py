@@ -121,3 +121,26 @@ def test_quiet_leaves_the_users_own_settings(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         logs.quiet_frameworks(verbose=True)
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_the_notebook_api_is_quiet_while_it_trains_and_leaves_the_process_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in logs.QUIET_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
+    level_before = logging.getLogger("tensorflow").level
+    with logs.quieted(verbose=False):
+        assert logging.getLogger("tensorflow").getEffectiveLevel() == logging.ERROR
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+        with logs.quieted(verbose=False):  # nested (a command that set the policy already): nothing changes
+            pass
+        assert isinstance(sys.meta_path[0], logs._QuietImportFinder)
+    assert logging.getLogger("tensorflow").level == level_before and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert not any(isinstance(finder, logs._QuietImportFinder) for finder in sys.meta_path)
+
+
+def test_a_child_process_gets_the_policy_in_its_environment_and_the_users_values_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    assert logs.policy_environment(verbose=False) == {"TF_CPP_MIN_LOG_LEVEL": "1", "PYTHONWARNINGS": "ignore"}
+    assert logs.policy_environment(verbose=True) == {}
+    assert logs.child_environment(verbose=False)["PYTHONWARNINGS"] == "ignore"
