@@ -188,7 +188,8 @@ def test_folds_keep_a_note_s_rows_together(nbme: tuple[Path, pd.DataFrame]) -> N
 
 def test_pii_run_trains_every_model_and_writes_valid_submissions(pii_run, pii: tuple[Path, list[dict]]) -> None:
     board = pii_run.leaderboard.set_index("model")
-    assert set(board.index) == {"lookup", "crf", "rules", "ensemble_mean"}
+    assert set(board.index) == {"lookup", "crf", "rules", "ensemble_mean", "ensemble_weighted"}
+    assert board.loc["ensemble_weighted", "cv_f5"] >= board.loc["ensemble_mean", "cv_f5"] - 0.01
     assert (board["status"] == "ok").all()
     assert board.loc["crf", "cv_f5"] > board.loc["lookup", "cv_f5"] + 0.1
     assert board.loc["crf", "features_s"] >= 0 and board.loc["crf", "fit_s"] > 0
@@ -282,6 +283,7 @@ def test_errors_report_and_predict_read_the_run(pii_run) -> None:
     assert report.entry == run.best() and {"entity", "precision", "recall", "f1", "support"} <= set(report.per_entity.columns)
     assert "<mark" in "".join(true for _, true, _ in report.examples)
     assert write_report(run, data).read_text().startswith("<!doctype html>")
-    found = predict(run, "Reflection on feedback by Maria Garcia. Mail me at maria_garcia@gmail.com please.", "crf")
-    assert {(s.label, s.text) for s in found.spans} >= {("EMAIL", "maria_garcia@gmail.com")}
-    assert all(0 <= s.probability <= 1 for s in found.spans)
+    for entry in ("crf", "ensemble_weighted"):
+        found = predict(run, "Reflection on feedback by Maria Garcia. Mail me at maria_garcia@gmail.com please.", entry)
+        assert {(s.label, s.text) for s in found.spans} >= {("EMAIL", "maria_garcia@gmail.com")}
+        assert all(0 <= s.probability <= 1 for s in found.spans)

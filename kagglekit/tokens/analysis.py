@@ -175,14 +175,14 @@ def predict(run: TokenRun, text: str, name: str | None = None, query: str = "") 
     a span competition's question (NBME's feature text)."""
     name = name or run.best()
     summary = run.summary(name)
-    members = summary.get("members", [name])
+    members, weights = summary.get("members", [name]), summary.get("weights", [1.0])
     tokens, offsets = tokenize(text, run.kind)
     sequence = Sequence("text", "text", tokens, offsets, text, query)
-    probabilities = []
-    for member in members:
-        model = run.load_model(member)
-        probabilities.append(model.predict_proba(model.featurize([sequence]))[0])
-    proba = np.mean(probabilities, axis=0) if tokens else np.zeros((0, len(run.labels)))
+    proba = np.zeros((len(tokens), len(run.labels)))
+    for member, weight in zip(members, weights):
+        if weight > 0:
+            model = run.load_model(member)
+            proba += weight * model.predict_proba(model.featurize([sequence]))[0]
     decided = decide(proba, summary["threshold"])
     labels = run.labels
     spans: list[LabelledSpan] = []

@@ -3,7 +3,9 @@
 CV is grouped by document (by note in a span competition: its rows ask different questions of one text), and
 stratified by whether a group holds any entity. Each model's features are extracted once; each fold fits a
 fresh model and predicts its held-out documents, giving out-of-fold probabilities for every training token;
-a refit on every document predicts the test set. The ensemble averages the models' token probabilities. Each
+a refit on every document predicts the test set. The ensembles average the models' token probabilities, equally
+(``ensemble_mean``) or with greedy weights fitted on the OOF metric (``ensemble_weighted``; each fold's tokens are
+blended with weights fitted on the other folds, so its CV score stays honest). Each
 entry's decision threshold is tuned on its OOF probabilities for the competition's metric, and its CV score is
 honest: fold k is scored at the threshold tuned on the other folds.
 """
@@ -42,6 +44,8 @@ from kagglekit.tokens.run import TokenRun, fingerprint, split
 from kagglekit.tokens.submission import validate, write_submission
 
 ENSEMBLE = "ensemble_mean"
+WEIGHTED = "ensemble_weighted"
+BLEND_STEPS = 12  # greedy steps of the weighted ensemble: weights in twelfths at the finest
 BEST_FILE = "ensemble"  # submissions/COMPETITION/ensemble.csv: the best ensemble (or the only model)
 VERSIONED = ("kagglekit", "sklearn-crfsuite", "seqeval", "tensorflow", "keras", "numpy")
 
@@ -133,12 +137,18 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
         note(_line(model_name, summary, token_metric))
 
     if len(trained) >= 2:
-        oof = np.mean([o for o, _ in trained.values()], axis=0)
-        test = np.mean([t for _, t in trained.values()], axis=0)
+        oofs, tests = [o for o, _ in trained.values()], [t for _, t in trained.values()]
+        oof, test = np.mean(oofs, axis=0), np.mean(tests, axis=0)
         summary = {"name": ENSEMBLE, "kind": "ensemble", "status": "ok", "order": len(names), "members": list(trained),
-                   "method": "mean", **score(data, oof, y, token_fold, token_metric)}
+                   "weights": [1 / len(trained)] * len(trained), "method": "mean", **score(data, oof, y, token_fold, token_metric)}
         token_run.save_predictions(ENSEMBLE, oof, test, summary, ensemble=True)
         note(_line(ENSEMBLE, summary, token_metric))
+        weights, oof = weighted_blend(data, oofs, y, token_fold, token_metric)
+        summary = {"name": WEIGHTED, "kind": "ensemble", "status": "ok", "order": len(names) + 1, "members": list(trained),
+                   "weights": [float(w) for w in weights], "method": "weighted",
+                   **score(data, oof, y, token_fold, token_metric)}
+        token_run.save_predictions(WEIGHTED, oof, np.tensordot(weights, np.stack(tests), axes=1), summary, ensemble=True)
+        note(_line(WEIGHTED, summary, token_metric) + " weights " + ", ".join(f"{m} {w:.2f}" for m, w in zip(trained, weights)))
 
     result.leaderboard = token_run.write_leaderboard()
     shared = workspace.submissions_dir(data.name)
@@ -149,6 +159,46 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
             token_run.ensemble_names(), key=lambda e: token_run.summary(e)["cv_score"])
         result.submissions[BEST_FILE] = write_run_submission(token_run, data, best, shared, file_name=BEST_FILE)
     return result
+
+
+def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, token_fold: np.ndarray,
+                   token_metric: TokenMetric) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy hill-climbing weights of the members (Caruana et al.) on the OOF metric at its tuned threshold.
+
+    Returns the weights fitted on every OOF token (for the test predictions) and an honest OOF blend: each fold's
+    tokens are blended with weights fitted on the other folds only.
+    """
+    stacked = np.stack(oofs)
+    sequence_fold = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])
+
+    def objective(blend: np.ndarray, tokens: np.ndarray) -> float:
+        if token_metric.kind == "tokens":
+            return tune_threshold(blend[tokens], y[tokens], token_metric.beta)[1]
+        rows = np.unique(sequence_fold[tokens])
+        parts = split(blend, data.train)
+        return tune_span_threshold([data.train[i] for i in rows], [parts[i] for i in rows])[1]
+
+    def fit(tokens: np.ndarray) -> np.ndarray:
+        counts = np.zeros(len(oofs))
+        best = -np.inf
+        for _ in range(BLEND_STEPS):
+            tried = []
+            for j in range(len(oofs)):
+                trial = counts.copy()
+                trial[j] += 1
+                tried.append(objective(np.tensordot(trial / trial.sum(), stacked, axes=1), tokens))
+            j = int(np.argmax(tried))
+            if tried[j] <= best:
+                break
+            counts[j] += 1
+            best = tried[j]
+        return counts / counts.sum()
+
+    honest = np.zeros_like(oofs[0])
+    for k in range(int(token_fold.max()) + 1):
+        held = token_fold == k
+        honest[held] = np.tensordot(fit(~held), stacked[:, held], axes=1)
+    return fit(np.ones(len(y), dtype=bool)), honest
 
 
 def _open_run(token_run: TokenRun, data: TokenData, token_metric: TokenMetric, folds: int, seed: int,
