@@ -12,8 +12,10 @@ trial's parameters (``use_studies``).
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from kagglekit.data import Competition, load_competition
 from kagglekit.durations import format_duration
-from kagglekit.engine.backends import visible_gpus
+from kagglekit.engine.backends import DeviceSettings, model_modules, prepare_process, visible_gpus, worker_environment, worker_slots
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import Event, Listener, Note
 from kagglekit.engine.jobs import job_competition, jsonable_params
@@ -292,8 +294,8 @@ class _Setup:
 class _Objective:
     """One trial: the suggested parameters over the pinned ones, fitted fold by fold, the running mean reported."""
 
-    def __init__(self, setup: _Setup):
-        self.setup = setup
+    def __init__(self, setup: _Setup, worker: int):
+        self.setup, self.worker = setup, worker
         self.competition = job_competition(setup.competition)
         self.fold_index = Run(setup.run_dir).fold_index
         cls = get_model_class(setup.model)
@@ -316,6 +318,7 @@ class _Objective:
     def _folds(self, trial: optuna.Trial) -> float:
         name, competition, metric = self.setup.model, self.competition, self.competition.metric
         params = {**self.pinned, **{k: suggest(trial, k, t) for k, t in self.space.items()}}
+        trial.set_user_attr("worker", self.worker)  # which process of --jobs N ran it
         cls = get_model_class(name)
         inputs, y = competition.train_inputs, competition.y
         scores: list[float] = []
@@ -358,7 +361,7 @@ def _pruner(name: str) -> optuna.pruners.BasePruner:
 def _optimize(setup: _Setup, options: TuneOptions, worker: int, announce: Callable[[FrozenTrial], None] | None = None) -> None:
     """Run trials in this process until the study holds ``options.trials`` finished ones, the deadline passes, or its
     last trials all failed. The sampler's seed moves on with the study, so a resumed study draws new parameters."""
-    objective = _Objective(setup)
+    objective = _Objective(setup, worker)
     fixed = search(setup.model, objective.competition.task_spec.kind, setup.given)[1]
     study = _open_study(Run(setup.run_dir), setup.model, objective.competition.metric, fixed, setup.heartbeat_s)
     study.sampler = optuna.samplers.TPESampler(seed=setup.seed + len(study.trials) + 1000 * worker)
@@ -383,26 +386,38 @@ def _stop_on_failures(study: optuna.Study, trial: FrozenTrial) -> None:
         study.stop()
 
 
-def _work(setup: _Setup, options: TuneOptions, worker: int) -> None:
-    """A worker process of ``--jobs N``: trials of the shared study until it is done."""
-    try:
-        _optimize(setup, options, worker)
-    except KeyboardInterrupt:
-        pass
+@dataclass(frozen=True)
+class _WorkOrder:
+    """What a worker process of ``--jobs N`` is sent on its stdin: the study's setup, its cores and how to set up."""
+
+    setup: _Setup
+    options: TuneOptions
+    worker: int
+    cpus: list[int]
+    settings: DeviceSettings
+    sys_path: list[str]
 
 
 def _optimize_in_processes(setup: _Setup, options: TuneOptions, study: optuna.Study, emit: Listener) -> None:
-    """``--jobs N``: N spawned processes run trials of the same study (its SQLite file is the only thing they share);
-    this one announces their trials as they finish. A worker that dies loses only its trial in flight."""
-    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
-    gpus = visible_gpus()
+    """``--jobs N``: N worker processes run trials of the same study (its SQLite file is all they share) while this
+    one announces their trials as they finish. Workers start as ``python -m kagglekit.tuning``, set up as the engine's
+    (``kagglekit.engine.worker``: never from the caller's ``__main__``, each on its share of the cores); one that dies
+    loses only its trial in flight, which is retried once its heartbeat stops."""
+    modules, in_script = model_modules([setup.model])
+    if in_script:
+        raise ConfigError(f"{setup.model} is defined in the script that runs kagglekit, which worker processes never run: "
+                          "tune it with one process, or define it in a module of its own")
+    settings = DeviceSettings(setup.device, setup.mixed_precision, get_model_class(setup.model).tags.uses_tensorflow,
+                              model_modules=modules)
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
-    processes = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        for worker in range(options.jobs):
-            with _environment(CUDA_VISIBLE_DEVICES=gpus[worker % len(gpus)] if gpus else None):
-                process = context.Process(target=_work, args=(setup, options, worker), daemon=True)
-                process.start()
+        for worker, (cpus, gpu) in enumerate(worker_slots(options.jobs, sorted(os.sched_getaffinity(0)), visible_gpus())):
+            process = subprocess.Popen([sys.executable, "-m", "kagglekit.tuning"], stdin=subprocess.PIPE,
+                                       env=worker_environment(cpus, gpu, settings))
+            assert process.stdin is not None
+            with process.stdin:
+                process.stdin.write(pickle.dumps(_WorkOrder(setup, options, worker, cpus, settings, list(sys.path))))
             processes.append(process)
         while processes:
             time.sleep(POLL_S)
@@ -410,35 +425,24 @@ def _optimize_in_processes(setup: _Setup, options: TuneOptions, study: optuna.St
                 if trial.state.is_finished() and trial.number not in seen:
                     seen.add(trial.number)
                     _announce(setup.model, study, trial, emit)
-            for process in [p for p in processes if not p.is_alive()]:
+            for process in [p for p in processes if p.poll() is not None]:
                 processes.remove(process)
-                if process.exitcode:
-                    emit(Note(f"{setup.model}: a tuning worker exited with code {process.exitcode}; its trial in flight "
-                              "is retried once its heartbeat stops", "warning"))
+                if process.returncode:
+                    emit(Note(f"{setup.model}: a tuning worker exited with code {process.returncode}; its trial in "
+                              "flight is retried once its heartbeat stops", "warning"))
     finally:
         for process in processes:
             process.terminate()
-            process.join(timeout=10)
+            process.wait(timeout=10)
 
 
-class _environment:
-    """Set environment variables (None: leave as is) while a spawned process starts, which copies them."""
-
-    def __init__(self, **values: str | None):
-        self.values = {k: v for k, v in values.items() if v is not None}
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def _serve(order: _WorkOrder) -> None:
+    """A worker process of ``--jobs N``: set up as the parent asks, then run trials until the study is done."""
+    if order.cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, order.cpus)
+    sys.path[:] = [*order.sys_path, *(p for p in sys.path if p not in order.sys_path)]
+    prepare_process(order.settings)
+    _optimize(order.setup, order.options, order.worker)
 
 
 def _announce(name: str, study: optuna.Study, trial: FrozenTrial, emit: Listener) -> None:
@@ -594,9 +598,18 @@ def _inputs_given(config: TrainConfig) -> bool:
 
 def _with_run_inputs(config: TrainConfig, manifest: dict[str, Any]) -> TrainConfig:
     """The config with the run's recorded inputs, targets, groups, metric, folds and seed, so its folds match."""
-    roles = manifest.get("input_roles") or {"text_columns": manifest.get("text_columns")}
+    roles = manifest.get("input_roles", {"text_columns": manifest.get("text_columns")})  # as Run.competition reads them
     return dataclasses.replace(
         config, **{key: roles.get(key) for key in _INPUT_OPTIONS[:5]}, target_columns=manifest.get("target_columns"),
         group_column=manifest.get("group_column"), metric=manifest.get("metric"), folds=manifest.get("folds", config.folds),
         seed=manifest.get("seed", config.seed),
         data_dir=config.data_dir or (Path(manifest["data_dir"]) if manifest.get("data_dir") else None))
+
+
+if __name__ == "__main__":  # a worker process of --jobs N (``_optimize_in_processes``)
+    from kagglekit.tuning import _serve
+
+    try:
+        _serve(pickle.load(sys.stdin.buffer))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says what to do
+        sys.exit(130)
