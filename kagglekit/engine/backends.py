@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Listener
 from kagglekit.engine.jobs import Job, run_job
-from kagglekit.errors import ConfigError
+from kagglekit.errors import ConfigError, advice, current_audience
 
 BACKENDS = ("local", "ray")
 
@@ -177,12 +177,10 @@ class LocalBackend:
 
     def __init__(self, workers: int, settings: DeviceSettings):
         if workers < 1:
-            raise ConfigError(f"--jobs must be at least 1, got {workers}")
+            raise ConfigError(f"{advice(cli='--jobs', python='jobs')} must be at least 1, got {workers}")
         self.workers, self.settings = workers, settings
 
     def run(self, plan: Plan, emit: Listener) -> None:
-        from kagglekit.errors import current_audience
-
         settings = dataclasses.replace(self.settings, audience=current_audience())
         slots = worker_slots(self.workers, sorted(os.sched_getaffinity(0)), visible_gpus())
         pool: list[_Worker | None] = [None] * self.workers
@@ -299,8 +297,8 @@ class RayBackend:
         try:
             import ray
         except ImportError:
-            raise ConfigError("--backend ray needs Ray: pip install 'kagglekit[ray]'") from None
-        from kagglekit.errors import current_audience
+            backend = advice(cli="--backend ray", python='backend="ray"')
+            raise ConfigError(f"{backend} needs Ray: pip install 'kagglekit[ray]'") from None
         from kagglekit.logs import policy_environment
 
         settings = dataclasses.replace(self.settings, audience=current_audience())
@@ -311,7 +309,8 @@ class RayBackend:
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ConfigError(
                 f"cannot connect to the Ray cluster at {self.address or 'RAY_ADDRESS/auto'} ({e}): start one with "
-                "`ray start --head` and pass the address it prints with --address, or use --backend local"
+                "`ray start --head` and pass the address it prints with "
+                + advice(cli="--address, or use --backend local", python='ray_address=..., or use backend="local"')
             ) from None
         task = ray.remote(max_retries=0)(_ray_job)
         in_flight: dict[Any, tuple[Job, float]] = {}
@@ -392,10 +391,11 @@ def auto_jobs(rows: int, jobs_left: int, uses_tensorflow: bool) -> tuple[int, st
 
 def make_backend(backend: str, jobs: int, address: str | None, settings: DeviceSettings) -> Backend:
     if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise ConfigError(f"{advice(cli='--backend', python='backend')} must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
         return RayBackend(address, settings)
     if address:
-        raise ConfigError("--address is the address of a Ray cluster: use it with --backend ray")
+        raise ConfigError(advice(cli="--address is the address of a Ray cluster: use it with --backend ray",
+                                 python='ray_address is the address of a Ray cluster: use it with backend="ray"'))
     return SequentialBackend() if jobs == 1 else LocalBackend(jobs, settings)
 
