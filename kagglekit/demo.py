@@ -89,7 +89,8 @@ def write_demo_competition(directory: Path, *, rows: int = 1200, test_rows: int 
 
 # --- one small competition per task shape, each with words that move the target -------------------------
 
-TASK_DEMOS = {"regression": "demo-readability", "multilabel": "demo-toxic-comments", "ordinal": "demo-essay-scores"}
+TASK_DEMOS = {"regression": "demo-readability", "multilabel": "demo-toxic-comments", "ordinal": "demo-essay-scores",
+              "ranked": "demo-misconceptions", "multiclass": "demo-misconception-categories"}
 FUNCTION_WORDS = ["the", "a", "of", "and", "to", "in", "that", "it", "was", "for", "on", "with", "as", "his", "they", "at"]
 EASY_WORDS = ["cat", "dog", "sun", "ran", "big", "red", "fun", "home", "play", "ball", "tree", "milk", "happy", "jump", "day"]
 HARD_WORDS = ["notwithstanding", "epistemological", "juxtaposition", "ubiquitous", "idiosyncratic", "obfuscate",
@@ -169,23 +170,64 @@ def _essay_scores(rng: np.random.Generator, total: int) -> pd.DataFrame:
     return pd.DataFrame({"full_text": essays, "score": score})
 
 
+# (Category, Misconception or None, share of rows): the MAP - Charting Student Math Misunderstandings (2025) layout.
+MISCONCEPTIONS = [
+    ("True_Correct", None, 0.30), ("False_Neither", None, 0.14), ("True_Neither", None, 0.10),
+    ("False_Misconception", "Incomplete", 0.09), ("False_Misconception", "Additive", 0.08),
+    ("False_Misconception", "Duplication", 0.07), ("False_Misconception", "Subtraction", 0.06),
+    ("False_Misconception", "WNB", 0.05), ("True_Misconception", "Incomplete", 0.04),
+    ("False_Misconception", "Positive", 0.04), ("True_Misconception", "Additive", 0.03),
+]
+EXPLANATION_WORDS = ["because", "the", "answer", "is", "i", "think", "so", "it", "equals", "fraction", "half", "of", "we"]
+
+
+def _misconceptions(rng: np.random.Generator, total: int) -> pd.DataFrame:
+    """MAP-2025-like: a student's explanation of a maths answer; its Category and Misconception (empty when there is
+    none) follow from cue words, a third of the cues borrowed from a neighbouring label, so the right label is often
+    second or third: what MAP@3 rewards."""
+    shares = np.array([share for *_, share in MISCONCEPTIONS])
+    chosen = rng.choice(len(MISCONCEPTIONS), total, p=shares / shares.sum())
+    cues = {i: [f"{category.split('_')[0].lower()}{misconception or 'none'}{j}".lower() for j in range(3)]
+            for i, (category, misconception, _) in enumerate(MISCONCEPTIONS)}
+    texts = []
+    for label in chosen:
+        words = [str(w) for w in rng.choice(EXPLANATION_WORDS, int(rng.integers(6, 12)))]
+        for _ in range(2):
+            source = label if rng.random() < 0.65 else (label + int(rng.integers(1, 3))) % len(MISCONCEPTIONS)
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(cues[source])))
+        texts.append(" ".join(words))
+    return pd.DataFrame({
+        "QuestionText": rng.choice(["What is 1/2 + 1/4?", "Which is larger, 0.5 or 0.45?", "What is 3 x 1/3?"], total),
+        "StudentExplanation": texts,
+        "Category": [MISCONCEPTIONS[i][0] for i in chosen],
+        "Misconception": [MISCONCEPTIONS[i][1] for i in chosen],
+    })
+
+
 def write_task_competition(kind: str, directory: Path, *, rows: int = 400, test_rows: int = 100, seed: int = 42) -> Path:
-    """Write a small competition of task shape ``kind`` (regression, multilabel, ordinal) in Kaggle's layout.
+    """Write a small competition of task shape ``kind`` (regression, multilabel, ordinal, ranked, multiclass) in Kaggle's
+    layout.
 
     regression: readability (``excerpt`` -> float ``target``, sample ``id,target`` of 0.0, metric RMSE by
     default); multilabel: toxic comments (``comment_text`` -> ``toxic, obscene, insult``, sample of 0.5,
     mean column-wise ROC AUC); ordinal: essay scores (``full_text`` -> integer ``score`` 1-6, sample of 3,
-    quadratic weighted kappa). Every target has words that move it, so a model can beat the constant.
+    quadratic weighted kappa); ranked: student explanations (MAP-2025: ``Category`` and ``Misconception`` ->
+    ``Category:Misconception``, three labels per row, MAP@3); multiclass: the same rows with their ``Category`` as the
+    one label. Every target has words that move it, so a model can beat the constant.
     """
-    makers = {"regression": _readability, "multilabel": _toxic_comments, "ordinal": _essay_scores}
+    makers = {"regression": _readability, "multilabel": _toxic_comments, "ordinal": _essay_scores, "ranked": _misconceptions,
+              "multiclass": _misconceptions}
     if kind not in makers:
         raise ValueError(f"no demo competition of kind {kind!r}; kinds: {', '.join(makers)}")
     rng = np.random.default_rng(seed)
     frame = makers[kind](rng, rows + test_rows)
     frame.insert(0, "id", [f"{kind[:3]}{i:05d}" for i in range(len(frame))])
-    targets = {"regression": ["target", "standard_error"], "multilabel": list(LABEL_WORDS), "ordinal": ["score"]}[kind]
+    targets = {"regression": ["target", "standard_error"], "multilabel": list(LABEL_WORDS), "ordinal": ["score"],
+               "ranked": ["Category", "Misconception"], "multiclass": ["Category", "Misconception"]}[kind]
     train, test = frame.iloc[:rows].reset_index(drop=True), frame.iloc[rows:].drop(columns=targets).reset_index(drop=True)
-    placeholder = {"regression": {"target": 0.0}, "multilabel": dict.fromkeys(LABEL_WORDS, 0.5), "ordinal": {"score": 3}}[kind]
+    placeholder = {"regression": {"target": 0.0}, "multilabel": dict.fromkeys(LABEL_WORDS, 0.5), "ordinal": {"score": 3},
+                   "ranked": {"Category:Misconception": "True_Correct:NA False_Neither:NA False_Misconception:Incomplete"},
+                   "multiclass": {"Category": "True_Correct"}}[kind]
     sample = pd.DataFrame({"id": test["id"], **placeholder})
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample)):

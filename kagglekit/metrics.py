@@ -315,7 +315,7 @@ def get_metric(name: str) -> Metric:
 
 def metrics_for(shape: str) -> list[str]:
     """The metrics that score a shape (by its name), for error messages."""
-    return [m.name for m in METRICS.values() if shape in m.tasks] + (["map@K"] if shape == "ranked" else [])
+    return [m.name for m in METRICS.values() if shape in m.tasks] + (["map@K"] if shape in map_at_k(1).tasks else [])
 
 
 # --- what the leaderboard reports --------------------------------------------------------------------------

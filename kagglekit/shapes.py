@@ -277,7 +277,7 @@ class _Classes(TaskShape):
                               false_negatives.iloc[:top].assign(error="false negative")], ignore_index=True)
         predicted = pred.argmax(axis=1)
         frame = frame.assign(prediction=classes[predicted], probability=pred.max(axis=1))
-        return frame[predicted != y].sort_values("probability", ascending=False, kind="stable").iloc[:top].assign(error="wrong")
+        return frame[predicted != y].sort_values("probability", ascending=False, kind="stable").iloc[:top].assign(error="wrong label")
 
     def describe_errors(self, decision: Decision) -> str:
         threshold = decision.get("threshold")

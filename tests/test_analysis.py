@@ -241,7 +241,7 @@ def test_most_wrong_multiclass(tmp_path: Path) -> None:
     pd.DataFrame({"id": [100, 101], "EAP": 0.3, "HPL": 0.3, "MWS": 0.4}).to_csv(data / "sample_submission.csv", index=False)
     result = run(TrainConfig(competition="spooky", models=["baseline"], data_dir=data, folds=3, workspace=Workspace(tmp_path)))
     wrong = most_wrong(result.run, result.run.competition(), "baseline", top=5)
-    assert set(wrong["error"]) == {"wrong"} and (wrong["label"] != wrong["prediction"]).all()
+    assert set(wrong["error"]) == {"wrong label"} and (wrong["label"] != wrong["prediction"]).all()
     assert wrong["probability"].is_monotonic_decreasing
     plots = plot_run(result.run, "baseline")
     assert_png(next(p.path for p in plots if p.path.name == "confusion_matrix.png"))

@@ -27,9 +27,11 @@ from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 
 MODEL_FILE = "model.json"
+# What a model outputs (``TaskSpec.kind``); the task shapes of kagglekit.shapes map onto these four.
 TaskKind = Literal["binary", "multiclass", "multilabel", "regression"]
-CLASSIFICATION: frozenset[str] = frozenset({"binary", "multiclass"})
-ALL_TASKS: frozenset[str] = frozenset({"binary", "multiclass", "multilabel", "regression"})
+BINARY, MULTICLASS, MULTILABEL, REGRESSION = "binary", "multiclass", "multilabel", "regression"
+CLASSIFICATION: frozenset[str] = frozenset({BINARY, MULTICLASS})
+ALL_TASKS: frozenset[str] = frozenset({BINARY, MULTICLASS, MULTILABEL, REGRESSION})
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,29 @@ class TaskSpec:
 
     @property
     def is_classification(self) -> bool:
+        """One label per row from classes: class indices in, class probabilities out (rows sum to 1)."""
         return self.kind in CLASSIFICATION
+
+    @property
+    def is_binary(self) -> bool:
+        """Two classes: one positive-class probability is enough (a single sigmoid unit)."""
+        return self.kind == BINARY
+
+    @property
+    def is_multilabel(self) -> bool:
+        """Independent 0/1 labels: one sigmoid probability each."""
+        return self.kind == MULTILABEL
+
+    @property
+    def is_regression(self) -> bool:
+        """Values in the targets' units: standardised for the fit, mapped back for predictions."""
+        return self.kind == REGRESSION
 
     @classmethod
     def infer(cls, y: np.ndarray) -> "TaskSpec":
         """The task of bare class indices (the default when ``fit`` is given no task)."""
         n = int(np.max(y)) + 1 if len(y) else 2
-        return cls("binary" if n <= 2 else "multiclass", max(n, 2))
+        return cls(BINARY if n <= 2 else MULTICLASS, max(n, 2))
 
     def targets(self, y: Any, what: str = "labels") -> np.ndarray:
         """``y`` in the task's canonical dtype and shape, or a ModelError saying what was expected."""
@@ -123,7 +141,7 @@ class TaskSpec:
         array = array.reshape(len(array), -1)
         if array.shape[1] != self.n_outputs:
             raise ModelError(f"{what} have {array.shape[1]} column(s), the {self.kind} task has {self.n_outputs}")
-        if self.kind == "multilabel":
+        if self.is_multilabel:
             if not np.isin(array, (0, 1)).all():
                 raise ModelError(f"multi-label {what} must be 0 or 1")
             return array.astype(np.int64)
@@ -212,7 +230,7 @@ class TextModel:
             seen = TaskSpec.infer(np.concatenate([labels, np.asarray(val[1], dtype=np.int64).reshape(-1)]) if val is not None else labels)
             if n_classes is not None and n_classes < seen.n_outputs:
                 raise ModelError(f"{self.name}: labels go up to {seen.n_outputs - 1} but n_classes is {n_classes}")
-            task = TaskSpec("binary" if (n_classes or seen.n_outputs) <= 2 else "multiclass", n_classes or seen.n_outputs)
+            task = TaskSpec(BINARY if (n_classes or seen.n_outputs) <= 2 else MULTICLASS, n_classes or seen.n_outputs)
         if task.kind not in self.tags.supported_tasks:
             raise ModelError(f"{self.name} cannot learn a {task.kind} task; it supports {', '.join(sorted(self.tags.supported_tasks))}")
         y = task.targets(y, f"{self.name}: training targets")
@@ -221,13 +239,13 @@ class TextModel:
         self.schema_ = inputs.schema
         self.task_ = task
         self.n_classes_ = task.n_outputs
-        if task.kind == "regression":
+        if task.is_regression:
             self.y_mean_ = y.mean(axis=0)
             self.y_scale_ = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
             y = (y - self.y_mean_) / self.y_scale_
         if val is not None:
             val_y = task.targets(val[1], f"{self.name}: validation targets")
-            if task.kind == "regression":
+            if task.is_regression:
                 val_y = (val_y - self.y_mean_) / self.y_scale_
             val = (self._view(Inputs.of(val[0], self.schema_)), val_y)
         random.seed(self.seed)
@@ -246,9 +264,9 @@ class TextModel:
         if not hasattr(self, "task_"):
             raise ModelError(f"{self.name}: predict called before fit")
         raw = np.asarray(self._predict_proba(self._view(Inputs.of(X, self.schema_))), dtype=np.float64)
-        if self.task_.kind == "regression":
+        if self.task_.is_regression:
             return raw.reshape(len(raw), -1) * self.y_scale_ + self.y_mean_
-        if self.task_.kind == "multilabel":
+        if self.task_.is_multilabel:
             return np.clip(raw.reshape(len(raw), -1), 0.0, 1.0)
         if raw.ndim == 1 or raw.shape[1] == 1:
             positive = np.clip(raw.reshape(-1), 0.0, 1.0)
@@ -259,7 +277,7 @@ class TextModel:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class (or per-label) probabilities, shape (n, K); classification rows sum to 1."""
-        if hasattr(self, "task_") and self.task_.kind == "regression":
+        if hasattr(self, "task_") and self.task_.is_regression:
             raise ModelError(f"{self.name} is a regression model: use predict()")
         return self.predict(X)
 
@@ -277,7 +295,7 @@ class TextModel:
             write_json(tmp / MODEL_FILE, {
                 "name": self.name, "params": self.get_params(), "n_classes": self.n_classes_,
                 "task": {"kind": self.task_.kind, "n_outputs": self.task_.n_outputs}, "schema": self.schema_.to_dict(),
-                **({"y_mean": self.y_mean_.tolist(), "y_scale": self.y_scale_.tolist()} if self.task_.kind == "regression" else {}),
+                **({"y_mean": self.y_mean_.tolist(), "y_scale": self.y_scale_.tolist()} if self.task_.is_regression else {}),
             })
             if directory.exists():
                 shutil.rmtree(directory)
@@ -316,11 +334,11 @@ def load_model(directory: Path | str) -> TextModel:
         raise ModelError(f"no saved model in {directory}: train it first with `kagglekit train`")
     meta = read_json(directory / MODEL_FILE)
     model = get_model(meta["name"], **meta["params"])
-    task = meta.get("task", {"kind": "binary" if meta["n_classes"] <= 2 else "multiclass", "n_outputs": meta["n_classes"]})
+    task = meta.get("task", {"kind": BINARY if meta["n_classes"] <= 2 else MULTICLASS, "n_outputs": meta["n_classes"]})
     model.task_ = TaskSpec(task["kind"], int(task["n_outputs"]))
     model.n_classes_ = model.task_.n_outputs
     model.schema_ = InputSchema.from_dict(meta["schema"]) if "schema" in meta else InputSchema.single()
-    if model.task_.kind == "regression":
+    if model.task_.is_regression:
         model.y_mean_, model.y_scale_ = np.asarray(meta["y_mean"]), np.asarray(meta["y_scale"])
     model._load(directory)
     return model

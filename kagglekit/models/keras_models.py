@@ -38,7 +38,8 @@ from kagglekit.errors import ModelError
 from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
-from kagglekit.models.base import ALL_TASKS, TaskSpec, TextModel, Tunable, floats, ints, one_of
+from kagglekit.models.base import (ALL_TASKS, BINARY, MULTICLASS, MULTILABEL, REGRESSION, TaskSpec, TextModel, Tunable, floats,
+                                   ints, one_of)
 from kagglekit.models.compiled import NETWORKS, CompiledNetwork, input_signature
 
 if TYPE_CHECKING:
@@ -122,15 +123,15 @@ def batches(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle_seed: int 
 
 def n_logits(task: TaskSpec) -> int:
     """Binary tasks need one sigmoid unit; every other kind one output per class, label or target."""
-    return 1 if task.kind == "binary" else task.n_outputs
+    return 1 if task.is_binary else task.n_outputs
 
 
 def activate(logits: np.ndarray, task: TaskSpec) -> np.ndarray:
     """Probabilities (or regression values) from float logits, computed in float64."""
     z = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
-    if task.kind in ("binary", "multilabel"):
+    if task.is_binary or task.is_multilabel:
         return 1.0 / (1.0 + np.exp(-z))
-    if task.kind == "multiclass":
+    if task.is_classification:
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
     return z
@@ -196,30 +197,30 @@ class KerasModel(TextModel):
         kind = self.task_.kind
         if self.from_logits:
             return layers.Dense(n_logits(self.task_), dtype="float32", name="logits")(h)
-        if kind == "binary":
+        if self.task_.is_binary:
             return layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(h)
-        activation = {"multiclass": "softmax", "multilabel": "sigmoid", "regression": None}[kind]
+        activation = {MULTICLASS: "softmax", MULTILABEL: "sigmoid", REGRESSION: None}[kind]
         return layers.Dense(self.task_.n_outputs, activation=activation, dtype="float32", name="output")(h)
 
     def _loss(self) -> Any:
         import keras
 
-        kind = self.task_.kind
+        task = self.task_
         if not self.from_logits:
-            return {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
-                    "multilabel": "binary_crossentropy", "regression": "mean_squared_error"}[kind]
-        if kind in ("binary", "multilabel"):
+            return {BINARY: "binary_crossentropy", MULTICLASS: "sparse_categorical_crossentropy",
+                    MULTILABEL: "binary_crossentropy", REGRESSION: "mean_squared_error"}[task.kind]
+        if task.is_binary or task.is_multilabel:
             return keras.losses.BinaryCrossentropy(from_logits=True)
-        if kind == "multiclass":
+        if task.is_classification:
             return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return keras.losses.MeanSquaredError()
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         """What the loss takes: class indices for softmax, float32 otherwise (one column per logit)."""
-        kind = self.task_.kind
-        if kind == "multiclass":
+        task = self.task_
+        if task.is_classification and not task.is_binary:
             return y.astype("int32") if self.from_logits else y
-        if kind == "binary" and self.from_logits:
+        if task.is_binary and self.from_logits:
             return y.reshape(-1, 1).astype("float32")
         return y.astype("float32")
 
@@ -230,7 +231,7 @@ class KerasModel(TextModel):
         """
         import keras
 
-        metrics = [] if self.from_logits or self.task_.kind == "regression" else ["accuracy"]
+        metrics = [] if self.from_logits or self.task_.is_regression else ["accuracy"]
         network.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self._loss(), metrics=metrics or None)
 
     def _train_batch(self, replicas: int) -> int:
@@ -510,7 +511,7 @@ class KerasTextModel(KerasModel):
         """Adam on the integer network, with XLA (``jit_compile``) as measured best on a CPU."""
         import keras
 
-        metrics = [] if self.from_logits or self.task_.kind == "regression" else ["accuracy"]
+        metrics = [] if self.from_logits or self.task_.is_regression else ["accuracy"]
         network.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self._loss(), metrics=metrics or None,
                         jit_compile=JIT_COMPILE, steps_per_execution=STEPS_PER_EXECUTION)
 

@@ -26,7 +26,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from kagglekit.inputs import Inputs
 from kagglekit.models import register
-from kagglekit.models.base import ALL_TASKS, TaskKind, TextModel, Tunable, floats, ints
+from kagglekit.models.base import ALL_TASKS, TaskSpec, TextModel, Tunable, floats, ints
 from kagglekit.models.features import FEATURE_DTYPE, CharTfidf, InputFeatures
 
 # Character n-grams kept at most (the most frequent): 76,000 on the disaster tweets, millions on an essay corpus.
@@ -52,22 +52,22 @@ class SklearnTextModel(TextModel):
     def _regressor(self) -> BaseEstimator:
         raise NotImplementedError
 
-    def _pipeline(self, kind: TaskKind) -> Pipeline:
-        if kind == "regression":
+    def _pipeline(self, task: TaskSpec) -> Pipeline:
+        if task.is_regression:
             head = self._regressor()
-        elif kind == "multilabel":
+        elif task.is_multilabel:
             head = OneVsRestClassifier(self._classifier())
         else:
             head = self._classifier()
         return Pipeline([("features", InputFeatures(self._text_vectorizer())), ("head", head)])
 
     def _fit(self, texts: Inputs, y: np.ndarray, val: tuple[Inputs, np.ndarray] | None) -> None:
-        self.pipeline_ = self._pipeline(self.task_.kind).fit(texts, y)
+        self.pipeline_ = self._pipeline(self.task_).fit(texts, y)
 
     def _predict_proba(self, texts: Inputs) -> np.ndarray:
-        if self.task_.kind == "regression":
+        if self.task_.is_regression:
             return self.pipeline_.predict(texts).reshape(len(texts), -1)
-        if self.task_.kind == "multilabel":
+        if self.task_.is_multilabel:
             return self.pipeline_.predict_proba(texts)  # one column per label; a label constant in fit predicts it
         proba = np.zeros((len(texts), self.n_classes_))
         proba[:, self.pipeline_.classes_] = self.pipeline_.predict_proba(texts)  # a class absent from fit stays 0
