@@ -18,6 +18,7 @@ from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
 from kagglekit.shapes import MultiLabel, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
+from kagglekit.tables import read_tables
 
 # label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
 # class; label_probabilities: one probability column per label (multi-label); values: one float column per
@@ -271,6 +272,7 @@ def load_competition(
     categorical_columns: list[str] | None = None,
     numeric_columns: list[str] | None = None,
     ignore_columns: list[str] | None = None,
+    prepare: Path | str | None = None,
 ) -> Competition:
     """Load and check train/test/sample_submission from a folder in Kaggle's layout; infer what is not given.
 
@@ -279,16 +281,17 @@ def load_competition(
     text fields), ``pairs`` (text fields read together), ``categorical_columns``, ``numeric_columns``,
     ``ignore_columns``. ``target_columns`` None takes the sample's columns other than the id; the task follows
     from the targets' values (see ``infer_task``). Columns found only in train.csv (e.g. ``standard_error``)
-    are never model inputs.
+    are never model inputs. The frames come from ``kagglekit.tables.read_tables``: every table of the folder, after
+    its ``prepare.py`` (or ``prepare``), with side tables (``prompts_train.csv`` by ``prompt_id``) joined on.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"data folder {directory} does not exist: run `kagglekit fetch` or pass --data-dir")
-    train_path, test_path, sample_path = (directory / f for f in FILES)
-    id_column = str(read_csv(sample_path).columns[0])
-    train, test, sample = (read_csv(path, id_column) for path in (train_path, test_path, sample_path))
-    warnings: list[str] = []
-    inferred: dict[str, str] = {}
+    tables = read_tables(directory, prepare)
+    train, test, sample, id_column, (train_path, test_path, sample_path) = (
+        tables.train, tables.test, tables.sample, tables.id_column, tables.paths)
+    warnings: list[str] = list(tables.warnings)
+    inferred: dict[str, str] = dict(tables.inferred)
 
     for frame, path in ((train, train_path), (test, test_path)):
         _require_columns(frame, [id_column], path)
@@ -315,7 +318,8 @@ def load_competition(
         _require_columns(train, [group_column], train_path)
     roles = Roles(list(text_columns or []), [list(p) for p in pairs or []], list(categorical_columns or []),
                   list(numeric_columns or []), list(ignore_columns or []))
-    schema = infer_schema(train, test, [id_column, *targets, *([group_column] if group_column else [])], roles, train_path, test_path)
+    schema = infer_schema(train, test, [id_column, *targets, *([group_column] if group_column else [])], roles, train_path,
+                          test_path, tables.decided)
     inferred["inputs"] = schema.describe()
     inferred["text_columns"] = f"{', '.join(schema.text_fields) or 'none'} ({'option' if roles.text else 'inferred'})"
     train_only = [str(c) for c in train.columns if c not in test.columns and c not in targets and c != group_column]
