@@ -136,7 +136,8 @@ class Run:
             raise ConfigError(f"{self.directory} is not a run folder (no manifest.json): train first with `kagglekit train`")
         competition = load_competition(data_dir or manifest["data_dir"], name=manifest["competition"],
                                        **manifest.get("input_roles", {"text_columns": manifest["text_columns"]}), metric=manifest["metric"],
-                                       target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"))
+                                       target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"),
+                                       prepare=manifest.get("config", {}).get("prepare"))  # --prepare FILE; else the one beside the data
         if competition.fingerprint() != manifest.get("data_fingerprint"):
             raise DataError(
                 f"train.csv in {competition.directory} is not the data run {self.name} was trained on: "

