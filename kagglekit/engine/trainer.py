@@ -118,6 +118,9 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
               f"{competition.task}, metric {competition.metric.name} ({competition.metric_source}), "
               f"{config.folds}-fold CV{f' x {config.seeds} seeds' if config.seeds > 1 else ''}, run {run_.directory}"))
     emit(Note(f"inputs: {competition.schema.describe()}"))
+    for read in ("tables", "prepare"):  # side tables joined or left aside, the prepare step (kagglekit.tables)
+        if read in competition.inferred:
+            emit(Note(f"{read}: {competition.inferred[read]}"))
     _record(run_, seeds=config.seeds)
     if config.tune is not None or any(run_.study_path(m).is_file() for m in models):
         from kagglekit.tuning import use_studies  # Optuna is imported only by runs that tune or have studies
