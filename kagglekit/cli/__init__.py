@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from kagglekit.cli import analysis, ensemble, kaggle, kernels, train, tune
+from kagglekit.cli import analysis, doctor, ensemble, kaggle, kernels, train, tune
 from kagglekit.cli.common import console, err_console, user_errors
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -53,7 +53,7 @@ def root(
         ctx.default_map = settings_default_map(ctx.command, load_settings())
 
 
-for module in (train, tune, analysis, ensemble, kaggle, kernels):
+for module in (train, tune, analysis, ensemble, kaggle, kernels, doctor):
     app.add_typer(module.app)
 
 
