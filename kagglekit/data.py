@@ -17,7 +17,7 @@ from kagglekit.inputs import Inputs, InputSchema, Roles, infer_schema, normalise
 from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
-from kagglekit.shapes import MultiLabel, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
+from kagglekit.shapes import MultiLabel, MultipleChoice, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
 from kagglekit.tables import read_tables
 
 # label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
@@ -421,7 +421,8 @@ def infer_task(
     makes integers classes. Target columns are converted in place (labels, 0/1 or floats).
     """
     sample_columns = [str(c) for c in sample.columns[1:]]
-    ranked = _infer_ranked(train, sample, target_columns, train_path, sample_path)
+    ranked = _infer_multiple_choice(train, sample, target_columns, train_path, sample_path) or \
+        _infer_ranked(train, sample, target_columns, train_path, sample_path)
     if ranked is not None:
         return ranked
     one_per_class = target_columns is None and len(sample_columns) > 1 and not any(c in train.columns for c in sample_columns)
@@ -532,6 +533,30 @@ def _infer_ranked(train: pd.DataFrame, sample: pd.DataFrame, target_columns: lis
     if len(classes) > MAX_RANKED_LABELS:
         raise DataError(f"{train_path}: column '{column}' has {len(classes)} distinct labels, more than {MAX_RANKED_LABELS} to rank")
     return [column], Ranked(k=k), classes, "ranked_labels", f"{how}; {len(classes)} labels in '{column}'"
+
+
+def _infer_multiple_choice(train: pd.DataFrame, sample: pd.DataFrame, target_columns: list[str] | None, train_path: Path,
+                           sample_path: Path) -> tuple[list[str], TaskShape, list, SubmissionFormat, str] | None:
+    """Multiple choice: a ranked sample whose labels name columns of train.csv (the options ``A``..``E``), and a train
+    column (the answer) whose every value is one of those option columns' names."""
+    k = ranked_k(sample)
+    if k is None:
+        return None
+    columns = [str(c) for c in train.columns]
+    candidates = [target_columns[0]] if target_columns and len(target_columns) == 1 else columns[1:]
+    for column in candidates:
+        values = train[column].dropna().astype(str) if column in train.columns else pd.Series(dtype=str)
+        named = sorted(set(values))
+        if len(values) < len(train) or len(named) < 2 or not set(named) <= set(columns) or column in named:
+            continue
+        options = [c for c in columns if c in set(named) | set(str(sample.iloc[0, 1]).split())]
+        if not set(str(sample.iloc[0, 1]).split()) <= set(options):
+            continue
+        train[column] = values
+        return [column], MultipleChoice(k=k, options=tuple(options)), options, "ranked_labels", (
+            f"{k} ranked option names per row in {sample_path.name}; '{column}' names the right one of the option columns "
+            f"{', '.join(options)}, each scored with the question as a text pair")
+    return None
 
 
 def _find_ranked_column(train: pd.DataFrame, sample: pd.DataFrame, train_path: Path, sample_path: Path) -> str:

@@ -90,7 +90,8 @@ def write_demo_competition(directory: Path, *, rows: int = 1200, test_rows: int 
 # --- one small competition per task shape, each with words that move the target -------------------------
 
 TASK_DEMOS = {"regression": "demo-readability", "multilabel": "demo-toxic-comments", "ordinal": "demo-essay-scores",
-              "ranked": "demo-misconceptions", "multiclass": "demo-misconception-categories"}
+              "ranked": "demo-misconceptions", "multiclass": "demo-misconception-categories",
+              "multiple_choice": "demo-science-exam"}
 FUNCTION_WORDS = ["the", "a", "of", "and", "to", "in", "that", "it", "was", "for", "on", "with", "as", "his", "they", "at"]
 EASY_WORDS = ["cat", "dog", "sun", "ran", "big", "red", "fun", "home", "play", "ball", "tree", "milk", "happy", "jump", "day"]
 HARD_WORDS = ["notwithstanding", "epistemological", "juxtaposition", "ubiquitous", "idiosyncratic", "obfuscate",
@@ -204,6 +205,28 @@ def _misconceptions(rng: np.random.Generator, total: int) -> pd.DataFrame:
     })
 
 
+EXAM_SUBJECTS = ["photosynthesis", "gravity", "mitosis", "volcano", "magnet", "enzyme", "glacier", "neutron", "comet",
+                 "protein", "circuit", "erosion", "osmosis", "isotope", "fossil", "plasma", "nebula", "catalyst"]
+EXAM_PROPERTIES = ["converts", "attracts", "divides", "erupts", "binds", "melts", "decays", "orbits", "folds", "conducts",
+                   "dissolves", "emits", "absorbs", "reflects", "expands", "freezes"]
+EXAM_OPTIONS = ("A", "B", "C", "D", "E")
+
+
+def _science_exam(rng: np.random.Generator, total: int) -> pd.DataFrame:
+    """LLM-Science-Exam-like: a question about a subject and five statements, the right one about that subject (often
+    in other words), the others about other subjects; ``answer`` names the right option column."""
+    rows = []
+    for _ in range(total):
+        subject, *others = rng.choice(EXAM_SUBJECTS, len(EXAM_OPTIONS), replace=False)
+        right = int(rng.integers(len(EXAM_OPTIONS)))
+        topics = others[:right] + [subject] + others[right:]
+        options = [f"it {rng.choice(EXAM_PROPERTIES)} the {topic if rng.random() < 0.8 else rng.choice(EXAM_SUBJECTS)} "
+                   f"{' '.join(rng.choice(EXPLANATION_WORDS, 3))}" for topic in topics]
+        rows.append({"prompt": f"Which statement about the {subject} is true?", **dict(zip(EXAM_OPTIONS, options)),
+                     "answer": EXAM_OPTIONS[right]})
+    return pd.DataFrame(rows)
+
+
 def write_task_competition(kind: str, directory: Path, *, rows: int = 400, test_rows: int = 100, seed: int = 42) -> Path:
     """Write a small competition of task shape ``kind`` (regression, multilabel, ordinal, ranked, multiclass) in Kaggle's
     layout.
@@ -213,21 +236,23 @@ def write_task_competition(kind: str, directory: Path, *, rows: int = 400, test_
     mean column-wise ROC AUC); ordinal: essay scores (``full_text`` -> integer ``score`` 1-6, sample of 3,
     quadratic weighted kappa); ranked: student explanations (MAP-2025: ``Category`` and ``Misconception`` ->
     ``Category:Misconception``, three labels per row, MAP@3); multiclass: the same rows with their ``Category`` as the
-    one label. Every target has words that move it, so a model can beat the constant.
+    one label; multiple_choice: science questions (``prompt``, options ``A``..``E``, ``answer`` -> ``prediction`` of
+    three option names, MAP@3). Every target has words that move it, so a model can beat the constant.
     """
     makers = {"regression": _readability, "multilabel": _toxic_comments, "ordinal": _essay_scores, "ranked": _misconceptions,
-              "multiclass": _misconceptions}
+              "multiclass": _misconceptions, "multiple_choice": _science_exam}
     if kind not in makers:
         raise ValueError(f"no demo competition of kind {kind!r}; kinds: {', '.join(makers)}")
     rng = np.random.default_rng(seed)
     frame = makers[kind](rng, rows + test_rows)
     frame.insert(0, "id", [f"{kind[:3]}{i:05d}" for i in range(len(frame))])
     targets = {"regression": ["target", "standard_error"], "multilabel": list(LABEL_WORDS), "ordinal": ["score"],
-               "ranked": ["Category", "Misconception"], "multiclass": ["Category", "Misconception"]}[kind]
+               "ranked": ["Category", "Misconception"], "multiclass": ["Category", "Misconception"],
+               "multiple_choice": ["answer"]}[kind]
     train, test = frame.iloc[:rows].reset_index(drop=True), frame.iloc[rows:].drop(columns=targets).reset_index(drop=True)
     placeholder = {"regression": {"target": 0.0}, "multilabel": dict.fromkeys(LABEL_WORDS, 0.5), "ordinal": {"score": 3},
                    "ranked": {"Category:Misconception": "True_Correct:NA False_Neither:NA False_Misconception:Incomplete"},
-                   "multiclass": {"Category": "True_Correct"}}[kind]
+                   "multiclass": {"Category": "True_Correct"}, "multiple_choice": {"prediction": "A B C"}}[kind]
     sample = pd.DataFrame({"id": test["id"], **placeholder})
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample)):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kagglekit.errors import ConfigError, DataError
+from kagglekit.errors import ConfigError, DataError, advice
 from kagglekit.io import read_json
 from kagglekit.models import load_model
 from kagglekit.runs import Run, find_run, record_path
@@ -60,9 +60,14 @@ def predict_texts(run: Run, texts: list[str], model: str | None = None) -> Predi
     name = model or run.best(single=True)
     if name not in run.model_names():
         raise ConfigError(f"run {run.name} has no trained model {name!r}; it has: {', '.join(run.model_names())}")
-    member = _member_models(run, name, run.summary(name).get("test_from", "refit"))
-    pred = np.mean([load_model(directory).predict(texts) for directory in member.directories], axis=0)
     summary, shape = run.summary(name), run.shape
+    if not shape.answers_single_texts:
+        raise ConfigError(f"run {run.name} is {shape.words}: a question is answered with its options, not a lone text; "
+                          + advice(cli=f"its answers to the test questions are in submissions/{run.manifest['competition']}/",
+                                   python="call kagglekit.predict.predict_submission(run_dir, questions) with a DataFrame "
+                                          "of questions and their option columns"))
+    member = _member_models(run, name, summary.get("test_from", "refit"))
+    pred = np.mean([load_model(directory).predict(texts) for directory in member.directories], axis=0)
     decision = summary.get("decision", {"threshold": summary.get("threshold", 0.5)})
     names = target_names(run.manifest)
     rows = []

@@ -12,6 +12,7 @@ the analysis commands show.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -59,7 +60,7 @@ class TaskShape:
         return isinstance(other, TaskShape) and self.to_json() == other.to_json()
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted(self.to_json().items())))
+        return hash(json.dumps(self.to_json(), sort_keys=True))
 
     def __str__(self) -> str:
         return self.name
@@ -70,6 +71,13 @@ class TaskShape:
 
     def accepts(self, metric: Metric) -> bool:
         return self.name in metric.tasks
+
+    def wrap_model(self, model: Any) -> Any:
+        """The model the engine fits for this shape: the model itself, or a wrapper that feeds it another view."""
+        return model
+
+    # A lone text is a whole row (`kagglekit predict COMP "text"`); a multiple-choice row also needs its options.
+    answers_single_texts: ClassVar[bool] = True
 
     # --- targets and folds ---------------------------------------------------------------------------------
 
@@ -519,3 +527,33 @@ def shape_with_classes(n_classes: int) -> TaskShape:
     """Binary or multiclass, by the number of classes."""
     return Binary() if n_classes == 2 else Multiclass()
 
+
+
+@register_shape
+@dataclass(eq=False)
+class MultipleChoice(Ranked):
+    """A question with option columns (``A``..``E``) and the name of the right one, answered by K option names, best
+    first (LLM Science Exam). Each (question, option) is scored as a text pair by a binary model trained on the
+    right option against the others (``kagglekit.models.choice.OptionScorer``); a row's options are ranked by score,
+    so every model of the zoo answers through the pair machinery, and the run looks like ranked answers whose
+    classes are the option names."""
+
+    options: tuple[str, ...] = ()
+    name: ClassVar[str] = "multiple_choice"
+    words: ClassVar[str] = "multiple choice"
+
+    def __post_init__(self) -> None:
+        self.options = tuple(self.options)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "k": self.k, "options": list(self.options)}
+
+    def accepts(self, metric: Metric) -> bool:
+        return Ranked.name in metric.tasks
+
+    def wrap_model(self, model: Any) -> Any:
+        from kagglekit.models.choice import OptionScorer
+
+        return OptionScorer(model, list(self.options))
+
+    answers_single_texts: ClassVar[bool] = False

@@ -71,7 +71,7 @@ def probe_seconds(competition: Competition, run: Run, model: str, params: dict[s
     times = []
     for fraction in (WARM_UP_FRACTION, *PROBE_FRACTIONS):
         step = round(1 / fraction)
-        estimator = get_model(model, **get_model_class(model).job_params(params, 0))
+        estimator = competition.shape.wrap_model(get_model(model, **get_model_class(model).job_params(params, 0)))
         start = time.perf_counter()
         estimator.fit(inputs[train[::step]], y[train[::step]], task=competition.task_spec, val=(inputs[val[::step]], y[val[::step]]))
         estimator.predict(inputs[val[::step]])

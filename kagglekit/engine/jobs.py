@@ -66,7 +66,7 @@ def run_job(job: Job) -> dict[str, Any]:
     competition = job_competition(job.competition)
     run = Run(job.run_dir)
     texts, y, test_texts = competition.train_inputs, competition.y, competition.test_inputs
-    model = get_model(job.model, **job.params)
+    model = competition.shape.wrap_model(get_model(job.model, **job.params))
     seeded = {"seed": job.params["seed"]} if "seed" in job.params else {}
     train = np.ones(len(y), dtype=bool) if job.fold is None else run.fold_index != job.fold
     train_x, train_y = texts[train], y[train]

@@ -326,7 +326,8 @@ class TextModel:
 
 
 def load_model(directory: Path | str) -> TextModel:
-    """Rebuild a saved model from its folder (``model.json`` names the registered class)."""
+    """Rebuild a saved model from its folder (``model.json`` names the registered class; ``choice.json``, where there is
+    one, the options its pair model scores)."""
     from kagglekit.models import get_model
 
     directory = Path(directory)
@@ -341,4 +342,8 @@ def load_model(directory: Path | str) -> TextModel:
     if model.task_.is_regression:
         model.y_mean_, model.y_scale_ = np.asarray(meta["y_mean"]), np.asarray(meta["y_scale"])
     model._load(directory)
+    from kagglekit.models.choice import CHOICE_FILE, OptionScorer
+
+    if (directory / CHOICE_FILE).is_file():  # a multiple-choice run's pair model answers whole questions
+        return OptionScorer.load(model, directory)  # type: ignore[return-value]
     return model
