@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from kagglekit.engine.events import JobFailed, JobFinished, JobStarted, Listener
 from kagglekit.engine.jobs import Job, run_job
-from kagglekit.errors import ConfigError, advice, current_audience
+from kagglekit.errors import ConfigError, advice, current_audience, set_audience
 
 BACKENDS = ("local", "ray")
 
@@ -135,7 +135,6 @@ def prepare_process(settings: DeviceSettings) -> None:
     """Set up a process that runs jobs for a parent (a local worker, a Ray worker): the parent's logging policy
     before TensorFlow loads, error advice in the parent's words, the modules that register the user's own models,
     then TensorFlow's device."""
-    from kagglekit.errors import set_audience
     from kagglekit.logs import quiet_frameworks
 
     quiet_frameworks(settings.verbose)
