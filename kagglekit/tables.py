@@ -85,6 +85,15 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from None
 
 
+class NotATable(DataError):
+    """A valid JSON file that holds no table (a settings object): left aside unless its name says it is data."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path}: {why}: kagglekit reads a list of records ([{{\"id\": ..., \"text\": ...}}, ...]) or an "
+                         "object of equal-length columns; move other files out of the folder")
+        self.why = why
+
+
 def _read_json(path: Path) -> pd.DataFrame:
     """A list of records (``[{"id": 1, "text": ...}, ...]``) or an object of equal-length columns."""
     try:
@@ -98,10 +107,8 @@ def _read_json(path: Path) -> pd.DataFrame:
         lengths = {len(v) for v in data.values()}
         if len(lengths) == 1:
             return pd.DataFrame(data)
-        raise DataError(f"{path}: its columns have different lengths ({', '.join(f'{k}: {len(v)}' for k, v in data.items())}); "
-                        "a table's columns must be as long as each other")
-    raise DataError(f"{path} holds a JSON {type(data).__name__}, not a table: kagglekit reads a list of records "
-                    "([{\"id\": ..., \"text\": ...}, ...]) or an object of equal-length columns; move other files out of the folder")
+        raise NotATable(path, f"columns of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in data.items())})")
+    raise NotATable(path, f"a JSON {type(data).__name__} that is not a table")
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -302,7 +309,7 @@ def read_tables(directory: Path | str, prepare: Path | str | None = None) -> Com
     files = _table_files(directory)
     sample_name = _find_sample(files, directory)
     id_column = str(read_table(files[sample_name]).columns[0])
-    tables = {name: read_table(path, frozenset({id_column})) for name, path in files.items()}
+    tables, aside = _read_all(files, id_column)
     labels = {name: path.name for name, path in files.items()}
     paths = {name: path for name, path in files.items()}
     if step is not None:
@@ -321,9 +328,23 @@ def read_tables(directory: Path | str, prepare: Path | str | None = None) -> Com
                             "and at least one more")
     found = CompetitionTables(tables[train_name].copy(), tables[test_name].copy(), tables[sample_name], id_column,
                               (paths[train_name], paths[test_name], paths[sample_name]), tables, step)
+    found.not_joined.update(aside)
     for base, sides in _side_tables(tables, {train_name, test_name, sample_name}).items():
         _join_side(found, base, sides, labels, (labels[train_name], labels[test_name]))
     return found
+
+
+def _read_all(files: dict[str, Path], id_column: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Every table, and the JSON files left aside as no table (why); one named as data (train, NAME_test) must be one."""
+    tables, aside = {}, {}
+    for name, path in files.items():
+        try:
+            tables[name] = read_table(path, frozenset({id_column}))
+        except NotATable as e:
+            if name in ("train", "test") or split_of(name)[1] is not None:
+                raise
+            aside[path.name] = e.why
+    return tables, aside
 
 
 def _table_files(directory: Path) -> dict[str, Path]:

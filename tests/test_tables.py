@@ -109,7 +109,7 @@ def test_rows_whose_key_is_missing_are_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("prompts_train.json", '[{"prompt_id": "p1",}]', r"prompts_train.json is not valid JSON: Expecting property name .* at line 1, column 21"),
-    ("prompts_train.json", '{"a": 1}', r"prompts_train.json holds a JSON dict, not a table"),
+    ("prompts_train.json", '{"a": 1}', r"prompts_train.json: a JSON dict that is not a table: kagglekit reads a list of records"),
     ("prompts_train.jsonl", '{"prompt_id": "p1"}\n[1, 2]\n', r"prompts_train.jsonl, line 2: a JSON list, not a record"),
     ("prompts_train.jsonl", '{"prompt_id": "p1"}\n{oops\n', r"prompts_train.jsonl, line 2: not valid JSON"),
     ("prompts_train.parquet", "not parquet at all", r"prompts_train.parquet is not a valid Parquet file"),
@@ -323,3 +323,9 @@ def test_a_run_trained_with_prepare_records_it_and_reloads_with_it(tmp_path: Pat
     recorded = run.run.manifest["inferred"]["prepare"]
     assert recorded == PrepareStep.of(tmp_path / "mine.py").describe()
     assert kagglekit.load("wide").competition.inferred["prepare"] == recorded
+
+
+def test_a_json_file_that_holds_no_table_is_left_aside(tmp_path: Path) -> None:
+    data = write_ess(tmp_path / "ess")
+    (data / "metadata.json").write_text('{"title": "CommonLit", "version": 2}')
+    assert read_tables(data).not_joined == {"metadata.json": "a JSON dict that is not a table"}
