@@ -16,7 +16,7 @@ Layout (all under ``runs/COMPETITION/RUN``)::
     ensembles/NAME/      oof.npy, test.npy, summary.json
     submissions/NAME.csv the run's own submission files, each with NAME.json: which run, model and score made it
     studies/NAME.db      the Optuna study of model NAME on the run's folds (``kagglekit tune``; SQLite), whose best
-                         trial's parameters ``train`` uses; its plots in plots/tune-NAME-*.png
+                         trial's parameters ``train`` uses; beside it NAME-history.png, NAME-importance.png
     leaderboard.csv/.md, plots/, errors/, projector/, report.html
 
 Every writer goes through ``kagglekit.io``'s atomic writes, and a fold's record is written after its
@@ -488,6 +488,10 @@ class Run:
     def study_path(self, name: str) -> Path:
         """The Optuna study (SQLite) of model ``name``: one per run and model, on the run's folds."""
         return self.directory / "studies" / f"{name}.db"
+
+    def study_plots(self) -> list[Path]:
+        """The PNGs ``kagglekit tune`` drew of the run's studies (optimisation history, parameter importances)."""
+        return sorted((self.directory / "studies").glob("*.png"))
 
     def submission_path(self, name: str) -> Path:
         return self.directory / "submissions" / f"{name}.csv"

@@ -44,19 +44,32 @@ HEARTBEAT_S = 10  # a running trial's heartbeat; a trial silent for twice as lon
 POLL_S = 2.0  # how often the driver of --jobs N reads the study for finished trials
 FAILURES_IN_A_ROW = 3  # a study stops when its last trials all failed: the model cannot run under these parameters
 BUDGET_MODELS = 3  # train --tune spends its budget on at most this many models
+DEFAULT_TRIALS = 30  # a study's trials when neither --trials nor --time-limit is given
+UNLIMITED = 10**9  # trials under a time limit alone: the clock stops the study
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
 class TuneOptions:
     """How long a study runs and how: ``trials`` is the study's total of finished (complete or pruned) trials, so a
-    rerun of the same command resumes a killed study and stops where the first would have."""
+    rerun of the same command resumes a killed study and stops where the first would have; None: as many as
+    ``time_limit`` allows, or DEFAULT_TRIALS without one."""
 
-    trials: int = 30
+    trials: int | None = None
     time_limit: float | None = None  # seconds for the whole command, shared by its models
     jobs: int = 1
     pruner: str = "median"
     heartbeat_s: int = HEARTBEAT_S
+
+    @property
+    def target(self) -> int:
+        """The finished trials a study should hold."""
+        if self.trials is not None:
+            return self.trials
+        return UNLIMITED if self.time_limit is not None else DEFAULT_TRIALS
+
+    def goal(self) -> str:
+        return "trials until the time limit" if self.target == UNLIMITED else f"{self.target} trials"
 
 
 @dataclass
@@ -141,7 +154,7 @@ def _params(params: dict[str, Any]) -> str:
 
 def tune(config: TrainConfig, options: TuneOptions, listeners: Sequence[Listener] = ()) -> list[StudySummary]:
     """``kagglekit tune``: a study per model of ``config.models`` on run ``config.resolved_run_name`` (made with its
-    folds when it does not exist yet), each for ``options.trials`` finished trials or its share of the time limit."""
+    folds when it does not exist yet), each for ``options.target`` finished trials or its share of the time limit."""
 
     def emit(event: Event) -> None:
         for listener in listeners:
@@ -162,7 +175,7 @@ def tune(config: TrainConfig, options: TuneOptions, listeners: Sequence[Listener
 
 
 def check_tune_options(options: TuneOptions) -> None:
-    if options.trials < 1:
+    if options.trials is not None and options.trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {options.trials}")
     if options.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {options.jobs}")
@@ -200,7 +213,7 @@ def tune_models(config: TrainConfig, competition: Competition, run: Run, models:
 
 def tune_model(config: TrainConfig, competition: Competition, run: Run, name: str, options: TuneOptions, emit: Listener,
                deadline: float | None) -> StudySummary:
-    """Run (or resume) model ``name``'s study until it holds ``options.trials`` finished trials or the deadline passes,
+    """Run (or resume) model ``name``'s study until it holds ``options.target`` finished trials or the deadline passes,
     then summarise it and draw its plots into the run."""
     given = config.params_for(name)
     space, fixed = search(name, competition.task_spec.kind, given)
@@ -212,15 +225,15 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
         study.enqueue_trial({k: defaults[k] for k in space}, user_attrs={"defaults": True})
     done = _count(study, FINISHED)
     started = time.monotonic()
-    if done >= options.trials:
-        emit(Note(f"{name}: the study holds {done} finished trials already (--trials {options.trials}); "
+    if done >= options.target:
+        emit(Note(f"{name}: the study holds {done} finished trials already (--trials {options.target}); "
                   f"raise --trials to run more"))
     elif deadline is not None and deadline <= time.time():
         emit(Note(f"{name}: no time left to tune it", "warning"))
     else:
         emit(Note(f"{name}: searching {', '.join(f'{k} {t.describe()}' for k, t in space.items())}"
                   + (f"; fixed: {_params(fixed)}" if fixed else "")
-                  + (f"; resuming at {done} of {options.trials} trials" if done else f"; {options.trials} trials")))
+                  + (f"; resuming with {done} finished, {options.goal()}" if done else f"; {options.goal()}")))
         if options.jobs == 1:
             _optimize(setup, options, 0, announce=lambda trial: _announce(name, study, trial, emit))
         else:
@@ -359,18 +372,18 @@ def _pruner(name: str) -> optuna.pruners.BasePruner:
 
 
 def _optimize(setup: _Setup, options: TuneOptions, worker: int, announce: Callable[[FrozenTrial], None] | None = None) -> None:
-    """Run trials in this process until the study holds ``options.trials`` finished ones, the deadline passes, or its
+    """Run trials in this process until the study holds ``options.target`` finished ones, the deadline passes, or its
     last trials all failed. The sampler's seed moves on with the study, so a resumed study draws new parameters."""
     objective = _Objective(setup, worker)
     fixed = search(setup.model, objective.competition.task_spec.kind, setup.given)[1]
     study = _open_study(Run(setup.run_dir), setup.model, objective.competition.metric, fixed, setup.heartbeat_s)
     study.sampler = optuna.samplers.TPESampler(seed=setup.seed + len(study.trials) + 1000 * worker)
     study.pruner = _pruner(options.pruner)
-    remaining = options.trials - _count(study, FINISHED)
+    remaining = options.target - _count(study, FINISHED)
     if remaining <= 0:
         return
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
-        optuna.study.MaxTrialsCallback(options.trials, states=FINISHED), _stop_on_failures]
+        optuna.study.MaxTrialsCallback(options.target, states=FINISHED), _stop_on_failures]
     if announce is not None:
         callbacks.append(lambda _study, trial: announce(trial))
     timeout = None if setup.deadline is None else max(0.0, setup.deadline - time.time())
@@ -494,15 +507,13 @@ def summarize(run: Run, name: str, metric: Metric) -> StudySummary:
 
 
 def plot_study(run: Run, name: str, summary: StudySummary) -> list[Path]:
-    """Optuna's optimisation history and parameter importances as PNGs in the run's plots/ (for the report)."""
+    """Optuna's optimisation history and parameter importances as PNGs beside the study (the report shows them)."""
     if summary.best_value is None:
         return []
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{summary.path}")
-    folder = run.output_dir("plots")
-    folder.mkdir(parents=True, exist_ok=True)
     drawn = []
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     plots = {"history": optuna_plots.plot_optimization_history}
@@ -519,7 +530,7 @@ def plot_study(run: Run, name: str, summary: StudySummary) -> list[Path]:
         if kind == "history":
             axes.set_ylabel(f"CV {summary.metric}")
         axes.set_title(f"{name}: {'optimisation history' if kind == 'history' else 'parameter importance'} ({summary.metric})")
-        path = folder / f"tune-{name}-{kind}.png"
+        path = run.study_path(name).with_name(f"{name}-{kind}.png")
         figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
         drawn.append(path)
@@ -538,7 +549,7 @@ def use_studies(config: TrainConfig, competition: Competition, run: Run, models:
         if chosen:
             emit(Note(f"--tune {format_duration(config.tune)}: tuning {', '.join(chosen)} ({why}), "
                       f"{format_duration(config.tune / len(chosen))} each"))
-            tune_models(config, competition, run, chosen, TuneOptions(trials=10**6), emit, time.time() + config.tune)
+            tune_models(config, competition, run, chosen, TuneOptions(trials=UNLIMITED), emit, time.time() + config.tune)
         else:
             emit(Note("--tune: no model of this run has parameters to search", "warning"))
     studied = [name for name in models if run.study_path(name).is_file()]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.testing import CliRunner
 
 from kagglekit import demo, models
+from kagglekit.analysis.report import build_report
 from kagglekit.cli import app
 from kagglekit.config import Workspace
 from kagglekit.engine.config import TrainConfig
@@ -89,7 +90,7 @@ def test_a_study_beats_a_bad_default_and_says_by_how_much(small_demo: Path, tmp_
     assert summary.best_value > 0.6 and summary.best_params["C"] > 1e-2 and not summary.best_params["flip"]
     assert summary.finished == 8 and summary.gain == summary.best_value
     assert all(p.is_file() for p in summary.plots) and {p.name for p in summary.plots} == {
-        "tune-sabotaged-history.png", "tune-sabotaged-importance.png"}
+        "sabotaged-history.png", "sabotaged-importance.png"}
     lines = [n.text for n in recorder.of(Note)]
     assert any(f"vs 0.0000 ± 0.0000 with defaults (+{summary.gain:.4f})" in line for line in lines), lines
     assert any("optuna-dashboard sqlite:///" in line for line in lines)
@@ -107,6 +108,9 @@ def test_train_uses_the_best_trial_then_defaults_ignores_it(small_demo: Path, tm
     assert board.loc["sabotaged", "study"] == "6 trials" and board.loc["baseline", "study"] == ""
     assert any(n.text.startswith("sabotaged: tuned (study of 6 trials): C=") and "vs 0.0000 with defaults" in n.text
                for n in recorder.of(Note))
+
+    page = build_report(result.run).read_text(encoding="utf-8")
+    assert "Optuna study of sabotaged: history" in page and "Optuna study of sabotaged: importance" in page
 
     again = train(config(small_demo, tmp_path, ["sabotaged"], defaults=True))
     assert again.run.summary("sabotaged")["cv_score"] == 0.0 and "tuned" not in again.run.summary("sabotaged")

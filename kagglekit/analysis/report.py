@@ -64,7 +64,8 @@ def build_report(run: Run, competition: Competition | None = None, *, top: int =
                  f"<p>Cross-validated {escape(run.metric.label)} over {manifest['folds']} folds, best first; "
                  "the best entry is highlighted.</p>" + _leaderboard(run.leaderboard(), best)),
         _section("Ensembles", "ensembles", _ensembles(run)),
-        _section("Plots", "plots", "".join(_figure(p.title, p.path) for p in plots)),
+        _section("Plots", "plots", "".join(_figure(p.title, p.path) for p in plots)
+                 + "".join(_figure("Optuna study of " + p.stem.replace("-", ": "), p) for p in run.study_plots())),
         _section(f"Most wrong predictions of {best}", "errors", _mistakes(errors, top, run.summary(best), errors_csv, run.shape)),
         _section("Adversarial validation: do train and test differ?", "adversarial", _adversarial(run, competition, top)),
         _section("Submissions", "submissions", _submissions(run, competition)),

@@ -61,7 +61,7 @@ def _jobs(value: str) -> int:
 def tune(
     competition: CompetitionArg,
     models: ModelsOption = [],
-    trials: Annotated[int, typer.Option(min=1, help="Finished trials each model's study should hold; a rerun resumes a killed study up to this many.")] = 30,
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Finished trials each model's study should hold; a rerun resumes a killed study up to this many \\[default: 30, or as many as --time-limit allows].")] = None,
     time_limit: Annotated[Optional[str], typer.Option(metavar="DURATION", help="Stop starting trials after this long, e.g. 9h, 20m, 1h30m, 90s or 90 (seconds), shared by the models.")] = None,
     jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Processes running trials of the same study side by side (it is one SQLite file); auto: one per core.")] = "1",
     pruner: Annotated[Pruner, typer.Option(help="Stop a trial after a fold when its running CV is worse than the median of earlier trials' (median), by successive halving (hyperband), or never.")] = Pruner.median,
