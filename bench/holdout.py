@@ -24,25 +24,47 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from kagglekit.data import load_competition
+from kagglekit.data import Competition, load_competition
 from kagglekit.demo import write_pair_competition
 from kagglekit.runs import Run, markdown_table
+from kagglekit.shapes import Ranked
 
 
 def split_competition(data_dir: Path, target: Path, share: float, seed: int) -> pd.DataFrame:
-    """Write train/test/sample_submission of a held-out split of ``data_dir``'s train.csv; return the held-out labels."""
+    """Write train/test/sample_submission of a held-out split of ``data_dir``'s train.csv; return the held-out labels.
+
+    The training rows are the loaded competition's (a joined ``A:B`` target is a column of them); classes are
+    stratified where every class has two rows; the sample keeps the original's placeholder (K labels of a ranked one).
+    """
     competition = load_competition(data_dir)
-    train = pd.read_csv(data_dir / "train.csv", dtype={competition.id_column: str}, keep_default_na=False, na_values=[""])
+    train, shape = competition.train, competition.shape
     labels = train[competition.target_columns]
-    stratify = labels.iloc[:, 0] if competition.task in ("binary", "multiclass") else None
+    stratify = labels.iloc[:, 0] if shape.has_classes and labels.iloc[:, 0].value_counts().min() >= 2 else None
     fit, held = train_test_split(train, test_size=share, random_state=seed, stratify=stratify)
     target.mkdir(parents=True, exist_ok=True)
     fit.to_csv(target / "train.csv", index=False)
     held.drop(columns=competition.target_columns).to_csv(target / "test.csv", index=False)
-    sample = held[[competition.id_column, *competition.target_columns]].copy()
-    sample[competition.target_columns] = 0
+    sample = held[[competition.id_column]].copy()
+    for column in competition.sample.columns[1:]:
+        sample[column] = competition.sample[column].iloc[0] if isinstance(shape, Ranked) else 0
     sample.to_csv(target / "sample_submission.csv", index=False)
     return held[[competition.id_column, *competition.target_columns]]
+
+
+def held_out_score(competition: Competition, submission: pd.DataFrame, truth: pd.DataFrame) -> float:
+    """A submission file's score on the held-out labels, with the competition's metric."""
+    id_column, targets, metric, shape = competition.id_column, competition.target_columns, competition.metric, competition.shape
+    merged = submission.astype({id_column: str}).merge(truth.astype({id_column: str}), on=id_column, suffixes=("", "_true"))
+    if isinstance(shape, Ranked):
+        answers = merged[competition.sample.columns[1]].astype(str).str.split()
+        return float(np.mean([1 / (row.index(true) + 1) if true in row else 0.0
+                              for row, true in zip(answers, merged[f"{targets[0]}_true"].astype(str))]))
+    if shape.has_classes:
+        index = {label: i for i, label in enumerate(competition.classes)}
+        y = merged[f"{targets[0]}_true"].map(index).to_numpy()
+        predicted = merged[targets[0]].map(index).to_numpy()
+        return metric.score(y, np.eye(len(index))[predicted])
+    return metric.score(merged[[f"{t}_true" for t in targets]].to_numpy(float), merged[targets].to_numpy(float))
 
 
 def score_submissions(workdir: Path, name: str, truth: pd.DataFrame) -> pd.DataFrame:
@@ -50,17 +72,10 @@ def score_submissions(workdir: Path, name: str, truth: pd.DataFrame) -> pd.DataF
     competition = load_competition(workdir / "data" / name, **_metric_option(workdir, name))
     run = Run(next((workdir / "runs" / name).iterdir()))
     board = run.leaderboard().set_index("model")
-    id_column, targets, metric = competition.id_column, competition.target_columns, competition.metric
+    id_column, metric = competition.id_column, competition.metric
     rows = []
     for path in sorted((workdir / "submissions" / name).glob("*.csv")):
-        submission = pd.read_csv(path, dtype={id_column: str}).merge(truth.astype({id_column: str}), on=id_column, suffixes=("", "_true"))
-        if competition.task in ("binary", "multiclass"):
-            index = {label: i for i, label in enumerate(competition.classes)}
-            y = submission[f"{targets[0]}_true"].map(index).to_numpy()
-            predicted = submission[targets[0]].map(index).to_numpy()
-            held = metric.score(y, np.eye(len(index))[predicted])
-        else:
-            held = metric.score(submission[[f"{t}_true" for t in targets]].to_numpy(float), submission[targets].to_numpy(float))
+        held = held_out_score(competition, pd.read_csv(path, dtype={id_column: str}, keep_default_na=False), truth)
         cv = board.loc[path.stem, f"cv_{metric.name}"] if path.stem in board.index else np.nan
         rows.append({"submission": path.stem, f"held-out {metric.name}": held, f"cv {metric.name}": cv})
     return pd.DataFrame(rows).sort_values(f"held-out {metric.name}", ascending=not metric.greater_is_better)

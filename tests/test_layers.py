@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kagglekit"
 # commands, the package's __getattr__).
 LAYERS = [
     {"errors", "io", "config", "durations", "metrics", "logs", "device", "inputs", "demo"},
-    {"data", "submission", "folds", "encoders", "models", "shapes"},
+    {"tables", "data", "submission", "folds", "encoders", "models", "shapes"},
     {"runs", "outputs"},
     {"ensemble", "predict"},
-    {"engine", "analysis", "kaggle"},
+    {"engine", "analysis", "kaggle", "tuning", "tokens", "doctor"},
     {"api", "cli", "__main__", "__init__"},
 ]
 
