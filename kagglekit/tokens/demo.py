@@ -56,11 +56,19 @@ def _entity(text: str, label: str) -> list[tuple[str, str]]:
     return [(w, f"{'B' if i == 0 else 'I'}-{label}") for i, w in enumerate(text.split())]
 
 
-def _pii_document(rng: np.random.Generator) -> list[tuple[str, str]]:
-    """One essay as (token, label) pairs: a few filler sentences around sentences that hold (or only look like) PII."""
-    first, last = rng.choice(FIRST), rng.choice(LAST)
+def _pii_document(rng: np.random.Generator, names: int, missed: float) -> list[tuple[str, str]]:
+    """One essay as (token, label) pairs: a few filler sentences around sentences that hold (or only look like) PII.
+
+    Names come from the first ``names`` of each list (the test set draws from all of them, so some of its names
+    were never seen in training); an annotator misses each entity with probability ``missed`` (labelled O).
+    """
+    first, last = rng.choice(FIRST[:names]), rng.choice(LAST[:names])
+    if rng.random() < 0.1:  # students write their own names in lower case now and then
+        first, last = first.lower(), last.lower()
+    mate = f"{rng.choice(FIRST[:names])} {rng.choice(LAST[:names])}"
+    scholar = f"{rng.choice(FIRST[:names])} {rng.choice(LAST[:names])}"
     user = f"{first.lower()}{rng.choice(['', '.', '_'])}{last.lower()}{rng.integers(0, 99) if rng.random() < 0.5 else ''}"
-    author, teacher = rng.choice(AUTHORS), f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    author, teacher = rng.choice(AUTHORS), f"{rng.choice(FIRST[:names])} {rng.choice(LAST[:names])}"
     topic = rng.choice(TOPICS)
     phone = rng.choice(["({}) {}-{}", "{}-{}-{}", "{}.{}.{}", "+1 {} {} {}"]).format(
         rng.integers(200, 999), rng.integers(200, 999), rng.integers(1000, 9999))
@@ -79,19 +87,25 @@ def _pii_document(rng: np.random.Generator) -> list[tuple[str, str]]:
         _words("On the forum my user name is") + _entity(user, "USERNAME") + _words("."),
         _words("In the end") + _entity(first, "NAME_STUDENT") + _words("presented the results ."),
         _words(f"The workshop took place in {rng.choice(CITIES)} in {rng.integers(2015, 2023)} ."),
+        _words("I worked on it with") + _entity(mate, "NAME_STUDENT") + _words("from my class ."),
+        _words(f"{scholar} ( {rng.integers(1990, 2020)} ) argues that {topic} needs practice ."),
     ]
+    if rng.random() < missed * len(options):
+        hit = [i for i, sentence in enumerate(options) if any(label != "O" for _, label in sentence)]
+        i = int(rng.choice(hit))
+        options[i] = [(token, "O") for token, _ in options[i]]
     picked = rng.choice(len(options), size=int(rng.integers(2, 6)), replace=False)
     body = [options[i] for i in sorted(picked)] + [_words(s) for s in rng.choice(FILLER, size=int(rng.integers(2, 5)), replace=False)]
     order = rng.permutation(len(body))
     return [pair for i in order for pair in body[i]]
 
 
-def pii_documents(n: int, seed: int = 42, start: int = 0) -> list[dict[str, Any]]:
+def pii_documents(n: int, seed: int = 42, start: int = 0, names: int = len(FIRST), missed: float = 0.0) -> list[dict[str, Any]]:
     """``n`` labelled essays as PII records (document, full_text, tokens, trailing_whitespace, labels)."""
     rng = np.random.default_rng(seed)
     records = []
     for d in range(n):
-        pairs = _pii_document(rng)
+        pairs = _pii_document(rng, names, missed)
         tokens = [t for t, _ in pairs]
         # no space before punctuation, as a tokenizer splitting "word." would give
         whitespace = [i + 1 < len(tokens) and tokens[i + 1] not in (".", ",", ":", ")") and tokens[i] != "(" for i in range(len(tokens))]
@@ -105,7 +119,7 @@ def write_pii_competition(directory: Path | str, documents: int = 300, test_docu
                           seed: int = 42) -> tuple[Path, list[dict[str, Any]]]:
     """A PII-layout competition folder; returns it and the test documents with their labels (the hidden answers)."""
     directory = Path(directory)
-    train = pii_documents(documents, seed)
+    train = pii_documents(documents, seed, names=len(FIRST) * 2 // 3, missed=0.02)  # a third of the names only in test
     test = pii_documents(test_documents, seed + 1, start=documents)
     _write_json(directory / "train.json", train)
     _write_json(directory / "test.json", [{k: v for k, v in r.items() if k != "labels"} for r in test])

@@ -26,8 +26,8 @@ def word_shape(token: str) -> str:
 def _word(token: str) -> dict[str, str | bool]:
     lower = token.lower()
     return {
-        "lower": lower, "shape": word_shape(token), "prefix2": lower[:2], "prefix3": lower[:3], "suffix2": lower[-2:],
-        "suffix3": lower[-3:], "title": token.istitle(), "upper": token.isupper(), "digit": token.isdigit(),
+        "word": token, "lower": lower, "shape": word_shape(token), "prefix2": lower[:2], "prefix3": lower[:3],
+        "prefix4": lower[:4], "suffix2": lower[-2:], "suffix3": lower[-3:], "suffix4": lower[-4:], "title": token.istitle(), "upper": token.isupper(), "digit": token.isdigit(),
         "has_digit": any(c.isdigit() for c in token), "at": "@" in token, "url": "://" in token or lower.startswith("www."),
         "space": not token.strip(),
     }
@@ -54,6 +54,8 @@ def token_features(sequence: Sequence) -> list[dict[str, str | bool | float]]:
                 f[f"{offset}:edge"] = True
         if i > 0:
             f["bigram"] = f"{words[i - 1]['lower']} {word['lower']}"
+        if i + 1 < n:
+            f["next_bigram"] = f"{word['lower']} {words[i + 1]['lower']}"
         if query:
             f["q:lower"] = f"{query}|{word['lower']}"
             f["q:prefix4"] = f"{query}|{word['lower'][:4]}"

@@ -18,6 +18,8 @@ from kagglekit.tokens.models import TokenModel, register
 
 NETWORK_FILE = "tagger.keras"
 PAD, UNKNOWN = 0, 1
+CHAR_FILTERS = 32
+STEPS = 40  # training steps an epoch when the batch size is left to the data
 
 
 @register("bilstm")
@@ -25,9 +27,10 @@ class BiLSTMTagger(TokenModel):
     """Word + character-CNN embeddings -> Bidirectional(LSTM) -> softmax per token."""
 
     description = "word + character embeddings -> Bidirectional(LSTM(64)) -> softmax per token (Keras)"
-    # short windows and small batches: enough steps on a few hundred documents for the entity tokens to be learnt
+    # short windows, and batches sized for about STEPS steps an epoch (16 to 256 windows): enough steps on a few
+    # hundred documents for the entity tokens to be learnt, without thousands of small steps on a large corpus
     defaults = {"units": 64, "word_dim": 64, "char_dim": 16, "window": 64, "chars": 12, "epochs": 10,
-                "batch_size": 16, "learning_rate": 3e-3, "seed": 42}
+                "batch_size": None, "learning_rate": 3e-3, "seed": 42}
 
     def fit(self, features: list[Sequence], targets: list[list[str]], labels: list[str]) -> "BiLSTMTagger":
         import keras
@@ -47,7 +50,8 @@ class BiLSTMTagger(TokenModel):
             y[row, :len(tags)] = [index[t] for t in tags]
         weights = (x["words"] != PAD).astype(np.float32)
         self.network_ = self._build()
-        self.network_.fit(x, y, sample_weight=weights, epochs=self.params["epochs"], batch_size=self.params["batch_size"],
+        batch_size = self.params["batch_size"] or int(np.clip(len(y) // STEPS, 16, 256))
+        self.network_.fit(x, y, sample_weight=weights, epochs=self.params["epochs"], batch_size=batch_size,
                           verbose=0, shuffle=True)
         return self
 
@@ -60,9 +64,12 @@ class BiLSTMTagger(TokenModel):
         char_in = keras.Input((window, chars), dtype="int32", name="chars")
         query_in = keras.Input((1,), dtype="int32", name="query")
         word = layers.Embedding(len(self.words_) + 2, self.params["word_dim"])(word_in)
+        # a CNN over each token's characters as a (1, 3) Conv2D and a max over the characters: TimeDistributed layers
+        # compute the same but took about 20 s to trace per fit on a CPU
         char = layers.Embedding(len(self.chars_) + 2, self.params["char_dim"])(char_in)
-        char = layers.TimeDistributed(layers.Conv1D(32, 3, padding="same", activation="relu"))(char)
-        char = layers.TimeDistributed(layers.GlobalMaxPooling1D())(char)
+        char = layers.Conv2D(CHAR_FILTERS, (1, 3), padding="same", activation="relu")(char)
+        char = layers.MaxPooling2D((1, chars))(char)
+        char = layers.Reshape((window, CHAR_FILTERS))(char)
         query = layers.Embedding(len(self.queries_) + 2, 8)(query_in)  # a span competition's question, per token
         query = layers.Flatten()(query)
         query = layers.RepeatVector(window)(query)
@@ -70,7 +77,9 @@ class BiLSTMTagger(TokenModel):
         hidden = layers.Bidirectional(layers.LSTM(self.params["units"], return_sequences=True))(hidden)
         out = layers.Dense(len(self.labels_), activation="softmax")(hidden)
         network = keras.Model([word_in, char_in, query_in], out)
-        network.compile(optimizer=keras.optimizers.Adam(self.params["learning_rate"]), loss="sparse_categorical_crossentropy")
+        # no XLA: compiling the recurrent graph cost more than it saved on a CPU (about 20 s a fit on a small corpus)
+        network.compile(optimizer=keras.optimizers.Adam(self.params["learning_rate"]), loss="sparse_categorical_crossentropy",
+                        jit_compile=False)
         return network
 
     def _starts(self, n: int) -> list[int]:
