@@ -43,7 +43,7 @@ def split_competition(data_dir: Path, target: Path, share: float, seed: int) -> 
     fit, held = train_test_split(train, test_size=share, random_state=seed, stratify=stratify)
     target.mkdir(parents=True, exist_ok=True)
     fit.to_csv(target / "train.csv", index=False)
-    held.drop(columns=competition.target_columns).to_csv(target / "test.csv", index=False)
+    held[list(competition.test.columns)].to_csv(target / "test.csv", index=False)  # train-only columns stay out
     sample = held[[competition.id_column]].copy()
     for column in competition.sample.columns[1:]:
         sample[column] = competition.sample[column].iloc[0] if isinstance(shape, Ranked) else 0

@@ -76,6 +76,7 @@ def test_every_command_works_on_every_shape(trained: tuple[str, Path], monkeypat
 
     _invoke(root, monkeypatch, "report", name)
     assert next((root / "runs" / name).glob(f"*/plots/{plot}")).stat().st_size > 5000
+    _render_in_chromium(next((root / "runs" / name).glob("*/report.html")), root)
 
     if kind == "multiple_choice":  # a question needs its options: one line saying where the answers are
         monkeypatch.chdir(root)
@@ -94,6 +95,21 @@ def test_every_command_works_on_every_shape(trained: tuple[str, Path], monkeypat
     submission = next((root / "submissions" / name).glob("baseline.csv"))
     checked = _invoke(root, monkeypatch, "validate", str(submission), "--competition", name)
     assert "matches" in checked, checked
+
+
+def _render_in_chromium(report: Path, root: Path) -> None:
+    """The report in headless Chromium (where installed, as in CI): every section there and every plot decoded."""
+    from tests.test_report_browser import CHROMIUM, PROBE, chromium
+
+    if not Path(CHROMIUM).is_file():
+        return
+    probed = root / "probed.html"
+    probed.write_text(report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = chromium(root, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()).stdout
+    for section in ("leaderboard", "plots", "errors", "submissions", "config"):
+        assert f'<section id="{section}">' in dom
+    sizes = re.search(r'<pre id="probe">([^<]*)</pre>', dom).group(1).split()
+    assert sizes and all(not size.startswith("0x") for size in sizes), sizes
 
 
 def _check_predict(kind: str, root: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
