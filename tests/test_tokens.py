@@ -287,3 +287,28 @@ def test_errors_report_and_predict_read_the_run(pii_run) -> None:
         found = predict(run, "Reflection on feedback by Maria Garcia. Mail me at maria_garcia@gmail.com please.", entry)
         assert {(s.label, s.text) for s in found.spans} >= {("EMAIL", "maria_garcia@gmail.com")}
         assert all(0 <= s.probability <= 1 for s in found.spans)
+
+
+# --- the commands ---------------------------------------------------------------------------------------------------
+
+
+def test_the_commands_dispatch_token_competitions(tmp_path: Path) -> None:
+    """train, validate, errors, report and predict on a PII-layout folder under data/, as a user types them."""
+    from typer.testing import CliRunner
+
+    from kagglekit.cli import app
+
+    write_pii_competition(tmp_path / "data" / "demo-pii", documents=30, test_documents=6)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "demo-pii", "-m", "lookup,crf", "--folds", "2", "--param", "c1=0.1"])
+    assert trained.exit_code == 0, trained.output
+    assert "micro F5 over (document, token, label)" in trained.output and "submission ensemble" in trained.output
+    assert TokenRun(tmp_path / "runs" / "demo-pii" / "k2-seed42").summary("crf")["params"] == {"c1": 0.1}
+    checked = runner.invoke(app, ["validate", "submissions/demo-pii/ensemble.csv"])
+    assert checked.exit_code == 0 and "ok:" in checked.output, checked.output
+    for command in (["errors", "demo-pii", "-m", "lookup", "--top", "2"], ["report", "demo-pii"],
+                    ["predict", "demo-pii", "Reach me at ann.lee@gmail.com"]):
+        shown = runner.invoke(app, command)
+        assert shown.exit_code == 0, (command, shown.output)
+    assert (tmp_path / "runs" / "demo-pii" / "k2-seed42" / "report.html").is_file()
+    assert "EMAIL" in shown.output

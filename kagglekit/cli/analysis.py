@@ -169,6 +169,10 @@ def errors(
 
     with user_errors():
         run = _run(competition, run_name)
+        from kagglekit.tokens import cli as token_cli, is_token_run
+
+        if is_token_run(run.directory):
+            return token_cli.errors(run.directory, model, top, data_dir)
         name = model or run.best()
         loaded = run.competition(data_dir)
         wrong = most_wrong(run, loaded, name, top=None)
@@ -195,6 +199,10 @@ def report(
 
     with user_errors():
         run = _run(competition, run_name)
+        from kagglekit.tokens import cli as token_cli, is_token_run
+
+        if is_token_run(run.directory):
+            return token_cli.report(run.directory, top, data_dir)
         path = build_report(run, run.competition(data_dir), top=top)
     console.print(f"report: {path}", highlight=False)
     console.print(f"open it in a browser: {path.resolve().as_uri()}", highlight=False)

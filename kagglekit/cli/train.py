@@ -126,6 +126,7 @@ def train(
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
     prepare: Annotated[Optional[Path], typer.Option(metavar="FILE", help="A Python file defining prepare(tables) -> tables, run on the competition's tables before anything is inferred \\[default: prepare.py beside the data, if any].")] = None,
+    catalogue: Annotated[Optional[str], typer.Option(metavar="TABLE:ID_COLUMN:TEXT_COLUMN", help="The table whose ids the sample ranks, e.g. misconception_mapping:MisconceptionId:MisconceptionName \\[default: the table holding the sample's ids, if any].")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Parallel worker processes, each running one (model, fold) at a time; auto: one per core as memory allows, one process for small data.")] = "auto",
     backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
@@ -163,10 +164,17 @@ def train(
              "learning_rate": learning_rate, "early_stopping": early_stopping.value if early_stopping else None,
              "encoder": encoder, "preset": preset, "verbose": 1 if verbose else None}
     model_params = {**dict(map(parse_param, params)), **{k: v for k, v in named.items() if v is not None}}
+    from kagglekit.config import Workspace
+    from kagglekit.tokens import cli as token_cli  # token and span competitions (PII, NBME) have their own pipeline
+
+    token_folder = data_dir or Workspace.current().data_dir(competition)
+    if token_cli.handles(token_folder):
+        return token_cli.train(token_folder, competition, models, folds=folds, seed=seed, metric=metric, run_name=run_name,
+                               model_params=model_params)
     with user_errors():
         config = TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
-            target_columns=target_column or None, group_column=group_column, prepare=prepare,
+            target_columns=target_column or None, group_column=group_column, prepare=prepare, catalogue=catalogue,
             **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column),
             model_params=model_params, run_name=run_name, jobs=parse_jobs(jobs), backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,
@@ -246,6 +254,10 @@ def predict(
         if not items:
             raise typer.BadParameter("give texts as arguments or --file")
         run = find_run(Workspace.current().runs_dir(competition), run_name)
+        from kagglekit.tokens import cli as token_cli, is_token_run
+
+        if is_token_run(run.directory):
+            return token_cli.predict(run.directory, items, model)
         predictions = predict_texts(run, items, model)
     table = Table("answer", "from", "text", box=box.SIMPLE_HEAD,
                   caption=f"model {predictions.model}, {predictions.shape.words}; decision tuned on out-of-fold predictions")
@@ -266,5 +278,9 @@ def validate(
 
     with user_errors():
         folder = data_dir or Workspace.current().data_dir(competition or file.resolve().parent.name)
+        from kagglekit.tokens import cli as token_cli
+
+        if token_cli.handles(folder):
+            return token_cli.validate(file, folder)
         validate_submission(file, folder / "sample_submission.csv")
     console.print(f"[green]ok:[/] {file} matches {folder / 'sample_submission.csv'}", highlight=False)

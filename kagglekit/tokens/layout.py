@@ -37,6 +37,7 @@ TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")  # how span competitions' texts are s
 WORD_PATTERN = re.compile(r"[(\[\"']|[^\s(\[\"']+?(?=[.,;:!?)\]\"']*(?:\s|$))|[.,;:!?)\]\"']")
 SPANS = re.compile(r"^\s*(\d+\s+\d+\s*(;\s*\d+\s+\d+\s*)*)?$")
 SPAN_CHECK_ROWS = 200  # rows read to recognise a span column
+DETECT_ROWS = 5000  # rows of a CSV read to recognise its layout (a shared key's most specific column among them)
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,14 @@ class TokenData:
 # --- reading files -----------------------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A JSON (records or lines), JSON-lines or CSV file as a DataFrame; a bad file is one error naming it."""
+def read_table(path: Path, rows: int | None = None) -> pd.DataFrame:
+    """A JSON (records or lines), JSON-lines or CSV file as a DataFrame; a bad file is one error naming it.
+
+    ``rows`` reads only the first rows of a CSV (recognising a layout need not read a large train.csv twice).
+    """
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, nrows=rows)
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".jsonl" or (text.lstrip()[:1] == "{" and "\n{" in text.strip()):
             return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
@@ -226,8 +230,8 @@ def detect(directory: Path | str) -> TokenLayout | None:
     if train_file is None or test_file is None:
         return None
     sample_file = next((p for p in sorted(directory.glob("sample_submission.*")) if p.suffix in (".csv", ".json", ".jsonl")), None)
-    train = read_table(train_file)
-    sample = read_table(sample_file) if sample_file else None
+    train = read_table(train_file, rows=DETECT_ROWS)
+    sample = read_table(sample_file, rows=DETECT_ROWS) if sample_file else None
     metric = _metric_name(directory)
     token_layout = _detect_tokens(directory, train, train_file, test_file, sample_file, sample, metric)
     if token_layout is not None:
