@@ -54,7 +54,6 @@ class TokenModel:
     description: ClassVar[str]
     shapes: ClassVar[tuple[str, ...]] = ("tokens", "spans")
     defaults: ClassVar[dict[str, Any]] = {}
-    in_all: ClassVar[bool] = True  # part of --all
 
     def __init__(self, **params: Any):
         self.params = {**self.defaults, **params}

@@ -106,10 +106,9 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
     token_run = TokenRun(workspace.runs_dir(data.name) / (run or f"k{folds}-seed{seed}"))
     note(f"inputs: {data.describe()}")
     note(f"metric: {token_metric.describe()}")
-    names = list(models) if models else [m for m in available_models(data.kind) if get_model(m).in_all]
+    names = list(models) if models else available_models(data.kind)
     params = params or {}
     fold_of = _open_run(token_run, data, token_metric, folds, seed, names)
-    token_fold = np.repeat(fold_of, [len(s.tokens) for s in data.train])
     y = token_run.y
 
     result = TokenResult(token_run, data, pd.DataFrame())
@@ -131,7 +130,7 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
                 listener(ModelFailed(model_name, first_line, "training"))
             continue
         summary = {"name": model_name, "kind": "model", "status": "ok", "order": order, "params": params.get(model_name, {}),
-                   **timing, **score(data, oof, y, token_fold, token_metric)}
+                   **timing, **score(data, oof, y, fold_of, token_metric)}
         token_run.save_predictions(model_name, oof, test, summary)
         trained[model_name] = (oof, test)
         note(_line(model_name, summary, token_metric))
@@ -140,13 +139,13 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
         oofs, tests = [o for o, _ in trained.values()], [t for _, t in trained.values()]
         oof, test = np.mean(oofs, axis=0), np.mean(tests, axis=0)
         summary = {"name": ENSEMBLE, "kind": "ensemble", "status": "ok", "order": len(names), "members": list(trained),
-                   "weights": [1 / len(trained)] * len(trained), "method": "mean", **score(data, oof, y, token_fold, token_metric)}
+                   "weights": [1 / len(trained)] * len(trained), "method": "mean", **score(data, oof, y, fold_of, token_metric)}
         token_run.save_predictions(ENSEMBLE, oof, test, summary, ensemble=True)
         note(_line(ENSEMBLE, summary, token_metric))
-        weights, oof = weighted_blend(data, oofs, y, token_fold, token_metric)
+        weights, oof = weighted_blend(data, oofs, y, fold_of, token_metric)
         summary = {"name": WEIGHTED, "kind": "ensemble", "status": "ok", "order": len(names) + 1, "members": list(trained),
                    "weights": [float(w) for w in weights], "method": "weighted",
-                   **score(data, oof, y, token_fold, token_metric)}
+                   **score(data, oof, y, fold_of, token_metric)}
         token_run.save_predictions(WEIGHTED, oof, np.tensordot(weights, np.stack(tests), axes=1), summary, ensemble=True)
         note(_line(WEIGHTED, summary, token_metric) + " weights " + ", ".join(f"{m} {w:.2f}" for m, w in zip(trained, weights)))
 
@@ -161,7 +160,7 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
     return result
 
 
-def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, token_fold: np.ndarray,
+def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, fold_of: np.ndarray,
                    token_metric: TokenMetric) -> tuple[np.ndarray, np.ndarray]:
     """Greedy hill-climbing weights of the members (Caruana et al.) on the OOF metric at its tuned threshold.
 
@@ -169,12 +168,13 @@ def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, token
     tokens are blended with weights fitted on the other folds only.
     """
     stacked = np.stack(oofs)
-    sequence_fold = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])
+    owner = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])  # each token's sequence
+    token_fold = fold_of[owner]
 
     def objective(blend: np.ndarray, tokens: np.ndarray) -> float:
         if token_metric.kind == "tokens":
             return tune_threshold(blend[tokens], y[tokens], token_metric.beta)[1]
-        rows = np.unique(sequence_fold[tokens])
+        rows = np.unique(owner[tokens])
         parts = split(blend, data.train)
         return tune_span_threshold([data.train[i] for i in rows], [parts[i] for i in rows])[1]
 
@@ -195,7 +195,7 @@ def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, token
         return counts / counts.sum()
 
     honest = np.zeros_like(oofs[0])
-    for k in range(int(token_fold.max()) + 1):
+    for k in range(int(fold_of.max()) + 1):
         held = token_fold == k
         honest[held] = np.tensordot(fit(~held), stacked[:, held], axes=1)
     return fit(np.ones(len(y), dtype=bool)), honest
@@ -278,10 +278,11 @@ def _flat(arrays: list[np.ndarray | None], n_labels: int) -> np.ndarray:
     return np.concatenate(arrays).astype(np.float32) if arrays else np.zeros((0, n_labels), dtype=np.float32)
 
 
-def score(data: TokenData, oof: np.ndarray, y: np.ndarray, token_fold: np.ndarray, token_metric: TokenMetric) -> dict[str, Any]:
+def score(data: TokenData, oof: np.ndarray, y: np.ndarray, fold_of: np.ndarray, token_metric: TokenMetric) -> dict[str, Any]:
     """An entry's OOF scores: the threshold tuned on all OOF tokens (used for its submission), the CV score with
     each fold scored at the threshold tuned on the other folds, precision, recall and entity F1 at the threshold."""
-    folds = int(token_fold.max()) + 1
+    folds = int(fold_of.max()) + 1
+    token_fold = np.repeat(fold_of, [len(s.tokens) for s in data.train])
     if token_metric.kind == "tokens":
         threshold, tuned = tune_threshold(oof, y, token_metric.beta)
         fold_scores = []
@@ -292,12 +293,10 @@ def score(data: TokenData, oof: np.ndarray, y: np.ndarray, token_fold: np.ndarra
         overall = token_scores(y, decide(oof, threshold), token_metric.beta)
     else:
         per_sequence = split(oof, data.train)
-        sequence_fold = np.array([token_fold[int(start)] for start in np.cumsum([0] + [len(s.tokens) for s in data.train[:-1]])])
         threshold, _ = tune_span_threshold(data.train, per_sequence)
         fold_scores = []
         for k in range(folds):
-            other = [i for i in range(len(data.train)) if sequence_fold[i] != k]
-            held = [i for i in range(len(data.train)) if sequence_fold[i] == k]
+            other, held = list(np.flatnonzero(fold_of != k)), list(np.flatnonzero(fold_of == k))
             t, _ = tune_span_threshold([data.train[i] for i in other], [per_sequence[i] for i in other])
             fold_scores.append(_char_f1(data, per_sequence, held, t))
         overall = char_scores([s.spans for s in data.train],
