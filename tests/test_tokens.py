@@ -20,6 +20,7 @@ from kagglekit.tokens.metrics import (
     entity_f1,
     fbeta,
     get_metric,
+    overlap_f1,
     parse_beta,
     token_spans,
     tune_span_threshold,
@@ -170,6 +171,14 @@ def test_character_f1_and_span_merging() -> None:
     proba = np.stack([1 - positive * 0.8, positive * 0.5, positive * 0.3], axis=1)
     threshold, score = tune_span_threshold([sequence], [proba])
     assert threshold <= 0.8 and score == pytest.approx(18 / 19)  # tuned on token characters: the space between is not counted
+
+
+def test_feedback_overlap_f1_matches_at_half_of_each_side() -> None:
+    true = [("e1", "Claim", "0 1 2 3"), ("e1", "Lead", "10 11"), ("e2", "Claim", "5 6")]
+    assert overlap_f1(true, true) == 1.0
+    pred = [("e1", "Claim", "1 2 3 4 5"), ("e1", "Lead", "11 12 13"), ("e2", "Claim", "5 6")]
+    # Claim: "1 2 3 4 5" covers 3/4 of the truth and 3/5 of itself (a match); Lead: 1/3 of itself (no match)
+    assert overlap_f1(true, pred) == pytest.approx((1.0 + 0.0) / 2)
 
 
 def test_folds_keep_a_note_s_rows_together(nbme: tuple[Path, pd.DataFrame]) -> None:

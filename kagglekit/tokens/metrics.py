@@ -195,3 +195,36 @@ def tune_span_threshold(sequences: list[Sequence], proba: list[np.ndarray]) -> t
     best = int(np.argmax(scores))
     return float(THRESHOLDS[best]), float(scores[best])
 
+
+
+# --- word-index segments (Feedback Prize) --------------------------------------------------------------------------
+
+
+def overlap_f1(true: list[tuple[str, str, str]], pred: list[tuple[str, str, str]]) -> float:
+    """Feedback Prize's score over (essay id, class, predictionstring of word indices) segments.
+
+    A prediction matches a true segment of the same essay and class when their overlap is at least half of each;
+    every true segment matches at most one prediction (the best overlapping), and F1 = TP / (TP + (FP + FN) / 2) is
+    averaged over the classes of the true segments.
+    """
+    classes = sorted({c for _, c, _ in true})
+    scores = []
+    for kind in classes:
+        truth = [(i, set(words.split())) for i, c, words in true if c == kind]
+        guesses = [(i, set(words.split())) for i, c, words in pred if c == kind]
+        pairs = []
+        for g, (essay, guess) in enumerate(guesses):
+            for t, (other, words) in enumerate(truth):
+                if essay == other and guess and words:
+                    common = len(guess & words)
+                    if common / len(words) >= 0.5 and common / len(guess) >= 0.5:
+                        pairs.append((common / len(guess | words), g, t))
+        matched_true, matched_guess = set(), set()
+        for _, g, t in sorted(pairs, reverse=True):
+            if g not in matched_guess and t not in matched_true:
+                matched_guess.add(g)
+                matched_true.add(t)
+        tp = len(matched_true)
+        fp, fn = len(guesses) - tp, len(truth) - tp
+        scores.append(tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
