@@ -367,7 +367,7 @@ def build_ensembles(
     metric, shape = competition.metric, competition.shape
     if "vote" in chosen and (metric.needs != "labels" or not shape.votes):
         reason = (f"a vote gives labels, and {metric.name} scores {metric.needs}" if shape.votes
-                  else f"a majority vote means nothing for a {shape.name} task")
+                  else f"a majority vote of labels means nothing for {shape.words}")
         if methods and "vote" in methods:
             raise ConfigError(f"--method vote does not fit this competition: {reason}; use mean, weighted or stack")
         notes(f"ensemble vote skipped: {reason}")

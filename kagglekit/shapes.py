@@ -432,7 +432,6 @@ class Ranked(_Classes):
 
     k: int = 3
     name: ClassVar[str] = "ranked"
-    words: ClassVar[str] = "ranked answers"
     model_kind: ClassVar[str] = "multiclass"
     votes: ClassVar[bool] = False
     report_columns: ClassVar[tuple[str, ...]] = ("accuracy", "top_k_accuracy")
@@ -442,6 +441,10 @@ class Ranked(_Classes):
     @property
     def guessed_metric(self) -> str:  # type: ignore[override]
         return f"map@{self.k}"
+
+    @property
+    def words(self) -> str:  # type: ignore[override]
+        return f"ranked answers ({self.k} per row)"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "k": self.k}
@@ -540,7 +543,6 @@ class MultipleChoice(Ranked):
 
     options: tuple[str, ...] = ()
     name: ClassVar[str] = "multiple_choice"
-    words: ClassVar[str] = "multiple choice"
 
     def __post_init__(self) -> None:
         self.options = tuple(self.options)
@@ -550,6 +552,10 @@ class MultipleChoice(Ranked):
 
     def accepts(self, metric: Metric) -> bool:
         return Ranked.name in metric.tasks
+
+    @property
+    def words(self) -> str:  # type: ignore[override]
+        return f"multiple choice ({len(self.options)} options, {self.k} answers per row)"
 
     def wrap_model(self, model: Any) -> Any:
         from kagglekit.models.choice import OptionScorer

@@ -126,6 +126,7 @@ def train(
     target_column: Annotated[list[str], typer.Option("--target-column", help="Target column(s) to predict (repeatable) \\[default: the sample submission's].")] = [],
     group_column: Annotated[Optional[str], typer.Option(help="Rows sharing this column's value stay in one fold (grouped CV).")] = None,
     prepare: Annotated[Optional[Path], typer.Option(metavar="FILE", help="A Python file defining prepare(tables) -> tables, run on the competition's tables before anything is inferred \\[default: prepare.py beside the data, if any].")] = None,
+    catalogue: Annotated[Optional[str], typer.Option(metavar="TABLE:ID_COLUMN:TEXT_COLUMN", help="The table whose ids the sample ranks, e.g. misconception_mapping:MisconceptionId:MisconceptionName \\[default: the table holding the sample's ids, if any].")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run to create or resume under runs/COMPETITION \\[default: k{folds}-seed{seed}].")] = None,
     jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Parallel worker processes, each running one (model, fold) at a time; auto: one per core as memory allows, one process for small data.")] = "auto",
     backend: Annotated[Backend, typer.Option(help="Run the jobs in local processes or as tasks on a Ray cluster.")] = Backend.local,
@@ -173,7 +174,7 @@ def train(
     with user_errors():
         config = TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,
-            target_columns=target_column or None, group_column=group_column, prepare=prepare,
+            target_columns=target_column or None, group_column=group_column, prepare=prepare, catalogue=catalogue,
             **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column),
             model_params=model_params, run_name=run_name, jobs=parse_jobs(jobs), backend=backend.value, ray_address=ray_address,
             device=device.value, mixed_precision=mixed_precision, tensorboard_dir=tensorboard, ensemble=ensemble,

@@ -115,7 +115,7 @@ def _train(config: TrainConfig, competition: Competition, run_: Run, models: lis
         manifest["device"] = configure_device(config.device, config.mixed_precision)
         run_.write_manifest(manifest)
     emit(Note(f"{competition.name}: {len(competition.train)} train / {len(competition.test)} test rows, "
-              f"{competition.task}, metric {competition.metric.name} ({competition.metric_source}), "
+              f"{competition.shape.words}, metric {competition.metric.name} ({competition.metric_source}), "
               f"{config.folds}-fold CV{f' x {config.seeds} seeds' if config.seeds > 1 else ''}, run {run_.directory}"))
     emit(Note(f"inputs: {competition.schema.describe()}"))
     for read in ("tables", "prepare"):  # side tables joined or left aside, the prepare step (kagglekit.tables)
