@@ -224,7 +224,7 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
         defaults = get_model(name, **given).get_params()
         study.enqueue_trial({k: defaults[k] for k in space}, user_attrs={"defaults": True})
     done = _count(study, FINISHED)
-    started = time.monotonic()
+    started, ran = time.monotonic(), False
     if done >= options.target:
         emit(Note(f"{name}: the study holds {done} finished trials already (--trials {options.target}); "
                   f"raise --trials to run more"))
@@ -238,8 +238,9 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
             _optimize(setup, options, 0, announce=lambda trial: _announce(name, study, trial, emit))
         else:
             _optimize_in_processes(setup, options, study, emit)
+        ran = True
     summary = summarize(run, name, competition.metric)
-    summary.seconds = time.monotonic() - started
+    summary.seconds = time.monotonic() - started if ran else 0.0
     summary.plots = plot_study(run, name, summary)
     for level, text in summary.lines():
         emit(Note(text, level))  # type: ignore[arg-type]
