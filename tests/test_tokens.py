@@ -215,12 +215,17 @@ def test_pii_run_trains_every_model_and_writes_valid_submissions(pii_run, pii: t
     assert np.allclose(oof.sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_a_second_train_resumes_the_finished_folds(pii_run, pii: tuple[Path, list[dict]]) -> None:
-    record = pii_run.run.model_dir("crf") / "fold0.json"
-    before = record.stat().st_mtime_ns
+def test_a_second_train_resumes_finished_models_and_folds(pii_run, pii: tuple[Path, list[dict]]) -> None:
+    crf = pii_run.run.model_dir("crf")
+    record, refit = crf / "fold0.json", crf / "full" / "model.pkl"
+    before = record.stat().st_mtime_ns, refit.stat().st_mtime_ns
+    cv = pii_run.run.summary("crf")["cv_score"]
     again = train(pii[0], ["crf"], folds=3, output=pii_run.run.directory.parents[2])
-    assert record.stat().st_mtime_ns == before
-    assert again.run.summary("crf")["cv_score"] == pytest.approx(pii_run.run.summary("crf")["cv_score"])
+    assert (record.stat().st_mtime_ns, refit.stat().st_mtime_ns) == before  # a finished model is not trained again
+    (crf / "summary.json").unlink()  # as if killed during the refit: the folds are kept, the refit is redone
+    again = train(pii[0], ["crf"], folds=3, output=pii_run.run.directory.parents[2])
+    assert record.stat().st_mtime_ns == before[0] and refit.stat().st_mtime_ns != before[1]
+    assert again.run.summary("crf")["cv_score"] == pytest.approx(cv)  # the same OOF probabilities, read back
     with pytest.raises(ConfigError, match="was made with seed 42, not 7"):
         train(pii[0], ["crf"], folds=3, seed=7, run=pii_run.run.name, output=pii_run.run.directory.parents[2])
 

@@ -119,6 +119,10 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
             result.left_out[model_name] = reason
             note(f"{model_name} left out: {reason}")
             continue
+        if token_run.model_done(model_name, params.get(model_name, {})):  # finished by an earlier run: resumed whole
+            trained[model_name] = (token_run.oof(model_name), token_run.test_proba(model_name))
+            note(_line(model_name, token_run.summary(model_name), token_metric) + " (done before)")
+            continue
         try:
             oof, test, timing = _train_model(token_run, data, model_name, params.get(model_name, {}), fold_of, folds, seed)
         except Exception as error:  # one failed model is reported and the run goes on

@@ -130,6 +130,14 @@ class TokenRun:
         record = self.model_dir(name) / f"fold{fold}.json"
         return record.is_file() and read_json(record).get("params") == params
 
+    def model_done(self, name: str, params: dict[str, Any]) -> bool:
+        """A model trained to the end (folds, refit, test predictions) by an earlier run with the same parameters."""
+        path = self.model_dir(name) / SUMMARY
+        if not path.is_file():
+            return False
+        summary = read_json(path)
+        return summary.get("status") == "ok" and summary.get("params") == params and (self.model_dir(name) / "full").is_dir()
+
     def save_fold(self, name: str, fold: int, val: np.ndarray, record: dict[str, Any]) -> None:
         save_npy(self.model_dir(name) / f"fold{fold}_val.npy", val)
         write_json(self.model_dir(name) / f"fold{fold}.json", record)  # last: marks the fold as done
