@@ -12,13 +12,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from kagglekit.catalogue import infer_catalogue
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.inputs import Inputs, InputSchema, Roles, infer_schema, normalise
 from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
 from kagglekit.shapes import MultiLabel, MultipleChoice, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
-from kagglekit.tables import read_tables
+from kagglekit.tables import CompetitionTables, read_tables
 
 # label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
 # class; label_probabilities: one probability column per label (multi-label); values: one float column per
@@ -273,6 +274,7 @@ def load_competition(
     numeric_columns: list[str] | None = None,
     ignore_columns: list[str] | None = None,
     prepare: Path | str | None = None,
+    catalogue: str | None = None,
 ) -> Competition:
     """Load and check train/test/sample_submission from a folder in Kaggle's layout; infer what is not given.
 
@@ -283,6 +285,8 @@ def load_competition(
     from the targets' values (see ``infer_task``). Columns found only in train.csv (e.g. ``standard_error``)
     are never model inputs. The frames come from ``kagglekit.tables.read_tables``: every table of the folder, after
     its ``prepare.py`` (or ``prepare``), with side tables (``prompts_train.csv`` by ``prompt_id``) joined on.
+    ``catalogue`` (``TABLE:ID_COLUMN:TEXT_COLUMN``) names the table whose ids the sample ranks, where that is not
+    recognised from the files (``kagglekit.catalogue``).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -301,7 +305,10 @@ def load_competition(
     _check_same_ids(test, sample, id_column, test_path, sample_path)
 
     known_metric, _ = _known_metric(directory, metric)
-    targets, shape, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path)
+    targets, shape, classes, fmt, why = infer_task(train, sample, target_columns, known_metric, train_path, sample_path,
+                                                   tables=tables, catalogue=catalogue)
+    inferred.pop("tables", None)
+    inferred.update(tables.inferred)  # a catalogue is read, not joined: no longer a table left aside
     inferred["target_columns"] = f"{', '.join(targets)} ({'option' if target_columns else f'{sample_path.name} columns other than the id'})"
     inferred["task"] = f"{shape.name}: {why}"
     metric_name, metric_source = infer_metric(directory, shape, fmt, metric, len(targets))
@@ -406,11 +413,15 @@ def infer_task(
     metric: Metric | None,
     train_path: Path,
     sample_path: Path,
+    *,
+    tables: CompetitionTables | None = None,
+    catalogue: str | None = None,
 ) -> tuple[list[str], TaskShape, list, SubmissionFormat, str]:
     """Targets, shape, classes, submission format and the reason, from the targets' values, the sample and the metric.
 
-    A sample whose one prediction column holds K space-separated labels per row is a ranked-answer competition
-    (``_infer_ranked``). Otherwise:
+    A sample whose one prediction column holds K space-separated ids of a table among ``tables`` (or of the
+    ``catalogue`` declared) answers from a catalogue (``kagglekit.catalogue``); K space-separated labels otherwise are
+    a ranked-answer competition (``_infer_ranked``). Otherwise:
 
     Several target columns: multi-label when all hold integers (each must be 0 or 1) unless the metric
     scores values; regression otherwise. One column: text labels are classes; non-integer numbers are
@@ -421,7 +432,9 @@ def infer_task(
     makes integers classes. Target columns are converted in place (labels, 0/1 or floats).
     """
     sample_columns = [str(c) for c in sample.columns[1:]]
-    ranked = _infer_multiple_choice(train, sample, target_columns, train_path, sample_path) or \
+    found = infer_catalogue(train, sample, tables, catalogue, ranked_k(sample), target_columns, train_path, sample_path) \
+        if tables is not None else None
+    ranked = found or _infer_multiple_choice(train, sample, target_columns, train_path, sample_path) or \
         _infer_ranked(train, sample, target_columns, train_path, sample_path)
     if ranked is not None:
         return ranked

@@ -327,3 +327,163 @@ def write_pair_competition(directory: Path, *, rows: int = 6000, test_rows: int 
         with atomic_path(directory / name, suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
     return test[["id", "score"]]
+
+
+# --- a catalogue competition (the layout of Eedi - Mining Misconceptions in Mathematics) -------------------------
+
+CATALOGUE_DEMO = "demo-eedi"
+# Concepts and their subject; each misconception is about one concept.
+MATHS_CONCEPTS = {
+    "fractions": "Number", "decimals": "Number", "percentages": "Number", "negative numbers": "Number",
+    "place value": "Number", "rounding": "Number", "factors": "Number", "multiples": "Number", "primes": "Number",
+    "powers": "Number", "square roots": "Number", "standard form": "Number", "ratio": "Ratio", "proportion": "Ratio",
+    "speed": "Ratio", "money": "Ratio", "units": "Measures", "time": "Measures", "area": "Geometry",
+    "perimeter": "Geometry", "volume": "Geometry", "angles": "Geometry", "triangles": "Geometry", "circles": "Geometry",
+    "symmetry": "Geometry", "bearings": "Geometry", "coordinates": "Algebra", "gradients": "Algebra",
+    "equations": "Algebra", "inequalities": "Algebra", "brackets": "Algebra", "sequences": "Algebra",
+    "expressions": "Algebra", "indices": "Algebra", "probability": "Statistics", "averages": "Statistics",
+    "histograms": "Statistics", "pie charts": "Statistics", "vectors": "Geometry", "transformations": "Geometry",
+}
+# What a student does wrong, as the catalogue words it (the key) and as answers say it (paraphrases sharing no word).
+MATHS_ACTIONS = {
+    "adds": ["sums", "totals"], "subtracts": ["takes away", "deducts"], "multiplies": ["times", "scales up"],
+    "divides": ["shares out", "splits"], "confuses": ["mixes up", "swaps"], "ignores": ["forgets", "leaves out"],
+    "reverses": ["flips", "inverts"], "rounds": ["approximates", "estimates"], "doubles": ["twice", "duplicates"],
+    "halves": ["cuts in two", "bisects"], "squares": ["self multiplies", "raises to two"],
+    "counts": ["tallies", "enumerates"], "cancels": ["crosses off", "strikes out"], "compares": ["weighs up", "ranks"],
+    "misreads": ["misinterprets", "misjudges"], "repeats": ["reuses", "duplicates again"],
+}
+MATHS_OBJECTS = {
+    "the numerators": ["top numbers", "upper values"], "the denominators": ["bottom numbers", "lower values"],
+    "the digits": ["figures", "numerals"], "the signs": ["positives and negatives", "polarity"],
+    "the powers": ["exponents", "little raised numbers"], "the sides": ["edges", "lengths of lines"],
+    "the order of operations": ["bidmas", "calculation sequence"], "the units": ["measurements labels", "metres and grams"],
+    "the decimal point": ["dot position", "point placement"], "the brackets": ["parentheses", "grouping marks"],
+    "the remainder": ["leftover", "what is left"], "the zero": ["nought", "nil placeholder"],
+    "the scale": ["axis steps", "graduations"], "the total": ["whole amount", "overall sum"],
+    "the coefficients": ["multipliers of letters", "numbers before letters"], "the origin": ["starting corner", "point naught"],
+}
+MISCONCEPTION_FORMS = ["Believes you {action} {object} when working with {concept}",
+                       "Thinks you should {action} {object} in {concept} questions",
+                       "When solving {concept} problems, {action} {object} instead of using them correctly"]
+ANSWER_FORMS = ["{value}, because the student {action} {object}", "{value} (the student {action} {object})",
+                "{value}: {action} {object}"]
+ANSWER_LETTERS = ("A", "B", "C", "D")
+CATALOGUE_PREPARE = '''"""Eedi layout: one row per (question, wrong answer), named QuestionId_Answer; in train, its misconception is the
+target and wrong answers without one are dropped. The catalogue (misconception_mapping) is passed on as it is."""
+
+import pandas as pd
+
+LETTERS = ("A", "B", "C", "D")
+
+
+def long_rows(wide, target):
+    right = wide.apply(lambda row: row[f"Answer{row['CorrectAnswer']}Text"], axis=1)
+    parts = []
+    for letter in LETTERS:
+        wrong = wide[wide["CorrectAnswer"] != letter]
+        part = pd.DataFrame({
+            "QuestionId_Answer": wrong["QuestionId"].astype(str) + "_" + letter,
+            "ConstructName": wrong["ConstructName"],
+            "SubjectName": wrong["SubjectName"],
+            "QuestionText": wrong["QuestionText"],
+            "AnswerText": wrong[f"Answer{letter}Text"],
+            "CorrectAnswerText": right[wrong.index],
+        })
+        if target:
+            part["MisconceptionId"] = wrong[f"Misconception{letter}Id"]
+        parts.append(part)
+    rows = pd.concat(parts, ignore_index=True)
+    if target:
+        rows = rows.dropna(subset=["MisconceptionId"]).astype({"MisconceptionId": int})
+    return rows.reset_index(drop=True)
+
+
+def prepare(tables):
+    return {"train": long_rows(tables["train"], True), "test": long_rows(tables["test"], False),
+            "sample_submission": tables["sample_submission"], "misconception_mapping": tables["misconception_mapping"]}
+'''
+
+
+def catalogue_items(n_items: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n_items`` distinct misconceptions ``(MisconceptionId, MisconceptionName, concept, action, object)``: a
+    concept, a wrong action and what it acts on, in one of a few phrasings; ids 0..n-1 in a shuffled order."""
+    combos = [(c, a, o) for c in MATHS_CONCEPTS for a in MATHS_ACTIONS for o in MATHS_OBJECTS]
+    if n_items > len(combos):
+        raise ValueError(f"at most {len(combos)} misconceptions can be generated, not {n_items}")
+    chosen = [combos[i] for i in rng.choice(len(combos), n_items, replace=False)]
+    names = [str(rng.choice(MISCONCEPTION_FORMS)).format(action=a, object=o, concept=c) for c, a, o in chosen]
+    return pd.DataFrame({"MisconceptionId": np.arange(n_items), "MisconceptionName": names,
+                         "concept": [c for c, _, _ in chosen], "action": [a for _, a, _ in chosen],
+                         "object": [o for _, _, o in chosen]})
+
+
+def catalogue_frames(questions: int = 1500, test_questions: int = 300, items: int = 2587, *, used_share: float = 0.4,
+                     paraphrase: float = 0.5, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(wide train, wide test, catalogue, the test rows' true MisconceptionId by QuestionId_Answer) in Eedi's layout.
+
+    Each question is about one concept; each of its three wrong answers comes from a misconception of that concept
+    (one in ten from any concept, one in eight from none: an empty id), and says the misconception's action and object
+    in the catalogue's words or, with probability ``paraphrase`` each, in other words that share none of them: TF-IDF
+    finds an item by shared words, a reranker learns the paraphrases from train's pairs. Training questions draw from
+    ``used_share`` of the catalogue (the rest never occurs in train); test questions from the whole catalogue.
+    """
+    rng = np.random.default_rng(seed)
+    catalogue = catalogue_items(items, rng)
+    by_concept = {c: np.flatnonzero(catalogue["concept"].to_numpy() == c) for c in MATHS_CONCEPTS}
+    used = np.zeros(items, dtype=bool)
+    used[rng.choice(items, max(1, round(used_share * items)), replace=False)] = True
+    concepts = [c for c in MATHS_CONCEPTS if len(by_concept[c])]
+    rows, truth = [], []
+    for q in range(questions + test_questions):
+        in_train = q < questions
+        concept = str(rng.choice(concepts))
+        a, b = int(rng.integers(2, 30)), int(rng.integers(2, 30))
+        correct = str(rng.choice(ANSWER_LETTERS))
+        row: dict[str, object] = {
+            "QuestionId": 1000 + q, "ConstructName": f"Solve problems with {concept}", "SubjectName": MATHS_CONCEPTS[concept],
+            "CorrectAnswer": correct,
+            "QuestionText": f"A {concept} question: what is the result when {a} and {b} are combined as the {concept} rules say?",
+        }
+        for letter in ANSWER_LETTERS:
+            if letter == correct:
+                row[f"Answer{letter}Text"], row[f"Misconception{letter}Id"] = f"{a + b}", None
+                continue
+            pool = by_concept[concept] if rng.random() < 0.9 else np.arange(items)
+            pool = pool[used[pool]] if in_train and used[pool].any() else pool
+            item = int(rng.choice(pool))
+            action, thing = catalogue.loc[item, "action"], catalogue.loc[item, "object"]
+            said_action = action if rng.random() >= paraphrase else str(rng.choice(MATHS_ACTIONS[action]))
+            said_object = thing if rng.random() >= paraphrase else str(rng.choice(MATHS_OBJECTS[thing]))
+            row[f"Answer{letter}Text"] = str(rng.choice(ANSWER_FORMS)).format(
+                value=int(rng.integers(1, 100)), action=said_action, object=said_object)
+            misconception = None if rng.random() < 0.125 else item
+            row[f"Misconception{letter}Id"] = misconception
+            if not in_train and misconception is not None:
+                truth.append((f"{row['QuestionId']}_{letter}", misconception))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for letter in ANSWER_LETTERS:
+        frame[f"Misconception{letter}Id"] = frame[f"Misconception{letter}Id"].astype("Int64")
+    train = frame.iloc[:questions].reset_index(drop=True)
+    test = frame.iloc[questions:].drop(columns=[f"Misconception{x}Id" for x in ANSWER_LETTERS]).reset_index(drop=True)
+    return train, test, catalogue, pd.DataFrame(truth, columns=["QuestionId_Answer", "MisconceptionId"])
+
+
+def write_catalogue_competition(directory: Path, *, questions: int = 1500, test_questions: int = 300, items: int = 2587,
+                                seed: int = 42, **options: float) -> pd.DataFrame:
+    """Write an Eedi-layout competition (train.csv, test.csv, misconception_mapping.csv, sample_submission.csv of 25
+    ids per (question, wrong answer), and the ``prepare.py`` that makes those rows) and return the test rows' true ids."""
+    train, test, catalogue, truth = catalogue_frames(questions, test_questions, items, seed=seed, **options)
+    ids = [f"{q}_{x}" for q, right in zip(test["QuestionId"], test["CorrectAnswer"]) for x in ANSWER_LETTERS if x != right]
+    placeholder = " ".join(map(str, catalogue["MisconceptionId"].iloc[:25]))
+    sample = pd.DataFrame({"QuestionId_Answer": ids, "MisconceptionId": placeholder})
+    directory.mkdir(parents=True, exist_ok=True)
+    tables = (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample),
+              ("misconception_mapping.csv", catalogue[["MisconceptionId", "MisconceptionName"]]))
+    for name, table in tables:
+        with atomic_path(directory / name, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+    with atomic_path(directory / "prepare.py", suffix=".py") as tmp:
+        Path(tmp).write_text(CATALOGUE_PREPARE, encoding="utf-8")
+    return truth

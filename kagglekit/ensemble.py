@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from kagglekit.catalogue import LogLinearPool
 from kagglekit.data import Competition
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.metrics import Metric, cv_scores, evaluate, predict_labels
@@ -121,7 +122,7 @@ def _meta_model(seed: int) -> LogisticRegression:
     return LogisticRegression(C=STACK_C, max_iter=1000, random_state=seed)
 
 
-MetaModel = LogisticRegression | list[LogisticRegression | Ridge | float]
+MetaModel = LogisticRegression | list[LogisticRegression | Ridge | float] | LogLinearPool
 
 
 def fit_class_meta(stacked: np.ndarray, y: np.ndarray, seed: int) -> MetaModel:
@@ -145,6 +146,8 @@ def fit_column_meta(stacked: np.ndarray, y: np.ndarray, seed: int, *, classify: 
 def stack_predict(model: MetaModel, probas: Sequence[np.ndarray]) -> np.ndarray:
     """Predictions (n, K) of a fitted meta-model; a class absent from its training rows gets probability 0."""
     stacked = np.stack(probas)
+    if isinstance(model, LogLinearPool):  # a catalogue's members: one weight each over every item
+        return model.predict_stacked(stacked)
     if isinstance(model, LogisticRegression):
         features = stack_features(stacked)
         proba = np.zeros((len(features), stacked.shape[2]))
@@ -185,6 +188,8 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
 
 def _meta_to_json(model: MetaModel) -> dict[str, Any] | list[dict[str, Any]]:
     """A fitted meta-model as JSON with its floats exact (repr round-trips), so re-applying it gives the same bits."""
+    if isinstance(model, LogLinearPool):
+        return model.to_json()
     if isinstance(model, LogisticRegression):
         return {"type": "logistic", "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
                 "classes": model.classes_.tolist()}
@@ -203,6 +208,8 @@ def _meta_from_json(record: dict[str, Any] | list[dict[str, Any]]) -> MetaModel:
     """The meta-model back from its JSON: sklearn objects with the fitted attributes set, not refitted."""
     if isinstance(record, list):
         return [_column_from_json(r) for r in record]
+    if record["type"] == "log_linear_pool":
+        return LogLinearPool(tuple(record["weights"]))
     return _column_from_json(record)  # type: ignore[return-value]
 
 
@@ -427,7 +434,9 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
              metric: Metric, seed: int, shape: TaskShape) -> _Result:
     oof, model = stack_oof(oofs, y, fold_index, seed, shape)
     width = oofs.shape[2]
-    if isinstance(model, LogisticRegression):
+    if isinstance(model, LogLinearPool):
+        meta = {"type": shape.meta_words, "features": [m.label for m in members], "coef": [np.round(model.weights, 6).tolist()]}
+    elif isinstance(model, LogisticRegression):
         columns = [m.label for m in members] if width == 2 else [f"{m.label}[{c}]" for m in members for c in range(width)]
         meta = {"type": "LogisticRegression", "C": STACK_C, "features": columns,
                 "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist()}

@@ -281,11 +281,21 @@ def map_at_k(k: int) -> Metric:
     1/rank of its label among the first ``k`` predicted, 0 when it is not there. Predictions are class probabilities;
     the ranking is theirs (ties by class order, as the submission writes them)."""
     def score(y: np.ndarray, proba: np.ndarray, decision: Decision) -> float:
-        ranked = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        hits = ranked == np.asarray(y).reshape(-1, 1)
-        return float(np.mean((hits / np.arange(1, ranked.shape[1] + 1)).sum(axis=1))) if len(hits) else 0.0
+        rank = answer_ranks(y, proba)
+        return float(np.mean(np.where(rank < k, 1.0 / (rank + 1), 0.0))) if len(rank) else 0.0
 
     return Metric(f"map@{k}", f"MAP@{k}", True, "ranking", ("ranked",), (), score)
+
+
+def answer_ranks(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """The 0-based rank of each row's true class in its predictions, as a stable sort ranks it (ties by class order).
+
+    Counting the columns ahead of the truth instead of sorting every row: with a catalogue of 2,587 items a sort of
+    the out-of-fold matrix took 0.4 s, and the weighted ensemble scores it hundreds of times."""
+    y = np.asarray(y, dtype=np.int64).reshape(-1)
+    truth = proba[np.arange(len(y)), y][:, None]
+    before = np.arange(proba.shape[1])[None, :] < y[:, None]
+    return ((proba > truth) | ((proba == truth) & before)).sum(axis=1)
 
 
 def _ranked_metric(key: str) -> Metric | None:

@@ -137,7 +137,8 @@ class Run:
         competition = load_competition(data_dir or manifest["data_dir"], name=manifest["competition"],
                                        **manifest.get("input_roles", {"text_columns": manifest["text_columns"]}), metric=manifest["metric"],
                                        target_columns=manifest.get("target_columns"), group_column=manifest.get("group_column"),
-                                       prepare=manifest.get("config", {}).get("prepare"))  # --prepare FILE; else the one beside the data
+                                       prepare=manifest.get("config", {}).get("prepare"),  # --prepare FILE; else the one beside the data
+                                       catalogue=manifest.get("config", {}).get("catalogue"))
         if competition.fingerprint() != manifest.get("data_fingerprint"):
             raise DataError(
                 f"train.csv in {competition.directory} is not the data run {self.name} was trained on: "

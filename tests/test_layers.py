@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kagglekit"
 # commands, the package's __getattr__).
 LAYERS = [
     {"errors", "io", "config", "durations", "metrics", "logs", "device", "inputs", "demo"},
-    {"tables", "data", "submission", "folds", "encoders", "models", "shapes"},
+    {"tables", "data", "submission", "folds", "encoders", "models", "shapes", "catalogue"},
     {"runs", "outputs"},
     {"ensemble", "predict"},
     {"engine", "analysis", "kaggle", "tuning", "tokens", "doctor"},

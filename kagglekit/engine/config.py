@@ -44,6 +44,7 @@ class TrainConfig:
     target_columns: list[str] | None = None  # default: the sample's columns other than the id
     group_column: str | None = None  # rows sharing a value stay in one fold
     prepare: Path | None = None  # a prepare.py other than the one beside the data (kagglekit.tables)
+    catalogue: str | None = None  # TABLE:ID_COLUMN:TEXT_COLUMN whose ids the sample ranks (kagglekit.catalogue)
     skipped: dict[str, str] = field(default_factory=dict)  # models --all left out, and why
     seeds: int = 1  # each model trained with this many seeds on the same folds, predictions averaged
     pseudo_label: bool = False  # a second round trained with the confident test predictions added (NAME+pl)
@@ -114,6 +115,8 @@ class TrainConfig:
             args["group_column"] = self.group_column
         if self.prepare:
             args["prepare"] = str(self.prepare)
+        if self.catalogue:
+            args["catalogue"] = self.catalogue
         return args
 
     def record(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ _REGISTRY: dict[str, type[TextModel]] = {}
 # Modules that register models; imported on first use so `kagglekit --help` never imports TensorFlow.
 _MODEL_MODULES = (
     "kagglekit.models.sklearn_models", "kagglekit.models.keras_models", "kagglekit.models.sentence", "kagglekit.models.transformer",
+    "kagglekit.models.retrieval",
 )
 T = TypeVar("T", bound=type[TextModel])
 

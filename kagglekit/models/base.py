@@ -27,9 +27,12 @@ from kagglekit.inputs import Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 
 MODEL_FILE = "model.json"
-# What a model outputs (``TaskSpec.kind``); the task shapes of kagglekit.shapes map onto these four.
-TaskKind = Literal["binary", "multiclass", "multilabel", "regression"]
+# What a model outputs (``TaskSpec.kind``); the task shapes of kagglekit.shapes map onto these. A catalogue task
+# ranks the items of a catalogue table (one class per item, most never seen in train): only models that take the
+# catalogue's texts learn it (kagglekit.models.retrieval), so it is a kind of its own, outside ALL_TASKS.
+TaskKind = Literal["binary", "multiclass", "multilabel", "regression", "catalogue"]
 BINARY, MULTICLASS, MULTILABEL, REGRESSION = "binary", "multiclass", "multilabel", "regression"
+CATALOGUE = "catalogue"
 CLASSIFICATION: frozenset[str] = frozenset({BINARY, MULTICLASS})
 ALL_TASKS: frozenset[str] = frozenset({BINARY, MULTICLASS, MULTILABEL, REGRESSION})
 
@@ -107,7 +110,7 @@ class TaskSpec:
     @property
     def is_classification(self) -> bool:
         """One label per row from classes: class indices in, class probabilities out (rows sum to 1)."""
-        return self.kind in CLASSIFICATION
+        return self.kind in CLASSIFICATION or self.kind == CATALOGUE
 
     @property
     def is_binary(self) -> bool:
