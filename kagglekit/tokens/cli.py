@@ -17,9 +17,6 @@ from rich.text import Text
 
 from kagglekit.errors import ConfigError
 
-LEADERBOARD_COLUMNS = ("model", "cv_", "±", "threshold", "precision", "recall", "entity_f1", "features_s", "fit_s", "predict_s")
-
-
 def handles(folder: Path | str) -> bool:
     """Whether a competition folder holds a token or span layout (else the row-per-answer commands go on)."""
     from kagglekit.cli.common import user_errors
@@ -88,12 +85,16 @@ def print_board(board: Any, title: str) -> None:
     for column in columns:
         table.add_column(column.replace("_", " ").replace(f"{score} std", "±"), justify="left" if column in ("model", "status") else "right")
     for record in board.to_dict("records"):
-        cells = []
-        for column in columns:
-            value = record.get(column)
-            cells.append(Text("" if value is None or value != value else f"{value:.4f}" if isinstance(value, float) and column not in ("features_s", "fit_s") else f"{value:.1f}" if isinstance(value, float) else str(value)))
-        table.add_row(*cells)
+        table.add_row(*(Text(_cell(column, record.get(column))) for column in columns))
     console.print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or value != value:  # missing, or NaN (an ensemble has no fit time)
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if column.endswith("_s") else f"{value:.4f}"
+    return str(value)
 
 
 def errors(run_dir: Path, model: str | None, top: int, data_dir: Path | None) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kagglekit.errors import ConfigError
-from kagglekit.tokens.layout import OUTSIDE, Sequence
+from kagglekit.tokens.layout import Sequence
 
 THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 BETA = re.compile(r"beta\s*[=:]?\s*(\d+(?:\.\d+)?)|(?<![a-z])f[-_ ]?(\d+(?:\.\d+)?)\b", re.IGNORECASE)
