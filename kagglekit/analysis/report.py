@@ -151,7 +151,8 @@ def _ensembles(run: Run) -> str:
             meta = s["meta_model"]
             if len(meta["coef"]) == 1:  # binary: one coefficient per member
                 coefficients = ", ".join(f"{f} {c:+.2f}" for f, c in zip(meta["features"], meta["coef"][0]))
-                combination = f"{meta.get('type', 'meta-model')}: {coefficients}; intercept {meta['intercept'][0]:+.2f}"
+                combination = f"{meta.get('type', 'meta-model')}: {coefficients}" + (  # a log-linear pool has none
+                    f"; intercept {meta['intercept'][0]:+.2f}" if "intercept" in meta else "")
             else:
                 combination = f"{meta.get('type', 'meta-model')} on {len(meta['features'])} features (coefficients in summary.json)"
         rows.append({"ensemble": name, "method": s.get("method"), "members": ", ".join(s.get("members", [])),

@@ -303,8 +303,8 @@ class JobPlan:
             oof = None
             for k in range(n):
                 val_pred = run.fold_val(entry, k, s)
-                if oof is None:
-                    oof = np.zeros((len(y), val_pred.shape[1]))
+                if oof is None:  # in the models' precision: a catalogue's float32 (rows x items) stays half the size
+                    oof = np.zeros((len(y), val_pred.shape[1]), dtype=np.result_type(val_pred.dtype, np.float32))
                 oof[fold_index == k] = val_pred
             oofs.append(oof)
         oof = np.mean(oofs, axis=0)

@@ -85,8 +85,9 @@ def _supported(config: TrainConfig, competition: Competition, emit: Listener) ->
     if unsupported and len(unsupported) == len(config.models):
         able = [m for m in available_models() if kind in get_model_class(m).tags.supported_tasks]
         raise ConfigError(f"{', '.join(unsupported)} cannot learn a {competition.task} task; models that can: {', '.join(able)}")
-    for name in unsupported:
-        emit(Note(f"skipping {name}: it cannot learn a {competition.task} task"))
+    if unsupported:  # one line: --all on a catalogue leaves out most of the zoo, elsewhere the catalogue's models
+        emit(Note(f"skipping {', '.join(unsupported)}: {'they' if len(unsupported) > 1 else 'it'} cannot learn a "
+                  f"{competition.task} task"))
     return [m for m in config.models if m not in unsupported]
 
 

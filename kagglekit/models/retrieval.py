@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp, softmax
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from kagglekit.catalogue import top_k_columns
@@ -32,6 +33,7 @@ from kagglekit.inputs import InputField, Inputs, InputSchema
 from kagglekit.io import read_json, write_json
 from kagglekit.models import get_model, get_model_class, load_model, register
 from kagglekit.models.base import BINARY, CATALOGUE, TaskSpec, TextModel
+from kagglekit.models.features import FEATURE_DTYPE, PairFeatures
 from kagglekit.models.sklearn_models import word_char_tfidf
 
 CATALOGUE_FILE = "catalogue.json"
@@ -187,10 +189,42 @@ PAIR_SCHEMA = InputSchema((InputField(ROW, "phrase"), InputField(ITEM, "phrase")
                            InputField("rank", "numeric")), ((ROW, ITEM),))
 
 
+PAIR_SCORER = "pairs"
+SCORER_FILE = "scorer.joblib"
+
+
+class PairScorer:
+    """The reranker's default scorer: a logistic regression on how a row and an item relate (``features.PairFeatures``:
+    word and character cosines, token overlap, the words they share, crosses of their first words) and the retriever's
+    similarity and rank. It never reads an item's own words alone, which would learn the items seen in train: an item
+    never seen in train is scored like the others."""
+
+    def __init__(self, C: float, seed: int):
+        self.C, self.seed = C, seed
+
+    def fit(self, pairs: Inputs, labels: np.ndarray) -> "PairScorer":
+        self.features_ = PairFeatures(ROW, ITEM, crosses=True).fit(pairs)
+        self.columns_ = None
+        matrix = self._matrix(pairs)
+        # Only the columns some training pair uses: of 2**18 hashed crosses a few thousand occur, and L-BFGS pays for
+        # every column in every iteration (seconds on a tiny competition otherwise).
+        self.columns_ = np.unique(matrix.indices)
+        self.model_ = LogisticRegression(C=self.C, max_iter=1000, random_state=self.seed).fit(matrix[:, self.columns_], labels)
+        return self
+
+    def _matrix(self, pairs: Inputs) -> sp.csr_matrix:
+        matrix = sp.hstack([self.features_.transform(pairs), sp.csr_matrix(pairs.numbers())], format="csr", dtype=FEATURE_DTYPE)
+        return matrix if self.columns_ is None else matrix[:, self.columns_]
+
+    def predict(self, pairs: Inputs) -> np.ndarray:
+        return self.model_.predict_proba(self._matrix(pairs))
+
+
 @register("reranker")
 class Reranker(CatalogueModel):
-    """The TF-IDF retriever's ``candidates`` nearest items of each row, rescored by a binary pair model (``scorer``, any
-    model of the registry) trained on each training row's right item against ``negatives`` of its candidates.
+    """The TF-IDF retriever's ``candidates`` nearest items of each row, rescored by a pair model trained on each training
+    row's right item against ``negatives`` of its candidates: ``scorer`` "pairs" (``PairScorer``), or any binary model
+    of the registry reading (row, item, similarity, rank) inputs (``tfidf_lr``; a cross-encoder ``transformer`` on a GPU).
 
     The row's fields are read shortest first (an answer, a construct name, then the question), as the pair features
     cross the first words of each side. Training rows whose right item is not among their candidates are left out: the
@@ -199,10 +233,11 @@ class Reranker(CatalogueModel):
     scorer's P(right item).
     """
 
-    description = "catalogue reranking: a pair model (tfidf_lr) rescores the TF-IDF retriever's nearest items (catalogue tasks)"
+    description = "catalogue reranking: a pair model rescores the TF-IDF retriever's nearest items (catalogue tasks)"
 
-    def __init__(self, *, scorer: str = "tfidf_lr", candidates: int = 50, negatives: int = 15, seed: int = 42):
-        self.scorer, self.candidates, self.negatives, self.seed = scorer, candidates, negatives, seed
+    def __init__(self, *, scorer: str = PAIR_SCORER, candidates: int = 50, negatives: int = 15, C: float = 1.0,
+                 seed: int = 42):
+        self.scorer, self.candidates, self.negatives, self.C, self.seed = scorer, candidates, negatives, C, seed
 
     def _pairs(self, inputs: Inputs, retrieved: np.ndarray, columns: np.ndarray, ranks: np.ndarray) -> Inputs:
         """One (row, item) pair per row and column of ``columns`` (n, c), row-major; ``ranks``: each item's place among
@@ -241,10 +276,13 @@ class Reranker(CatalogueModel):
         columns = np.take_along_axis(candidates[kept], ranks, axis=1)
         labels = np.zeros(columns.shape, dtype=np.int64)
         labels[:, 0] = 1
-        accepted = get_model_class(self.scorer).param_names()
-        self.scorer_ = get_model(self.scorer, **({"seed": self.seed} if "seed" in accepted else {}))
-        self.scorer_.fit(self._pairs(inputs[kept], retrieved[kept], columns, ranks), labels.reshape(-1),
-                         task=TaskSpec(BINARY, 2))
+        pairs = self._pairs(inputs[kept], retrieved[kept], columns, ranks)
+        if self.scorer == PAIR_SCORER:
+            self.scorer_ = PairScorer(self.C, self.seed).fit(pairs, labels.reshape(-1))
+        else:
+            accepted = get_model_class(self.scorer).param_names()
+            self.scorer_ = get_model(self.scorer, **({"seed": self.seed} if "seed" in accepted else {}))
+            self.scorer_.fit(pairs, labels.reshape(-1), task=TaskSpec(BINARY, 2))
 
     def _predict_proba(self, inputs: Inputs) -> np.ndarray:
         base = self.retriever_.predict(inputs).astype(np.float64)
@@ -262,11 +300,14 @@ class Reranker(CatalogueModel):
     def _save(self, directory: Path) -> None:
         super()._save(directory)
         self.retriever_.save(directory / "retriever")
-        self.scorer_.save(directory / "scorer")
+        if isinstance(self.scorer_, PairScorer):
+            joblib.dump(self.scorer_, directory / SCORER_FILE)
+        else:
+            self.scorer_.save(directory / "scorer")
         write_json(directory / "reranker.json", {"row_fields": self.row_fields_})
 
     def _load(self, directory: Path) -> None:
         super()._load(directory)
         self.retriever_ = load_model(directory / "retriever")
-        self.scorer_ = load_model(directory / "scorer")
+        self.scorer_ = joblib.load(directory / SCORER_FILE) if (directory / SCORER_FILE).is_file() else load_model(directory / "scorer")
         self.row_fields_ = read_json(directory / "reranker.json")["row_fields"]
