@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kagglekit.cli import app, console
-from kagglekit.demo import TASK_DEMOS, write_demo_competition, write_task_competition
+from kagglekit.demo import CATALOGUE_DEMO, TASK_DEMOS, write_catalogue_competition, write_demo_competition, write_task_competition
 from kagglekit.shapes import SHAPES
 
 runner = CliRunner()
@@ -27,13 +27,19 @@ KINDS = {
     "ordinal": (TASK_DEMOS["ordinal"], "Largest residuals", "predicted_vs_true.png"),
     "ranked": (TASK_DEMOS["ranked"], "Most confident wrong answers", "answer_rank.png"),
     "multiple_choice": (TASK_DEMOS["multiple_choice"], "Most confident wrong answers", "answer_rank.png"),
+    "catalogue": (CATALOGUE_DEMO, "Most confident wrong answers", "answer_rank.png"),
 }
+# The fastest model of each shape: the catalogue's ids are ranked by its own models only.
+MODEL = {"catalogue": "tfidf_retriever"}
 
 
 def _write(kind: str, root: Path) -> Path:
     folder = root / "data" / KINDS[kind][0]
     if kind == "binary":
         return write_demo_competition(folder, rows=160, test_rows=40)
+    if kind == "catalogue":
+        write_catalogue_competition(folder, questions=60, test_questions=10, items=90)
+        return folder
     return write_task_competition(kind, folder, rows=180, test_rows=40)
 
 
@@ -45,7 +51,7 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     _write(kind, root)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        result = runner.invoke(app, ["train", KINDS[kind][0], "-m", "baseline", "--folds", "3", "--jobs", "1"])
+        result = runner.invoke(app, ["train", KINDS[kind][0], "-m", MODEL.get(kind, "baseline"), "--folds", "3", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     return kind, root
 
@@ -92,7 +98,7 @@ def test_every_command_works_on_every_shape(trained: tuple[str, Path], monkeypat
     else:
         _check_predict(kind, root, monkeypatch, name)
 
-    submission = next((root / "submissions" / name).glob("baseline.csv"))
+    submission = next((root / "submissions" / name).glob(f"{MODEL.get(kind, 'baseline')}.csv"))
     checked = _invoke(root, monkeypatch, "validate", str(submission), "--competition", name)
     assert "matches" in checked, checked
 
