@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +18,7 @@ from kagglekit.io import read_json
 from kagglekit.metrics import Metric, Needs, find_metric, get_metric, metrics_for
 from kagglekit.models.base import TaskSpec
 from kagglekit.shapes import MultiLabel, MultipleChoice, Ordinal, Ranked, Regression, TaskShape, shape_with_classes
-from kagglekit.tables import CompetitionTables, read_tables
+from kagglekit.tables import CompetitionTables, read_csv_file, read_tables
 
 # label: one class label per row; probability: P(positive) of a binary target; class_probabilities: one column per
 # class; label_probabilities: one probability column per label (multi-label); values: one float column per
@@ -170,20 +169,7 @@ def read_csv(path: Path, id_column: str | None = None) -> pd.DataFrame:
     """
     if not path.is_file():
         raise DataError(f"{path} does not exist: run `kagglekit fetch` or point --data-dir at the folder with the CSVs")
-    try:
-        with path.open(encoding="utf-8") as handle:
-            head = handle.read(4096)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8 CSV") from None
-    if "\x00" in head or not head.strip():
-        raise DataError(f"{path} is not a CSV file (empty or binary content)")
-    try:
-        frame = pd.read_csv(path, encoding="utf-8", dtype={id_column: str} if id_column else None,
-                            keep_default_na=False, na_values=[""])
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8 CSV") from None
-    except (pd.errors.ParserError, csv.Error) as e:
-        raise DataError(f"{path} is not a valid CSV file: {e}") from None
+    frame = read_csv_file(path, frozenset([id_column]) if id_column else frozenset())
     if frame.shape[1] < 2:
         raise DataError(f"{path} has {frame.shape[1]} column; a competition CSV needs an id column and at least one more")
     return frame

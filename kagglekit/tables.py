@@ -53,7 +53,7 @@ def read_table(path: Path, text_columns: frozenset[str] = frozenset()) -> pd.Dat
     if not path.is_file():
         raise DataError(f"{path} does not exist: run `kagglekit fetch` or point --data-dir at the folder with the CSVs")
     readers: dict[str, Callable[[Path], pd.DataFrame]] = {
-        ".csv": lambda p: _read_csv(p, text_columns), ".json": _read_json, ".jsonl": _read_jsonl, ".parquet": _read_parquet,
+        ".csv": lambda p: read_csv_file(p, text_columns), ".json": _read_json, ".jsonl": _read_jsonl, ".parquet": _read_parquet,
     }
     frame = readers[path.suffix.lower()](path)
     for column in text_columns & set(map(str, frame.columns)):
@@ -61,7 +61,8 @@ def read_table(path: Path, text_columns: frozenset[str] = frozenset()) -> pd.Dat
     return frame
 
 
-def _read_csv(path: Path, text_columns: frozenset[str]) -> pd.DataFrame:
+def read_csv_file(path: Path, text_columns: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """A CSV file that exists, ``text_columns`` as text and only empty fields missing, or a DataError naming the fix."""
     try:
         with path.open(encoding="utf-8") as handle:
             head = handle.read(4096)
