@@ -619,9 +619,9 @@ def _with_run_inputs(config: TrainConfig, manifest: dict[str, Any]) -> TrainConf
 
 
 if __name__ == "__main__":  # a worker process of --jobs N (``_optimize_in_processes``)
-    from kagglekit.tuning import _serve
+    import kagglekit.tuning as tuning  # the importable copy of this module, whose classes the parent pickled
 
     try:
-        _serve(pickle.load(sys.stdin.buffer))
+        tuning._serve(pickle.load(sys.stdin.buffer))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says what to do
         sys.exit(130)
