@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -168,10 +169,14 @@ def test_a_killed_study_resumes_from_sqlite_without_repeating_finished_trials(sm
         while time.monotonic() < deadline:
             time.sleep(0.3)
             try:
-                if sum(t.state == TrialState.COMPLETE for t in study(tmp_path, "slow_lr").trials) >= 2:
-                    break
+                trials = study(tmp_path, "slow_lr").trials
             except (KeyError, SQLAlchemyError):  # not created yet, or its tables are being created
                 continue
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            # a trial well under way: Optuna fails a dead trial by its heartbeat, which starts just after the trial
+            if sum(t.state == TrialState.COMPLETE for t in trials) >= 2 and running and (
+                    datetime.now() - running[0].datetime_start).total_seconds() > 0.5:
+                break
         else:
             pytest.fail("the subprocess finished no trial in 120 s")
     finally:
