@@ -130,7 +130,7 @@ class CRFTagger(TokenModel):
     def _features(self, sequences: list[Sequence]) -> Iterator[list[dict]]:
         """Feature dicts one document at a time, as crfsuite reads them: a corpus's dicts all at once would take
         gigabytes (1.75 KB a token measured on CoNLL-2003: about 9 GB for PII's 5M training tokens), and extracting
-        them is 1-2% of the CRF's time (BENCHMARKS.md), so each fit extracts its own. The time is kept in
+        them is under 2% of the CRF's time (BENCHMARKS.md), so each fit extracts its own. The time is kept in
         ``features_s_``."""
         from kagglekit.tokens.features import token_features
 
