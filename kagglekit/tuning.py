@@ -36,7 +36,7 @@ from kagglekit.engine.jobs import job_competition, jsonable_params
 from kagglekit.errors import ConfigError
 from kagglekit.metrics import Metric
 from kagglekit.models import get_model, get_model_class, run_params
-from kagglekit.models.base import Tunable
+from kagglekit.models.base import TaskSpec, Tunable
 from kagglekit.runs import Run
 
 PRUNERS = ("median", "hyperband", "none")
@@ -191,7 +191,7 @@ def tunable_models(models: list[str], competition: Competition, emit: Listener) 
         cls = get_model_class(name)
         if kind not in cls.tags.supported_tasks:
             emit(Note(f"{name} cannot learn a {competition.task} task: not tuned", "warning"))
-        elif not cls.search_space(kind):
+        elif not cls.search_space(competition.task_spec):
             emit(Note(f"{name} has nothing to tune: it declares no search space"))
         else:
             kept.append(name)
@@ -216,7 +216,7 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
     """Run (or resume) model ``name``'s study until it holds ``options.target`` finished trials or the deadline passes,
     then summarise it and draw its plots into the run."""
     given = config.params_for(name)
-    space, fixed = search(name, competition.task_spec.kind, given)
+    space, fixed = search(name, competition.task_spec, given)
     setup = _Setup(str(run.directory), name, config.competition_args(), given, options.heartbeat_s, deadline, config.device,
                    config.mixed_precision, config.seed)
     study = _open_study(run, name, competition.metric, fixed, options.heartbeat_s)
@@ -247,10 +247,10 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
     return summary
 
 
-def search(name: str, kind: str, given: dict[str, Any]) -> tuple[dict[str, Tunable], dict[str, Any]]:
+def search(name: str, task: TaskSpec, given: dict[str, Any]) -> tuple[dict[str, Tunable], dict[str, Any]]:
     """Model ``name``'s search space less the parameters ``given`` fixes, and those fixed ones as the study records them."""
     cls = get_model_class(name)
-    space = cls.search_space(kind)
+    space = cls.search_space(task)
     free = {k: t for k, t in space.items() if k not in given}
     if not free:
         raise ConfigError(f"{name}: --param fixes every parameter it searches ({', '.join(space)}): nothing left to tune")
@@ -318,7 +318,7 @@ class _Objective:
 
             configure_device(setup.device, setup.mixed_precision)
         self.pinned = run_params(setup.model, setup.given, self.competition.train_inputs).params
-        self.space = search(setup.model, self.competition.task_spec.kind, setup.given)[0]
+        self.space = search(setup.model, self.competition.task_spec, setup.given)[0]
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -376,7 +376,7 @@ def _optimize(setup: _Setup, options: TuneOptions, worker: int, announce: Callab
     """Run trials in this process until the study holds ``options.target`` finished ones, the deadline passes, or its
     last trials all failed. The sampler's seed moves on with the study, so a resumed study draws new parameters."""
     objective = _Objective(setup, worker)
-    fixed = search(setup.model, objective.competition.task_spec.kind, setup.given)[1]
+    fixed = search(setup.model, objective.competition.task_spec, setup.given)[1]
     study = _open_study(Run(setup.run_dir), setup.model, objective.competition.metric, fixed, setup.heartbeat_s)
     study.sampler = optuna.samplers.TPESampler(seed=setup.seed + len(study.trials) + 1000 * worker)
     study.pruner = _pruner(options.pruner)
@@ -581,7 +581,8 @@ def budget_models(run: Run, models: list[str], competition: Competition) -> tupl
     """The models ``train --tune`` tunes, and why: the heaviest members of the run's weighted ensemble, else its best
     models by CV, else (a new run) the linear models, whose trials take seconds."""
     kind = competition.task_spec.kind
-    tunable = [m for m in models if get_model_class(m).search_space(kind) and kind in get_model_class(m).tags.supported_tasks]
+    tunable = [m for m in models if get_model_class(m).search_space(competition.task_spec)
+               and kind in get_model_class(m).tags.supported_tasks]
     for name in run.ensemble_names():
         summary = run.summary(name)
         if summary.get("method") == "weighted" and summary.get("weights"):

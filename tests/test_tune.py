@@ -28,7 +28,7 @@ from kagglekit.engine.events import Note, Recorder
 from kagglekit.engine.trainer import run as train
 from kagglekit.errors import ConfigError
 from kagglekit.models import available_models, get_model, get_model_class
-from kagglekit.models.base import ALL_TASKS, floats, one_of
+from kagglekit.models.base import ALL_TASKS, TaskSpec, floats, one_of
 from kagglekit.models.sklearn_models import TfidfLogisticRegression
 from kagglekit.runs import Run
 from kagglekit.tuning import TuneOptions, tune
@@ -45,7 +45,7 @@ class Sabotaged(TfidfLogisticRegression):
         self.flip = flip
 
     @classmethod
-    def search_space(cls, task: str):
+    def search_space(cls, task: TaskSpec):
         return {"C": floats(1e-4, 100.0, log=True), "flip": one_of(False, True)}
 
     def _fit(self, texts, y, val) -> None:
@@ -79,7 +79,7 @@ def test_every_search_space_holds_the_models_defaults(name: str) -> None:
     cls = get_model_class(name)
     defaults = get_model(name).get_params()
     for task in sorted(cls.tags.supported_tasks & ALL_TASKS):
-        for key, tunable in cls.search_space(task).items():
+        for key, tunable in cls.search_space(TaskSpec(task, 2)).items():
             assert key in cls.param_names(), f"{name} searches {key}, which it does not take"
             assert defaults[key] in tunable, f"{name}: default {key}={defaults[key]} outside {tunable.describe()} ({task})"
 

@@ -36,6 +36,7 @@ commands take plain defaults and never read the settings file themselves. Option
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -291,3 +292,23 @@ class EngineConsole:
                     self.running.remove(event.job.label)
                 self.progress.advance(self.task)
             self.progress.update(self.task, description=", ".join(self.running) or "training")
+
+
+def parse_param(pair: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (KEY, VALUE); VALUE is JSON when it parses (3, 0.5, true, [1, 2]), else a string."""
+    key, equals, text = pair.partition("=")
+    if not equals or not key.strip():
+        raise typer.BadParameter(f"expected KEY=VALUE, e.g. --param units=128, got {pair!r}", param_hint="--param")
+    try:
+        return key.strip(), json.loads(text)
+    except json.JSONDecodeError:
+        return key.strip(), text
+
+
+def parse_jobs(value: str) -> int | str:
+    """``--jobs``: a positive number of worker processes, or auto."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    if not value.strip().isdigit() or int(value) < 1:
+        raise typer.BadParameter(f"expected a number of worker processes (1 or more) or auto, got {value!r}", param_hint="--jobs")
+    return int(value)

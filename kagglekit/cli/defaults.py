@@ -26,7 +26,7 @@ from kagglekit.cli.common import MODEL_PARAMS_PANEL
 from kagglekit.config import Settings
 from kagglekit.errors import ConfigError
 
-SHARED_COMMANDS = ("train", "explore")  # the commands the top-level keys are for (all there was before tables)
+SHARED_COMMANDS = ("train", "explore", "tune")  # the commands the top-level keys are for (all there was before tables)
 MODEL_PARAMS = "model_params"
 PARAM_OPTION = "params"  # train's --param KEY=VALUE, for model parameters without an option of their own
 

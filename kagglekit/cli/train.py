@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from enum import Enum
 from pathlib import Path
@@ -29,6 +28,8 @@ from kagglekit.cli.common import (
     console,
     err_console,
     input_roles,
+    parse_jobs,
+    parse_param,
     print_leaderboard,
     user_errors,
 )
@@ -70,26 +71,6 @@ def with_settings_params(ctx: typer.Context, param: typer.CallbackParam, values:
     if source is None or source.name != "COMMANDLINE":
         return values
     return [*(ctx.lookup_default(param.name) or []), *values]
-
-
-def parse_param(pair: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> (KEY, VALUE); VALUE is JSON when it parses (3, 0.5, true, [1, 2]), else a string."""
-    key, equals, text = pair.partition("=")
-    if not equals or not key.strip():
-        raise typer.BadParameter(f"expected KEY=VALUE, e.g. --param units=128, got {pair!r}", param_hint="--param")
-    try:
-        return key.strip(), json.loads(text)
-    except json.JSONDecodeError:
-        return key.strip(), text
-
-
-def parse_jobs(value: str) -> int | str:
-    """``--jobs``: a positive number of worker processes, or auto."""
-    if value.strip().lower() == "auto":
-        return "auto"
-    if not value.strip().isdigit() or int(value) < 1:
-        raise typer.BadParameter(f"expected a number of worker processes (1 or more) or auto, got {value!r}", param_hint="--jobs")
-    return int(value)
 
 
 @app.command("models")

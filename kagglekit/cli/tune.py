@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from typing import Annotated, Any, Optional
 
@@ -21,6 +20,8 @@ from kagglekit.cli.common import (
     console,
     err_console,
     input_roles,
+    parse_jobs,
+    parse_param,
     user_errors,
 )
 
@@ -35,26 +36,11 @@ class Pruner(str, Enum):
     none = "none"
 
 
-def _param(pair: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> (KEY, VALUE); VALUE is JSON when it parses (3, 0.5, true), else a string."""
-    key, equals, text = pair.partition("=")
-    if not equals or not key.strip():
-        raise typer.BadParameter(f"expected KEY=VALUE, e.g. --param C=4, got {pair!r}", param_hint="--param")
-    try:
-        return key.strip(), json.loads(text)
-    except json.JSONDecodeError:
-        return key.strip(), text
-
-
-def _jobs(value: str) -> int:
-    """``--jobs``: a number of processes, or auto (one per usable core)."""
+def _processes(jobs: int | str) -> int:
+    """--jobs auto: one trial process per usable core."""
     import os
 
-    if value.strip().lower() == "auto":
-        return len(os.sched_getaffinity(0))
-    if not value.strip().isdigit() or int(value) < 1:
-        raise typer.BadParameter(f"expected a number of processes (1 or more) or auto, got {value!r}", param_hint="--jobs")
-    return int(value)
+    return len(os.sched_getaffinity(0)) if jobs == "auto" else int(jobs)
 
 
 @app.command()
@@ -94,8 +80,8 @@ def tune(
             raise typer.BadParameter("name the models to tune with -m NAME (repeatable); `kagglekit models` lists them")
         config = TrainConfig.resolve(
             competition, models, False, data_dir=data_dir, folds=folds, seed=seed, metric=metric, run_name=run_name,
-            model_params=dict(map(_param, params)), **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column))
-        options = TuneOptions(trials=trials, jobs=_jobs(jobs), pruner=pruner.value,
+            model_params=dict(map(parse_param, params)), **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column))
+        options = TuneOptions(trials=trials, jobs=_processes(parse_jobs(jobs)), pruner=pruner.value,
                               time_limit=None if time_limit is None else _duration(time_limit))
         with EngineConsole(console) as engine_console:
             summaries = run_tune(config, options, listeners=[engine_console])

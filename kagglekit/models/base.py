@@ -164,7 +164,7 @@ class TextModel:
     seed: int = 42
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """Hook: the parameters ``kagglekit tune`` searches for a task kind (binary, multiclass, multilabel,
         regression) and their ranges, each holding the default; empty: the model has nothing to tune."""
         return {}

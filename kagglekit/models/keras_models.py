@@ -380,7 +380,7 @@ class KerasTextModel(KerasModel):
         self.input_mode, self.dropout = input_mode, dropout
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """Size, regularisation, optimisation and the epochs policy (a maximum and early stopping's patience)."""
         return {"embedding_dim": one_of(32, 64, 128, 256), "dropout": floats(0.0, 0.5), "learning_rate": floats(3e-4, 1e-2, log=True),
                 "batch_size": one_of(32, 64, 128), "epochs": ints(3, 10), "patience": ints(1, 3)}
@@ -627,7 +627,7 @@ class RecurrentModel(KerasTextModel):
         self.units = units
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         return {**super().search_space(task), "units": one_of(32, 64, 128)}
 
     def _recurrent(self, layers: Any) -> Any:
@@ -682,7 +682,7 @@ class Conv1DModel(KerasTextModel):
         self.filters, self.kernel_size = filters, kernel_size
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         return {**super().search_space(task), "filters": one_of(32, 64, 128), "kernel_size": ints(2, 7)}
 
     def _body(self, h: Any) -> Any:

@@ -24,7 +24,7 @@ from kagglekit.encoders import SentenceEncoder, get_encoder
 from kagglekit.inputs import Inputs
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
-from kagglekit.models.base import Tunable, floats, ints, one_of
+from kagglekit.models.base import TaskSpec, Tunable, floats, ints, one_of
 from kagglekit.models.keras_models import KerasModel
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class FrozenEncoderHead(KerasModel):
         self.cache_dir, self.units = cache_dir, units
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """The head's size and learning rate, and the epochs policy (a maximum and early stopping's patience)."""
         return {"units": one_of(32, 64, 128, 256, 512), "learning_rate": floats(1e-4, 1e-2, log=True),
                 "epochs": ints(10, 40), "patience": ints(2, 5)}

@@ -94,9 +94,9 @@ class TfidfNaiveBayes(SklearnTextModel):
         self.ngram_max, self.min_df, self.alpha, self.seed = ngram_max, min_df, alpha, seed
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """Smoothing (or ridge's penalty, which wants larger values) and the n-gram range."""
-        alpha = floats(1e-2, 100.0, log=True) if task == "regression" else floats(1e-3, 10.0, log=True)
+        alpha = floats(1e-2, 100.0, log=True) if task.is_regression else floats(1e-3, 10.0, log=True)
         return {"alpha": alpha, "ngram_max": ints(1, 3), "min_df": ints(1, 3)}
 
     def _text_vectorizer(self) -> Callable[[], Any]:
@@ -123,7 +123,7 @@ class TfidfLogisticRegression(SklearnTextModel):
         self.C, self.word_ngram_max, self.char_ngram_max, self.min_df, self.seed = C, word_ngram_max, char_ngram_max, min_df, seed
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """Regularisation and the word and character n-gram ranges."""
         return {"C": floats(0.05, 50.0, log=True), "word_ngram_max": ints(1, 3), "char_ngram_max": ints(3, 6),
                 "min_df": ints(1, 3)}

@@ -36,7 +36,7 @@ from kagglekit.encoders import SentenceEncoder
 from kagglekit.inputs import Inputs
 from kagglekit.io import read_json, write_json
 from kagglekit.models import register
-from kagglekit.models.base import Tunable, floats, ints, one_of
+from kagglekit.models.base import TaskSpec, Tunable, floats, ints, one_of
 from kagglekit.models.keras_models import KerasModel, activate, batches, n_logits
 from kagglekit.models.kerashub import (
     PresetModel,
@@ -120,7 +120,7 @@ class TransformerModel(PresetModel, KerasModel):
         self.weight_decay, self.warmup_ratio, self.precision, self.jit_compile = weight_decay, warmup_ratio, precision, jit_compile
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """The fine-tune's learning rate, epochs, warm-up and weight decay (the usual ranges for BERT-sized models)."""
         return {"learning_rate": floats(1e-5, 1e-4, log=True), "epochs": ints(2, 5), "warmup_ratio": floats(0.0, 0.2),
                 "weight_decay": floats(0.0, 0.1)}
@@ -306,7 +306,7 @@ class EmbedModel(PresetModel, FrozenEncoderHead):
         self.dropout = dropout
 
     @classmethod
-    def search_space(cls, task: str) -> dict[str, Tunable]:
+    def search_space(cls, task: TaskSpec) -> dict[str, Tunable]:
         """The head's size, dropout and learning rate (the encoder is frozen: nothing else learns)."""
         return {"units": one_of(64, 128, 256, 512), "dropout": floats(0.0, 0.5), "learning_rate": floats(1e-4, 1e-2, log=True)}
 
