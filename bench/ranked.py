@@ -3,7 +3,9 @@
 Two competitions in the ranked layout (one label column in train.csv, three labels per row in the sample):
 - ``generated``: the MAP-2025 layout of ``kagglekit.demo`` (``Category`` + ``Misconception`` -> ``Category:Misconception``);
 - ``keywords``: the disaster tweets (public data, ../shared/data/nlp-getting-started) with their ``keyword`` (221
-  labels) as the answer to rank from the text, a many-class public set.
+  labels) as the answer to rank from the text, a many-class public set;
+- ``exam``: multiple choice in the LLM Science Exam layout of ``kagglekit.demo`` (question, options A-E, answer);
+  its TF-IDF reference classifies the option letter from the whole row's text, as a ranked model would.
 Each is split (``holdout.split_competition``) into a train.csv and a test.csv whose labels are held out; `kagglekit
 train` runs with the given options, and every submission is scored with MAP@3 on the held-out labels beside:
 - the three commonest training labels for every row;
@@ -70,7 +72,7 @@ def references(data: Path, truth: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--which", nargs="+", default=["generated", "keywords"], choices=["generated", "keywords"])
+    parser.add_argument("--which", nargs="+", default=["generated", "keywords"], choices=["generated", "keywords", "exam"])
     parser.add_argument("--rows", type=int, default=4000, help="rows of the generated competition")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/kk-ranked"))
     parser.add_argument("--seed", type=int, default=0)
@@ -80,8 +82,9 @@ def main() -> None:
     for which in args.which:
         workdir = args.workdir / which
         source = workdir / "source"
-        if which == "generated":
-            write_task_competition("ranked", source, rows=args.rows, test_rows=10, seed=args.seed)
+        if which in ("generated", "exam"):
+            write_task_competition("ranked" if which == "generated" else "multiple_choice", source, rows=args.rows,
+                                   test_rows=10, seed=args.seed)
         else:
             keyword_competition(TWEETS, source)
         data = workdir / "data" / which
