@@ -326,3 +326,8 @@ def test_the_commands_dispatch_token_competitions(tmp_path: Path) -> None:
         assert shown.exit_code == 0, (command, shown.output)
     assert (tmp_path / "runs" / "demo-pii" / "k2-seed42" / "report.html").is_file()
     assert "EMAIL" in shown.output
+    explored = runner.invoke(app, ["explore", "demo-pii"])
+    assert explored.exit_code == 0 and "Labels of the training tokens" in explored.output, explored.output
+    assert "30 training and 6 test documents" in " ".join(explored.output.split())
+    unnamed = runner.invoke(app, ["train", "demo-pii"])
+    assert unnamed.exit_code == 1 and "choose models with -m NAME (repeatable) or --all; token models:" in unnamed.output

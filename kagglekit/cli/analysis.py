@@ -97,6 +97,11 @@ def explore(
     from kagglekit.config import Workspace
     from kagglekit.data import load_competition
 
+    from kagglekit.tokens import cli as token_cli  # token and span competitions (PII, NBME) have their own face
+
+    folder = data_dir or Workspace.current().data_dir(competition)
+    if token_cli.handles(folder):
+        return token_cli.explore(folder)
     with user_errors():
         workspace = Workspace.current()
         loaded = load_competition(

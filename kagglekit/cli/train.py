@@ -150,8 +150,8 @@ def train(
 
     token_folder = data_dir or Workspace.current().data_dir(competition)
     if token_cli.handles(token_folder):
-        return token_cli.train(token_folder, competition, models, folds=folds, seed=seed, metric=metric, run_name=run_name,
-                               model_params=model_params)
+        return token_cli.train(token_folder, competition, models, all_models=all_models, folds=folds, seed=seed,
+                               metric=metric, run_name=run_name, model_params=model_params)
     with user_errors():
         config = TrainConfig.resolve(
             competition, models, all_models, data_dir=data_dir, folds=folds, seed=seed, metric=metric,

@@ -52,15 +52,17 @@ def scope_params(model_params: dict[str, Any], names: list[str]) -> tuple[dict[s
     return scoped, ignored
 
 
-def train(folder: Path, competition: str, models: list[str], *, folds: int, seed: int, metric: str | None,
-          run_name: str | None, model_params: dict[str, Any]) -> None:
-    """Cross-validate the token models (every model that takes the shape when none is named) and print the board."""
+def train(folder: Path, competition: str, models: list[str], *, all_models: bool, folds: int, seed: int,
+          metric: str | None, run_name: str | None, model_params: dict[str, Any]) -> None:
+    """Cross-validate the named token models, or with --all every model that takes the shape, and print the board."""
     from kagglekit.cli.common import EngineConsole, console, err_console, user_errors
     from kagglekit.tokens.models import available_models
     from kagglekit.tokens.pipeline import train as train_tokens
 
     names = [m.strip() for value in models for m in value.split(",") if m.strip()]
     with user_errors():
+        if not names and not all_models:
+            raise ConfigError(f"choose models with -m NAME (repeatable) or --all; token models: {', '.join(available_models())}")
         params, ignored = scope_params(model_params, names or available_models())
         if ignored:
             console.print(f"[yellow]warning:[/] no token model takes {', '.join(ignored)}: left out", highlight=False)
@@ -77,16 +79,16 @@ def train(folder: Path, competition: str, models: list[str], *, folds: int, seed
 
 
 def print_board(board: Any, title: str) -> None:
-    from kagglekit.cli.common import console
+    """The token leaderboard at any width (``print_table``: complete cells, the least important columns dropped)."""
+    from kagglekit.cli.common import Column, print_table
 
     score = next(c for c in board.columns if c.startswith("cv_") and not c.endswith("_std"))
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    columns = ["model", score, f"{score}_std", "threshold", "precision", "recall", "entity_f1", "features_s", "fit_s", "status"]
-    for column in columns:
-        table.add_column(column.replace("_", " ").replace(f"{score} std", "±"), justify="left" if column in ("model", "status") else "right")
-    for record in board.to_dict("records"):
-        table.add_row(*(Text(_cell(column, record.get(column))) for column in columns))
-    console.print(table)
+    names = ["model", score, f"{score}_std", "threshold", "precision", "recall", "entity_f1", "features_s", "fit_s", "status"]
+    drops = {"features_s": 6, "entity_f1": 5, "fit_s": 4, "recall": 3, "precision": 2, f"{score}_std": 1}
+    columns = [Column(n.replace("_", " ").replace(f"{score} std", "±"), "left" if n in ("model", "status") else "right",
+                      drop=drops.get(n, 0)) for n in names]
+    rows = [[escape(_cell(n, record.get(n))) for n in names] for record in board.to_dict("records")]
+    print_table(columns, rows, title=title, full="the run's leaderboard.csv")
 
 
 def _cell(column: str, value: Any) -> str:
@@ -165,3 +167,24 @@ def validate(file: Path, folder: Path) -> None:
     with user_errors():
         rows = validate_submission(file, folder)
     console.print(f"[green]ok:[/] {escape(str(file))} matches the layout of {escape(str(folder))} ({rows} rows)", highlight=False)
+
+
+def explore(folder: Path) -> None:
+    """What a token or span competition holds: its layout, sizes, and how often each label tags a token or span."""
+    from collections import Counter
+
+    from kagglekit.cli.common import Column, console, print_table, user_errors
+    from kagglekit.tokens.layout import load
+
+    with user_errors():
+        data = load(folder)
+    console.print(data.describe(), highlight=False)
+    if data.kind == "tokens":
+        counts = Counter(label for sequence in data.train for label in sequence.labels or [])
+        unit = "tokens"
+    else:
+        counts = Counter({"span": sum(len(sequence.spans) for sequence in data.train)})
+        unit = "spans"
+    total = sum(counts.values()) or 1
+    rows = [[escape(str(label)), str(n), f"{n / total:.2%}"] for label, n in counts.most_common()]
+    print_table([Column("label", "left"), Column(unit), Column("share")], rows, title=f"Labels of the training {unit}")
