@@ -75,14 +75,22 @@ def with_settings_params(ctx: typer.Context, param: typer.CallbackParam, values:
 
 @app.command("models")
 def list_models() -> None:
-    """List the registered models and their parameters (set any of them with `train --param KEY=VALUE`)."""
+    """List the registered models, those of token and span competitions too, and their parameters (set any of them with
+    `train --param KEY=VALUE`)."""
     from kagglekit.models import available_models, get_model_class
 
-    table = Table("name", "model", "parameters")
+    from kagglekit.tokens import models as token_models
+
+    table = Table("name", "model", "parameters", title="Models of competitions with answers per row")
     for name in available_models():
         cls = get_model_class(name)
         table.add_row(name, cls.description, ", ".join(cls.param_names()))
     console.print(table)
+    tokens = Table("name", "model", "takes", "parameters", title="Models of token and span competitions")
+    for name in token_models.available_models():
+        cls = token_models.MODELS[name]
+        tokens.add_row(name, cls.description, ", ".join(cls.shapes), ", ".join(cls.defaults))
+    console.print(tokens)
 
 
 @app.command()
