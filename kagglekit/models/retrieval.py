@@ -292,8 +292,8 @@ class Reranker(CatalogueModel):
             self.scorer_.fit(pairs, labels.reshape(-1), task=TaskSpec(BINARY, 2))
 
     def _predict_proba(self, inputs: Inputs) -> np.ndarray:
-        base = self.retriever_.predict(inputs).astype(np.float64)
         retrieved = self.retriever_.similarity(inputs)
+        base = softmax(retrieved.astype(np.float64) / self.retriever_.temperature_, axis=1)
         candidates = top_k_columns(retrieved, self.candidates)
         ranks = np.broadcast_to(np.arange(candidates.shape[1]), candidates.shape)
         scores = self.scorer_.predict(self._pairs(inputs, retrieved, candidates, ranks))[:, 1].reshape(candidates.shape)
