@@ -184,3 +184,13 @@ def test_the_model_pack_carries_prepare_py_and_remakes_the_submission(trained: P
     frame = predict_submission(unpacked, tables.test, sample=tables.sample)
     pd.testing.assert_frame_equal(frame, pd.read_csv(run.submission_path("ensemble_stack")))
     assert load_model(run.fold_model_dir("reranker", None)).predict(tables.test).shape == (len(tables.test), ITEMS)
+
+
+def test_train_refuses_a_bad_catalogue_in_one_line_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_tiny(tmp_path / "data" / CATALOGUE_DEMO)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", CATALOGUE_DEMO, "-m", "tfidf_retriever", "--catalogue", "mapping:Id:Name"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error: --catalogue mapping:Id:Name: no table 'mapping'" in " ".join(result.output.split())  # no 🆔 emoji
+    refused = runner.invoke(app, ["train", CATALOGUE_DEMO, "-m", "baseline"])
+    assert refused.exit_code == 1 and "baseline cannot learn a catalogue task; models that can: tfidf_retriever" in refused.output

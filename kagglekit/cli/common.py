@@ -67,8 +67,9 @@ LOG_WIDTH = 200
 
 def make_console(stderr: bool = False) -> Console:
     """A console whose every print is one line (paths stay whole), and ``LOG_WIDTH`` wide when it writes to a file or
-    pipe; COLUMNS, a terminal's own width and Jupyter's still apply."""
-    made = Console(stderr=stderr, soft_wrap=True)
+    pipe; COLUMNS, a terminal's own width and Jupyter's still apply. No emoji codes: a user's ``--catalogue
+    table:Id:Name`` would print as ``table🆔Name``."""
+    made = Console(stderr=stderr, soft_wrap=True, emoji=False)
     if not made.is_terminal and not made.is_jupyter and "COLUMNS" not in os.environ:
         made.width = LOG_WIDTH
     return made
