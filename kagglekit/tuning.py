@@ -341,7 +341,7 @@ class _Objective:
             if fold and self.setup.deadline is not None and time.time() > self.setup.deadline:
                 trial.set_user_attr("stopped", "time limit")
                 raise optuna.TrialPruned(f"the time limit passed after fold {fold}")
-            model = get_model(name, **cls.job_params(params, fold))
+            model = competition.shape.wrap_model(get_model(name, **cls.job_params(params, fold)))  # as the engine fits it
             train, val = self.fold_index != fold, self.fold_index == fold
             model.fit(inputs[train], y[train], val=(inputs[val], y[val]), task=competition.task_spec)
             scores.append(metric.score(y[val], model.predict(inputs[val])))
