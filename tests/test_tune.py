@@ -235,3 +235,13 @@ def test_train_tune_spends_its_budget_on_the_weighted_ensembles_heaviest_members
     with pytest.raises(ConfigError, match="--tune makes studies .* --defaults ignores them"):
         config(small_demo, tmp_path, ["baseline"], tune="1m", defaults=True)
     assert np.isfinite(second.run.summary(heaviest)["cv_score"])
+
+
+def test_a_multiple_choice_trial_scores_the_model_the_engine_fits(tmp_path: Path) -> None:
+    """Trials wrap each model as the engine does (the option scorer), so a trial's CV is train's for its parameters."""
+    data = demo.write_task_competition("multiple_choice", tmp_path / "data" / "exam", rows=120, test_rows=20)
+    options = dict(data_dir=data, workspace=Workspace(tmp_path), folds=FOLDS, jobs=1)
+    [summary] = tune(TrainConfig.resolve("exam", ["baseline"], False, **options), TuneOptions(trials=2, pruner="none"))
+    result = train(TrainConfig.resolve("exam", ["baseline"], False, **options))
+    assert result.run.summary("baseline")["cv_score"] == pytest.approx(summary.best_value)
+    assert summary.best_value > 0.5  # the pair scorer; a classifier of option letters scores about chance (0.37)
