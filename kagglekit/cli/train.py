@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from kagglekit.cli.common import (
     MODEL_PARAMS_PANEL,
+    Column,
     CategoricalColumnsOption,
     CompetitionArg,
     CompetitionOption,
@@ -31,6 +33,7 @@ from kagglekit.cli.common import (
     parse_jobs,
     parse_param,
     print_leaderboard,
+    print_table,
     user_errors,
 )
 
@@ -248,11 +251,10 @@ def predict(
         if is_token_run(run.directory):
             return token_cli.predict(run.directory, items, model)
         predictions = predict_texts(run, items, model)
-    table = Table("answer", "from", "text", box=box.SIMPLE_HEAD,
-                  caption=f"model {predictions.model}, {predictions.shape.words}; decision tuned on out-of-fold predictions")
-    for p in predictions.rows:
-        table.add_row(p.answer, p.detail, p.text)
-    console.print(table)
+    print_table([Column("answer", "left"), Column("from", "left", wrap=True, drop=1), Column("text", "left", wrap=True)],
+                [[escape(p.answer), escape(p.detail), escape(p.text)] for p in predictions.rows])
+    console.print(f"model {predictions.model}, {predictions.shape.words}; decision tuned on out-of-fold predictions",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()
