@@ -54,7 +54,8 @@ def split_competition(data_dir: Path, target: Path, share: float, seed: int) -> 
 def held_out_score(competition: Competition, submission: pd.DataFrame, truth: pd.DataFrame) -> float:
     """A submission file's score on the held-out labels, with the competition's metric."""
     id_column, targets, metric, shape = competition.id_column, competition.target_columns, competition.metric, competition.shape
-    merged = submission.astype({id_column: str}).merge(truth.astype({id_column: str}), on=id_column, suffixes=("", "_true"))
+    truth = truth.astype({id_column: str}).rename(columns={t: f"{t}_true" for t in targets})
+    merged = submission.astype({id_column: str}).merge(truth, on=id_column)
     if isinstance(shape, Ranked):
         answers = merged[competition.sample.columns[1]].astype(str).str.split()
         return float(np.mean([1 / (row.index(true) + 1) if true in row else 0.0
