@@ -375,6 +375,10 @@ def inference_notebook(competition: str, bundle: str, pack: str, entry: str, run
     exactly the run's ensemble, check the file against the sample and write submission.csv."""
     predict = f'''import tempfile
 
+from kagglekit.logs import quiet_frameworks
+
+quiet_frameworks(verbose=False)  # before the models import TensorFlow: the log holds kagglekit's lines only
+
 from kagglekit.kaggle.inference import find_pack, unpack
 from kagglekit.predict import predict_submission
 from kagglekit.submission import validate_submission
