@@ -46,8 +46,6 @@ class TaskShape:
     guessed_metric: ClassVar[str] = ""
     # Classes are the target's labels and the models give one probability per class.
     has_classes: ClassVar[bool] = False
-    # The target is several columns (labels or values), one prediction column each.
-    per_column: ClassVar[bool] = False
     # Predictions are values in the target's units (a residual is their difference from the truth).
     numeric: ClassVar[bool] = False
     # A majority vote of the members' labels is an ensemble of this shape.
@@ -322,7 +320,6 @@ class MultiLabel(TaskShape):
     words = "multi-label classification"
     model_kind = "multilabel"
     guessed_metric = "column_auc"
-    per_column = True
     soft_pseudo_labels = False
     report_columns = ("column_auc", "logloss")
     leaderboard_columns = ("column_auc", "logloss")
@@ -388,7 +385,6 @@ class Regression(TaskShape):
     model_kind = "regression"
     guessed_metric = "rmse"
     numeric = True
-    per_column = True
 
 
 @register_shape
