@@ -88,6 +88,16 @@ def test_fetch_skips_a_complete_folder_and_force_downloads_again(kaggle: FakeKag
     assert leftovers(workdir / "data") == [COMP]
 
 
+def test_fetch_skips_a_finished_download_without_train_csv(fake_kaggle: FakeKaggle, workdir: Path) -> None:
+    """A competition shipped as JSON (PII) or essays has no train.csv: its finished download is not fetched again."""
+    files = {"train.json": "[]", "test.json": "[]", "sample_submission.csv": "row_id,document,token,label\n"}
+    fake_kaggle.add_competition("pii", zip_bytes(files))
+    dest = workdir / "data" / "pii"
+    assert competitions.fetch("pii", dest).source == "download"
+    assert competitions.fetch("pii", dest).source == "existing"
+    assert fake_kaggle.count("DownloadDataFiles") == 1
+
+
 def test_fetch_signs_in_with_an_api_token(kaggle: FakeKaggle, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAGGLE_USERNAME")
     monkeypatch.delenv("KAGGLE_KEY")

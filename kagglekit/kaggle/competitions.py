@@ -78,15 +78,16 @@ class SubmissionStatus:
 def fetch(competition: str, dest: Path, *, force: bool = False, timeout: float | None = None) -> FetchResult:
     """Download a competition's files into ``dest``, all or nothing, and record its metadata in kagglekit.json.
 
-    Skips the download when train.csv, test.csv and sample_submission.csv are already in ``dest`` (unless
-    ``force``); inside a Kaggle notebook returns the mounted /kaggle/input folder and downloads nothing.
+    Skips the download (unless ``force``) when an earlier fetch finished there (its kagglekit.json is written last,
+    so the folder is whole whatever files the competition ships: JSON, essays, side tables) or when train.csv,
+    test.csv and sample_submission.csv were put there by hand; inside a Kaggle notebook returns the mounted /kaggle/input folder and downloads nothing.
     ``timeout``: seconds each request may wait for the server [default: $KAGGLEKIT_HTTP_TIMEOUT or 60].
     """
     mounted = _notebook_mount(competition)
     if mounted is not None:
         return FetchResult(competition, mounted, "mount", _recorded_metric(mounted))
     dest = Path(dest)
-    if not force and all((dest / name).is_file() for name in FILES):
+    if not force and ((dest / META_FILE).is_file() or all((dest / name).is_file() for name in FILES)):
         return FetchResult(competition, dest, "existing", _recorded_metric(dest))
     api = signed_in_api(timeout=timeout)
     metadata = {**_competition_metadata(api, competition), "credentials_from": credentials_source(api)}
