@@ -9,6 +9,7 @@ The library surface the CLI and notebooks call::
 """
 
 from kagglekit.tokens import keras_tagger  # noqa: F401  registers bilstm (TensorFlow is imported only when it fits)
+from kagglekit.tokens import transformer_tagger  # noqa: F401  registers transformer (KerasHub only when it fits)
 from kagglekit.tokens.analysis import TextPrediction, TokenReport, errors, predict, report_data, write_errors, write_report
 from kagglekit.tokens.layout import TokenData, TokenLayout, detect, load
 from kagglekit.tokens.pipeline import TokenResult, train
