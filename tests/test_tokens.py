@@ -1,9 +1,11 @@
 """Token and span competitions: layouts recognised from the files, metrics, grouped folds, the pipeline end to end on
-small generated PII- and NBME-layout competitions, submissions and their validation, errors, report and predict."""
+small generated PII-, NBME- and Feedback-layout competitions, submissions and their validation, errors, report and
+predict."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +14,21 @@ import pytest
 
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.tokens import TokenRun, detect, errors, is_token_run, load, predict, report_data, train, validate, write_report
-from kagglekit.tokens.demo import write_nbme_competition, write_pii_competition
+from kagglekit.tokens.demo import write_feedback_competition, write_nbme_competition, write_pii_competition
 from kagglekit.tokens.layout import Sequence, parse_spans, spans_to_labels, tokenize
 from kagglekit.tokens.metrics import (
     char_scores,
     decide,
     entity_f1,
     fbeta,
+    decode_segments,
     get_metric,
+    overlap_counts,
     overlap_f1,
     parse_beta,
+    segment_scores,
     token_spans,
+    tune_segments,
     tune_span_threshold,
     tune_threshold,
 )
@@ -38,6 +44,11 @@ def pii(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
 @pytest.fixture(scope="module")
 def nbme(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     return write_nbme_competition(tmp_path_factory.mktemp("nbme") / "data" / "demo-nbme", notes=40, test_notes=12)
+
+
+@pytest.fixture(scope="module")
+def feedback(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    return write_feedback_competition(tmp_path_factory.mktemp("feedback") / "data" / "demo-feedback", essays=30, test_essays=8)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +89,41 @@ def test_detect_recognises_the_nbme_layout(nbme: tuple[Path, pd.DataFrame]) -> N
     row = next(s for s in data.train if s.spans)
     assert row.query and all(row.text[a:b].strip() for a, b in row.spans)
     assert "B-SPAN" in row.labels  # the tokens under a span are tagged
+
+
+def test_detect_recognises_the_feedback_layout(feedback: tuple[Path, pd.DataFrame]) -> None:
+    layout = detect(feedback[0])
+    assert layout is not None and layout.segments and layout.kind == "tokens"  # every token model takes it
+    assert layout.submission_columns == ("id", "class", "predictionstring") and layout.metric == "overlap_f1"
+    assert layout.describe().startswith("segments: essays of train/ and test/ as whitespace-separated words")
+    data = load(feedback[0])
+    assert "B-Concluding Statement" in data.labels and "I-Claim" in data.labels and data.labels[0] == "O"
+    rows = pd.read_csv(feedback[0] / "train.csv")
+    essay = data.train[0]
+    first = rows[rows["id"] == essay.key].iloc[0]
+    words = [int(i) for i in first["predictionstring"].split()]
+    assert " ".join(essay.tokens[i] for i in words) == first["discourse_text"]  # indices count whitespace words
+    assert essay.labels[words[0]] == f"B-{first['discourse_type']}" and essay.labels[words[-1]] == f"I-{first['discourse_type']}"
+    assert sorted(s.key for s in data.test) == sorted(p.stem for p in (feedback[0] / "test").glob("*.txt"))
+
+
+def test_bad_feedback_rows_name_the_file_row_and_fix(feedback: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    folder = tmp_path / "fb"
+    shutil.copytree(feedback[0], folder)
+    rows = pd.read_csv(folder / "train.csv")
+    essay = rows["id"].iloc[3]
+    words = len((folder / "train" / f"{essay}.txt").read_text().split())
+    rows.loc[3, "predictionstring"] = f"{words - 1} {words}"
+    rows.to_csv(folder / "train.csv", index=False)
+    with pytest.raises(DataError, match=rf"train.csv row 3 \(id {essay}, discourse_id \d+\): predictionstring index {words} "
+                                        rf"is past the end of train/{essay}.txt \({words} words"):
+        load(folder)
+    rows.loc[3, "predictionstring"] = "0 1"
+    rows.to_csv(folder / "train.csv", index=False)
+    (folder / "train" / f"{essay}.txt").unlink()
+    first = int(np.flatnonzero(rows["id"] == essay)[0])
+    with pytest.raises(DataError, match=rf"train.csv row {first} .*no essay train/{essay}.txt; add the essay's text"):
+        load(folder)
 
 
 def test_detect_reads_json_lines_and_leaves_row_competitions_alone(tmp_path: Path) -> None:
@@ -179,6 +225,34 @@ def test_feedback_overlap_f1_matches_at_half_of_each_side() -> None:
     pred = [("e1", "Claim", "1 2 3 4 5"), ("e1", "Lead", "11 12 13"), ("e2", "Claim", "5 6")]
     # Claim: "1 2 3 4 5" covers 3/4 of the truth and 3/5 of itself (a match); Lead: 1/3 of itself (no match)
     assert overlap_f1(true, pred) == pytest.approx((1.0 + 0.0) / 2)
+
+
+def test_overlap_f1_follows_the_hosts_matching_rule() -> None:
+    """Kaggle's notebook: each true segment with a potential match is a TP and takes the prediction of largest
+    overlap; predictions it leaves are FPs, even where they also overlap it by half; the macro is over true classes."""
+    true = [("e1", "Claim", "0 1 2 3"), ("e1", "Claim", "0 1 2 3")]  # a repeated true segment counts once
+    pred = [("e1", "Claim", "0 1 2"), ("e1", "Claim", "1 2 3 4 5"), ("e1", "Lead", "0 1")]  # Lead: no true Lead
+    assert overlap_counts(true, pred) == {"Claim": (1, 1, 0)}
+    assert overlap_f1(true, pred) == pytest.approx(1 / (1 + 0.5))
+    # one prediction half inside each of two true segments is the best match of both: two TPs
+    two = [("e1", "Claim", "0 1"), ("e1", "Claim", "2 3")]
+    assert overlap_counts(two, [("e1", "Claim", "1 2")]) == {"Claim": (2, 0, 0)}
+    assert overlap_counts(two, [("e2", "Claim", "0 1")]) == {"Claim": (0, 1, 2)}  # another essay's words never match
+
+
+def test_segments_are_decoded_and_scored_as_feedback_does() -> None:
+    labels = ["O", "B-Claim", "B-Lead", "I-Claim", "I-Lead"]
+    decided = np.array([2, 4, 4, 0, 1, 3, 1, 3, 3, 0, 3])
+    assert decode_segments(decided, labels) == [("Lead", (0, 1, 2)), ("Claim", (4, 5)), ("Claim", (6, 7, 8)), ("Claim", (10,))]
+    assert decode_segments(decided, labels, {"Claim": 2}) == [("Lead", (0, 1, 2)), ("Claim", (4, 5)), ("Claim", (6, 7, 8))]
+    essay = Sequence("e", "e", ["w"] * 11, np.zeros((11, 2), dtype=np.int64), "",
+                     segments=[("Lead", (0, 1, 2)), ("Claim", (4, 5)), ("Claim", (6, 7, 8))])
+    proba = np.eye(len(labels))[decided] * 0.9 + 0.02
+    # the one-word Claim at the end is a false positive unless the tuned minimum length drops it
+    assert segment_scores([essay], [proba], labels, {"threshold": 0.5, "min_words": {}})["overlap_f1"] == pytest.approx(
+        (1.0 + 2 / (2 + 0.5)) / 2)
+    decision, score = tune_segments([essay], [proba], labels)
+    assert score == 1.0 and decision["min_words"]["Claim"] == 2
 
 
 def test_folds_keep_a_note_s_rows_together(nbme: tuple[Path, pd.DataFrame]) -> None:
@@ -331,3 +405,49 @@ def test_the_commands_dispatch_token_competitions(tmp_path: Path) -> None:
     assert "30 training and 6 test documents" in " ".join(explored.output.split())
     unnamed = runner.invoke(app, ["train", "demo-pii"])
     assert unnamed.exit_code == 1 and "choose models with -m NAME (repeatable) or --all; token models:" in unnamed.output
+
+
+def test_feedback_layout_runs_end_to_end_from_the_commands(feedback: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """train -> ensemble.csv -> validate, then errors, report, predict and explore, as a user types them."""
+    from typer.testing import CliRunner
+
+    from kagglekit.cli import app
+
+    shutil.copytree(feedback[0], tmp_path / "data" / "demo-feedback")
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "demo-feedback", "-m", "lookup,crf", "--folds", "2"])
+    assert trained.exit_code == 0, trained.output
+    assert "segments: essays of train/ and test/" in " ".join(trained.output.split())
+    run = TokenRun(tmp_path / "runs" / "demo-feedback" / "k2-seed42")
+    assert run.metric.name == "overlap_f1" and set(run.summary("crf")["decision"]["min_words"]) >= {"Claim", "Evidence"}
+    assert run.summary("crf")["cv_score"] > run.summary("lookup")["cv_score"] + 0.2
+    submission = tmp_path / "submissions" / "demo-feedback" / "ensemble.csv"
+    frame = pd.read_csv(submission)
+    assert list(frame.columns) == ["id", "class", "predictionstring"] and len(frame) > 0
+    truth = list(feedback[1].itertuples(index=False, name=None))
+    assert overlap_f1(truth, list(frame.itertuples(index=False, name=None))) > 0.7  # held-out essays
+    checked = runner.invoke(app, ["validate", "submissions/demo-feedback/ensemble.csv"])
+    assert checked.exit_code == 0 and "ok:" in checked.output, checked.output
+    essay = (feedback[0] / "test" / f"{feedback[1]['id'].iloc[0]}.txt").read_text()
+    for command in (["errors", "demo-feedback", "--top", "2"], ["report", "demo-feedback"], ["explore", "demo-feedback"],
+                    ["predict", "demo-feedback", essay]):
+        shown = runner.invoke(app, command)
+        assert shown.exit_code == 0, (command, shown.output)
+    assert "Position" in shown.output  # the essay's segments, labelled
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("{id},Claim,0 99999", "index 99999 is past the end of test/{id}.txt"),
+    ("{id},Shoe,0 1", "'Shoe' is not a discourse type of the training data"),
+    ("NOPE,Claim,0 1", "'NOPE' is not an essay of test/"),
+    ("{id},Claim,", "is not word indices"),
+])
+def test_validate_rejects_bad_feedback_submissions(feedback: tuple[Path, pd.DataFrame], tmp_path: Path, row: str,
+                                                   message: str) -> None:
+    essay = feedback[1]["id"].iloc[0]
+    path = tmp_path / "sub.csv"
+    path.write_text(f"id,class,predictionstring\n{essay},Lead,0 1 2\n{row.format(id=essay)}\n")
+    with pytest.raises(DataError, match=message.format(id=essay)):
+        validate(path, feedback[0])
+    path.write_text(f"id,class,predictionstring\n{essay},Lead,0 1 2\n")
+    assert validate(path, feedback[0]) == 1

@@ -176,7 +176,8 @@ def predict(run: TokenRun, text: str, name: str | None = None, query: str = "") 
     name = name or run.best()
     summary = run.summary(name)
     members, weights = summary.get("members", [name]), summary.get("weights", [1.0])
-    tokens, offsets = tokenize(text, run.kind)
+    segments = bool(run.manifest.get("layout", {}).get("essay_folders"))  # Feedback: words split on whitespace
+    tokens, offsets = tokenize(text, "segments" if segments else run.kind)
     sequence = Sequence("text", "text", tokens, offsets, text, query)
     proba = np.zeros((len(tokens), len(run.labels)))
     for member, weight in zip(members, weights):
@@ -187,14 +188,15 @@ def predict(run: TokenRun, text: str, name: str | None = None, query: str = "") 
     labels = run.labels
     spans: list[LabelledSpan] = []
     current: list[int] = []
+    minimum = summary.get("decision", {}).get("min_words", {})  # a segments run drops segments too short for their class
 
     def close() -> None:
-        if current:
+        tag = labels[decided[current[0]]] if current else OUTSIDE
+        if current and len(current) >= minimum.get(tag[2:] if tag[:2] in ("B-", "I-") else tag, 1):
             start, end = int(offsets[current[0], 0]), int(offsets[current[-1], 1])
-            tag = labels[decided[current[0]]]
             spans.append(LabelledSpan(start, end, tag[2:] if tag[:2] in ("B-", "I-") else tag,
                                       float(np.mean(1.0 - proba[current, 0])), text[start:end]))
-            current.clear()
+        current.clear()
 
     for i, index in enumerate(decided):
         tag = labels[index]

@@ -5,7 +5,11 @@ labels) where context decides: a student's name is PII, a cited author's or teac
 not; e-mails, URLs, phone numbers, ids, addresses and user names appear in several written forms.
 ``nbme``: patient notes in NBME's layout (patient_notes.csv, features.csv, train.csv with character spans, test.csv)
 where the span depends on the feature asked for, and a negated mention ("denies fever") is not an answer.
-Both are deterministic for a seed; the test documents' answers are returned for held-out scoring, never written
+``feedback``: student essays in Feedback Prize's layout (train.csv of segments with word-index predictionstrings,
+train/{id}.txt and test/{id}.txt, a sample of one row per segment) where cue words mostly decide a segment's type
+("For example" opens Evidence, "However" a Rebuttal), with noise: cues left out, cues in unlabelled sentences,
+openers shared by two types, and typos.
+All are deterministic for a seed; the test documents' answers are returned for held-out scoring, never written
 into the competition folder.
 """
 
@@ -22,6 +26,7 @@ from kagglekit.io import atomic_path, write_text
 
 PII_NAME = "demo-pii"
 NBME_NAME = "demo-nbme"
+FEEDBACK_NAME = "demo-feedback"
 
 FIRST = ["Maria", "James", "Aisha", "Wei", "Lucas", "Sofia", "Omar", "Elena", "Daniel", "Priya", "Kenji", "Fatima",
          "Noah", "Chloe", "Mateo", "Hannah", "Ravi", "Grace", "Ivan", "Amara", "Jonas", "Leila", "Tomas", "Nadia"]
@@ -210,6 +215,137 @@ def write_nbme_competition(directory: Path | str, notes: int = 200, test_notes: 
     _write_csv(directory / "sample_submission.csv", pd.DataFrame({"id": test["id"], "location": ""}))
     solution = pd.DataFrame({"id": test["id"], "location": [";".join(spans) for spans in test["location"]]})
     return directory, solution
+
+
+ESSAY_TOPICS = [  # (topic, stance, reasons, counterclaims)
+    ("phones in school", "students should be allowed to use phones at school",
+     ["phones help students look up information quickly", "parents can reach their children in an emergency",
+      "students can use apps to organize their homework"], ["phones distract students during class"]),
+    ("online classes", "schools should offer classes online",
+     ["students can learn at their own pace", "nobody has to travel to school on snowy days",
+      "shy students can ask questions in the chat"], ["students miss their friends when they learn at home"]),
+    ("community service", "community service should be required for every student",
+     ["helping others teaches responsibility", "students meet people from their neighborhood",
+      "volunteering looks good on a college application"], ["students are already too busy with homework"]),
+    ("the four day school week", "a four day school week would be better for students",
+     ["students would have more time to rest", "schools would save money on buses and electricity",
+      "teachers could plan better lessons"], ["a longer school day makes students tired"]),
+    ("driverless cars", "driverless cars should not be allowed on our roads",
+     ["the software can fail without any warning", "drivers stop paying attention to the road",
+      "nobody knows who is responsible after a crash"], ["driverless cars could reduce traffic"]),
+]
+CUES = {  # discourse type -> how a student opens it (some openers are shared, so the cue alone does not decide)
+    "Lead": ["Have you ever thought about {topic}?", "Imagine a day without {topic}.", "Many people talk about {topic} these days."],
+    "Position": ["I believe that {stance}.", "In my opinion {stance}.", "I think {stance}."],
+    "Claim": ["First, {reason}.", "Another reason is that {reason}.", "Also, {reason}.", "Second, {reason}."],
+    "Evidence": ["For example, {story}", "For instance, {story}", "According to a study, {fact}", "Also, {story}"],
+    "Counterclaim": ["Some people say that {counter}.", "Others argue that {counter}.", "It is true that {counter}."],
+    "Rebuttal": ["However, {rebuttal}.", "But {rebuttal}.", "Even so, {rebuttal}."],
+    "Concluding Statement": ["In conclusion, {stance}.", "To sum up, {stance}.", "Overall, {stance}."],
+}
+STORIES = ["my cousin used it last year and her grades went up. She told me it was the best change her school made.",
+           "when my friend tried it he had more time for his family. He said he felt less stressed every week.",
+           "a teacher at my school said that her students were happier. They also turned in more of their work.",
+           "my neighbor works at a hospital and sees this every day. She says most people do not think about it."]
+FACTS = ["most students in the survey said it helped them. The numbers were higher than anyone expected.",
+         "schools that tried it saw better attendance. Some of them kept it for many years."]
+REBUTTALS = ["this problem is small compared to the benefits", "students can learn to handle it with some rules",
+             "the schools that tried it did not see this problem"]
+ESSAY_FILLER = ["I think about this a lot when I walk to school.", "This is something my family talks about at dinner.",
+                "There are many sides to this.", "My teacher asked us to write about it.", "It is a big question for everyone.",
+                "For example, some of my friends have not decided yet.", "However, I have a lot of homework this week."]
+
+
+def _typo(word: str, rng: np.random.Generator) -> str:
+    """A student's slip: a letter dropped, or a word in lower case."""
+    if len(word) > 3 and rng.random() < 0.5:
+        i = int(rng.integers(1, len(word) - 1))
+        return word[:i] + word[i + 1:]
+    return word.lower()
+
+
+def _essay(rng: np.random.Generator) -> list[tuple[str, str | None]]:
+    """One essay as (sentence, discourse type or None) pieces, "\n\n" between paragraphs."""
+    topic, stance, reasons, counters = ESSAY_TOPICS[int(rng.integers(len(ESSAY_TOPICS)))]
+
+    def piece(kind: str, **fill: str) -> tuple[str, str | None]:
+        opener = str(rng.choice(CUES[kind]))
+        if rng.random() < 0.12:  # the cue is left out: the words have to tell the type
+            opener = "{" + opener.split("{", 1)[1]
+            fill = {k: v[:1].upper() + v[1:] for k, v in fill.items()}
+        sentence = opener.format(topic=topic, stance=stance, **fill)
+        if not sentence.endswith((".", "?")):
+            sentence += "."
+        return sentence, kind
+
+    pieces: list[tuple[str, str | None]] = []
+    if rng.random() < 0.8:
+        pieces.append(piece("Lead"))
+    pieces.append(piece("Position"))
+    pieces.append(("\n\n", None))
+    for reason in rng.choice(reasons, size=int(rng.integers(1, 4)), replace=False):
+        pieces.append(piece("Claim", reason=str(reason)))
+        if rng.random() < 0.7:
+            pieces.append(piece("Evidence", story=str(rng.choice(STORIES)), fact=str(rng.choice(FACTS))))
+        if rng.random() < 0.3:
+            pieces.append((str(rng.choice(ESSAY_FILLER)), None))
+        pieces.append(("\n\n", None))
+    if rng.random() < 0.35:
+        pieces.append(piece("Counterclaim", counter=str(rng.choice(counters))))
+        if rng.random() < 0.8:
+            pieces.append(piece("Rebuttal", rebuttal=str(rng.choice(REBUTTALS))))
+        pieces.append(("\n\n", None))
+    if rng.random() < 0.4:
+        pieces.append((str(rng.choice(ESSAY_FILLER)), None))
+    if rng.random() < 0.85:
+        pieces.append(piece("Concluding Statement"))
+    return pieces
+
+
+def feedback_essays(n: int, seed: int = 42) -> list[tuple[str, str, list[tuple[str, tuple[int, ...], int, int]]]]:
+    """``n`` essays as (id, text, segments), each segment (type, word indices, start and end character)."""
+    rng = np.random.default_rng(seed)
+    essays = []
+    for _ in range(n):
+        key = f"{int(rng.integers(16**11, 16**12)):012X}"
+        text, words, segments = "", 0, []
+        for sentence, kind in _essay(rng):
+            if sentence == "\n\n":
+                text = text.rstrip(" ") + "\n\n"
+                continue
+            tokens = [_typo(w, rng) if rng.random() < 0.03 else w for w in sentence.split()]
+            start = len(text)
+            text += " ".join(tokens) + " "
+            if kind is not None:
+                segments.append((kind, tuple(range(words, words + len(tokens))), start, len(text) - 1))
+            words += len(tokens)
+        essays.append((key, text.strip(), segments))
+    return essays
+
+
+def write_feedback_competition(directory: Path | str, essays: int = 200, test_essays: int = 50,
+                               seed: int = 42) -> tuple[Path, pd.DataFrame]:
+    """A Feedback-layout competition folder; returns it and the test essays' true segments (id, class,
+    predictionstring), the hidden answers."""
+    directory = Path(directory)
+    rows, discourse_id = [], 1_600_000_000_000
+    for key, text, segments in feedback_essays(essays, seed):
+        write_text(directory / "train" / f"{key}.txt", text)
+        numbers: dict[str, int] = {}
+        for kind, words, start, end in segments:
+            numbers[kind] = numbers.get(kind, 0) + 1
+            discourse_id += 1
+            rows.append({"id": key, "discourse_id": discourse_id, "discourse_start": start, "discourse_end": end,
+                         "discourse_text": text[start:end], "discourse_type": kind,
+                         "discourse_type_num": f"{kind} {numbers[kind]}", "predictionstring": " ".join(map(str, words))})
+    _write_csv(directory / "train.csv", pd.DataFrame(rows))
+    solution = []
+    for key, text, segments in feedback_essays(test_essays, seed + 1):
+        write_text(directory / "test" / f"{key}.txt", text)
+        solution += [{"id": key, "class": kind, "predictionstring": " ".join(map(str, words))} for kind, words, _, _ in segments]
+    solution_frame = pd.DataFrame(solution)
+    _write_csv(directory / "sample_submission.csv", solution_frame.head(2).assign(predictionstring="1 2 3 4 5"))
+    return directory, solution_frame
 
 
 def _write_json(path: Path, records: list[dict[str, Any]]) -> None:

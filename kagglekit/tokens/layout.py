@@ -5,6 +5,12 @@ Two layouts are recognised from the files alone:
 - **tokens** (PII Data Detection): ``train.json``/``test.json`` (records, or JSON lines, or a CSV whose list columns
   hold JSON lists), one document per record with a list of tokens and, in train, a list of labels of the same
   length; the sample has one row per predicted token (``row_id, document, token, label``).
+- **segments** (Feedback Prize - Evaluating Student Writing): ``train.csv`` with one row per labelled segment
+  (``id, discourse_type, predictionstring``: the segment's word indices, words being the essay split on
+  whitespace), the essays in ``train/{id}.txt`` and ``test/{id}.txt``; each essay becomes a token sequence of its
+  words with BIO labels per discourse type (``B-Claim``, ``I-Claim``, ..., ``O`` outside every segment), and the
+  sample has one row per predicted segment (``id, class, predictionstring``). Its kind is ``tokens`` (every token
+  model takes it); ``TokenLayout.segments`` tells the metric and the submission apart.
 - **spans** (NBME): a CSV whose target column holds character spans (``"696 724;733 739"`` or
   ``"['696 724', '733 739']"``), its text either in the row or in another CSV joined on a shared key
   (``patient_notes.csv`` on ``pn_num``), and any other short text joined the same way (``features.csv``'s
@@ -35,8 +41,11 @@ TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")  # how span competitions' texts are s
 # how a new text is split for a token competition: spaCy-like, whitespace-separated words with leading and trailing
 # punctuation split off, so an e-mail or URL stays one token as in PII's data
 WORD_PATTERN = re.compile(r"[(\[\"']|[^\s(\[\"']+?(?=[.,;:!?)\]\"']*(?:\s|$))|[.,;:!?)\]\"']")
+WORDS = re.compile(r"\S+")  # a Feedback essay's words: its predictionstring indices count them
 SPANS = re.compile(r"^\s*(\d+\s+\d+\s*(;\s*\d+\s+\d+\s*)*)?$")
 SPAN_CHECK_ROWS = 200  # rows read to recognise a span column
+SEGMENT_COLUMNS = ("id", "discourse_type", "predictionstring")  # what marks a train.csv as Feedback's
+OVERLAP_METRIC = "overlap_f1"  # Feedback's score: the metric a segments layout is run with unless told otherwise
 DETECT_ROWS = 5000  # rows of a CSV read to recognise its layout (a shared key's most specific column among them)
 
 
@@ -60,10 +69,26 @@ class TokenLayout:
     joins: tuple[tuple[str, str], ...] = ()  # (file name, key column) joined onto train and test
     submission_columns: tuple[str, ...] = ()
     metric: str | None = None  # Kaggle's metric name from kagglekit.json, when fetch recorded it
+    essay_folders: tuple[str, ...] = ()  # segments: the folders of {id}.txt essays, train's then test's
+
+    @property
+    def segments(self) -> bool:
+        """Feedback's layout: word-index segments of essays, a row per predicted segment in the submission."""
+        return bool(self.essay_folders)
+
+    def files(self) -> list[Path]:
+        """Every file the sequences are read from (a run's fingerprint hashes them): the essays of a segments layout."""
+        files = [self.train_file, *(self.directory / name for name, _ in self.joins)]
+        if not self.segments:
+            return [files[0], self.test_file, *files[1:]]
+        return files + [path for folder in self.essay_folders for path in sorted((self.directory / folder).glob("*.txt"))]
 
     def describe(self) -> str:
         """One line for the user, as the inputs line of a row-per-answer competition."""
-        if self.kind == "tokens":
+        if self.segments:
+            parts = [f"segments: essays of {'/ and '.join(self.essay_folders)}/ as whitespace-separated words, BIO labels per "
+                     f"{self.labels_column!r} from the word indices in {self.location_column!r}, essays by {self.id_column!r}"]
+        elif self.kind == "tokens":
             parts = [f"tokens: one label per token of {self.tokens_column!r} (labels {self.labels_column!r}), "
                      f"documents by {self.id_column!r}"]
             if self.whitespace_column:
@@ -96,6 +121,7 @@ class Sequence:
     query: str = ""
     labels: list[str] | None = None  # BIO labels, one per token (train only)
     spans: list[tuple[int, int]] = field(default_factory=list)  # spans layout: the true character spans
+    segments: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # segments layout: (class, word indices)
 
 
 @dataclass
@@ -116,8 +142,9 @@ class TokenData:
     def describe(self) -> str:
         n_tokens = sum(len(s.tokens) for s in self.train)
         entities = sorted({label[2:] if label[:2] in ("B-", "I-") else label for label in self.labels if label != OUTSIDE})
+        unit = "essays" if self.layout.segments else "documents" if self.kind == "tokens" else "rows"
         return (f"{self.layout.describe()}\n{len(self.train)} training and {len(self.test)} test "
-                f"{'documents' if self.kind == 'tokens' else 'rows'}, {n_tokens} training tokens, "
+                f"{unit}, {n_tokens} training tokens, "
                 f"{len(entities)} entity types: {', '.join(entities)}")
 
 
@@ -226,6 +253,9 @@ def detect(directory: Path | str) -> TokenLayout | None:
     records only once it has found a file named like a token or span competition's.
     """
     directory = Path(directory)
+    segments = _detect_segments(directory)
+    if segments is not None:
+        return segments
     train_file, test_file = _find(directory, "train"), _find(directory, "test")
     if train_file is None or test_file is None:
         return None
@@ -239,6 +269,21 @@ def detect(directory: Path | str) -> TokenLayout | None:
     if train_file.suffix == ".csv":
         return _detect_spans(directory, train, train_file, test_file, sample_file, sample, metric)
     return None
+
+
+def _detect_segments(directory: Path) -> TokenLayout | None:
+    """Feedback's layout: train.csv with id, discourse_type and predictionstring beside a train/ folder of essays."""
+    train_file = directory / "train.csv"
+    if not train_file.is_file() or not (directory / "train").is_dir():
+        return None
+    columns = read_table(train_file, rows=1).columns
+    if not all(c in columns for c in SEGMENT_COLUMNS):
+        return None
+    sample_file = directory / "sample_submission.csv"
+    submission = tuple(read_table(sample_file, rows=1).columns) if sample_file.is_file() else ("id", "class", "predictionstring")
+    return TokenLayout("tokens", directory, train_file, directory / "test", sample_file if sample_file.is_file() else None,
+                       "id", None, labels_column="discourse_type", location_column="predictionstring",
+                       submission_columns=submission, metric=OVERLAP_METRIC, essay_folders=("train", "test"))
 
 
 def _detect_tokens(directory: Path, train: pd.DataFrame, train_file: Path, test_file: Path, sample_file: Path | None,
@@ -337,7 +382,11 @@ def load(directory: Path | str, name: str | None = None, layout: TokenLayout | N
         raise DataError(f"{directory} holds no token or span competition: expected train.json/test.json with token and "
                         "label lists per document, or a CSV with a character-span column (\"696 724;733 739\")")
     sample = read_table(layout.sample_file) if layout.sample_file else None
-    if layout.kind == "tokens":
+    if layout.segments:
+        train, test = _segment_sequences(layout), _essay_sequences(layout, layout.test_file)
+        found = sorted({kind for s in train for kind, _ in s.segments})
+        labels = [OUTSIDE] + sorted(f"{prefix}-{kind}" for kind in found for prefix in "BI")
+    elif layout.kind == "tokens":
         train = _token_sequences(read_table(layout.train_file), layout, layout.train_file.name, labelled=True)
         test = _token_sequences(read_table(layout.test_file), layout, layout.test_file.name, labelled=False)
         found = {label for s in train for label in s.labels or []}
@@ -405,9 +454,11 @@ def _plain(value: Any) -> str | int:
 
 
 def tokenize(text: str, kind: str = "spans") -> tuple[list[str], np.ndarray]:
-    """Tokens with their character offsets: words and punctuation marks for a span competition's texts, or
-    whitespace-separated words with their punctuation split off for a token competition's new texts."""
-    matches = list((TOKEN_PATTERN if kind == "spans" else WORD_PATTERN).finditer(text))
+    """Tokens with their character offsets: words and punctuation marks for a span competition's texts,
+    whitespace-separated words with their punctuation split off for a token competition's new texts, or the
+    whitespace-separated words themselves for a segments (Feedback) competition's."""
+    pattern = TOKEN_PATTERN if kind == "spans" else WORDS if kind == "segments" else WORD_PATTERN
+    matches = list(pattern.finditer(text))
     offsets = np.array([m.span() for m in matches], dtype=np.int64).reshape(-1, 2)
     return [m.group() for m in matches], offsets
 
@@ -460,3 +511,56 @@ def _span_sequences(layout: TokenLayout, path: Path, *, labelled: bool) -> list[
         group = str(record[layout.group_column]) if layout.group_column else text
         sequences.append(Sequence(key, group, tokens, offsets, text, query, labels, spans))
     return sequences
+
+
+def _essay(path: Path, key: str) -> Sequence:
+    """An essay as its whitespace-separated words (Feedback's predictionstring indices count these)."""
+    text = path.read_text(encoding="utf-8")
+    matches = list(WORDS.finditer(text))
+    offsets = np.array([m.span() for m in matches], dtype=np.int64).reshape(-1, 2)
+    return Sequence(key, key, [m.group() for m in matches], offsets, text)
+
+
+def _essay_sequences(layout: TokenLayout, folder: Path) -> list[Sequence]:
+    """Every {id}.txt of a folder, in id order (the test essays: the submission names them)."""
+    if not folder.is_dir():
+        raise DataError(f"{layout.directory} has train.csv and train/ but no {folder.name}/ folder of essays: put the test "
+                        f"essays there as {folder.name}/ID.txt")
+    return [_essay(path, path.stem) for path in sorted(folder.glob("*.txt"))]
+
+
+def _segment_sequences(layout: TokenLayout) -> list[Sequence]:
+    """The training essays with their segments (one train.csv row each) and BIO labels per word."""
+    frame = read_table(layout.train_file)
+    file, ids, kinds, words = layout.train_file.name, layout.id_column, layout.labels_column, layout.location_column
+    folder = layout.directory / layout.essay_folders[0]
+    essays: dict[str, Sequence] = {}
+    for row, record in enumerate(frame.to_dict("records")):
+        key = str(record[ids])
+        where = f"{file} row {row} (id {key}" + (f", discourse_id {record['discourse_id']}" if "discourse_id" in record else "") + ")"
+        if key not in essays:
+            path = folder / f"{key}.txt"
+            if not path.is_file():
+                raise DataError(f"{where}: no essay {folder.name}/{key}.txt; add the essay's text there or drop its rows")
+            essays[key] = _essay(path, key)
+        essay = essays[key]
+        try:
+            indices = tuple(sorted({int(w) for w in str(record[words]).split()}))
+        except ValueError:
+            raise DataError(f"{where}: {words} {record[words]!r} is not word indices like \"0 1 2\"; fix the row") from None
+        if not indices or indices[0] < 0:
+            raise DataError(f"{where}: {words} {record[words]!r} names no word (indices count from 0); fix or drop the row")
+        if indices[-1] >= len(essay.tokens):
+            raise DataError(f"{where}: {words} index {indices[-1]} is past the end of {folder.name}/{key}.txt "
+                            f"({len(essay.tokens)} words, 0 to {len(essay.tokens) - 1}); the indices count the essay's "
+                            "whitespace-separated words: fix the row or replace the essay with the one it was labelled on")
+        if not isinstance(record[kinds], str) or not record[kinds].strip():
+            raise DataError(f"{where}: no {kinds}; give each segment its class (Claim, Evidence, ...) or drop the row")
+        essay.segments.append((record[kinds].strip(), indices))
+    for essay in essays.values():
+        essay.labels = [OUTSIDE] * len(essay.tokens)
+        for kind, indices in essay.segments:
+            for rank, i in enumerate(indices):  # a word in two segments keeps the first one's label
+                if essay.labels[i] == OUTSIDE:
+                    essay.labels[i] = f"{'B' if rank == 0 else 'I'}-{kind}"
+    return list(essays.values())

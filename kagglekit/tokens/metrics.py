@@ -2,7 +2,8 @@
 
 - micro F-beta over (document, token, label) triples, beta read from Kaggle's metric name (PII: 5);
 - entity F1 in the CoNLL sense, from ``seqeval`` (the field's standard scorer, not a hand-written one);
-- character micro F1 over (row, character) pairs (NBME).
+- character micro F1 over (row, character) pairs (NBME);
+- Feedback Prize's overlap F1 over (essay, class, word indices) segments, macro over classes.
 
 Every model gives per-token probabilities over the label set (``O`` first); the decision marks a token as an
 entity when its non-O probability reaches a threshold and gives it the likeliest non-O label. The threshold is
@@ -27,11 +28,13 @@ BETA = re.compile(r"beta\s*[=:]?\s*(\d+(?:\.\d+)?)|(?<![a-z])f[-_ ]?(\d+(?:\.\d+
 class TokenMetric:
     """The competition's score: micro F-beta over token triples, or character F1 over spans."""
 
-    name: str  # f5, f1, char_f1
+    name: str  # f5, f1, char_f1, overlap_f1
     beta: float
-    kind: str  # tokens or spans
+    kind: str  # tokens, spans or segments
 
     def describe(self) -> str:
+        if self.kind == "segments":
+            return "Feedback overlap F1: per class F1 of segments matched at >= 50% overlap both ways, macro over classes"
         if self.kind == "spans":
             return "character micro F1 over (row, character)"
         return f"micro F{self.beta:g} over (document, token, label)"
@@ -47,7 +50,9 @@ def parse_beta(name: str) -> float | None:
 
 def get_metric(kind: str, name: str | None = None) -> TokenMetric:
     """The metric for a shape from a name (the option, or Kaggle's metadata); the default is F5 for tokens
-    (PII's) and character F1 for spans (NBME's)."""
+    (PII's) and character F1 for spans (NBME's); a name with "overlap" (Feedback's layout) scores word-index segments."""
+    if kind == "tokens" and name and "overlap" in name.lower():
+        return TokenMetric("overlap_f1", 1.0, "segments")
     if kind == "spans":
         if name and "char" not in name.lower() and parse_beta(name) not in (None, 1.0):
             raise ConfigError(f"metric {name!r} does not score spans: a span competition is scored with char_f1 "
@@ -196,35 +201,184 @@ def tune_span_threshold(sequences: list[Sequence], proba: list[np.ndarray]) -> t
     return float(THRESHOLDS[best]), float(scores[best])
 
 
-
 # --- word-index segments (Feedback Prize) --------------------------------------------------------------------------
+
+SEGMENT_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # P(non-O) thresholds tried for segments
+MIN_WORDS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25)  # minimum segment lengths tried per class
+
+
+def overlap_counts(true: list[tuple[str, str, str]], pred: list[tuple[str, str, str]]) -> dict[str, tuple[int, int, int]]:
+    """(TP, FP, FN) per class of the true segments, by Feedback Prize's rule (its host's scoring notebook).
+
+    Segments are (essay id, class, predictionstring). A prediction and a true segment of the same essay and class
+    are a potential match when their common words are at least half of each. Every true segment with a potential
+    match is a TP (one with none a FN), and takes the prediction with the largest of the two overlaps; predictions
+    taken by no true segment are FPs. True segments repeated word for word count once, as the host's groupby does.
+    """
+    counts = {}
+    for kind in sorted({c for _, c, _ in true}):
+        truth = list(dict.fromkeys((i, frozenset(words.split())) for i, c, words in true if c == kind))
+        by_essay: dict[str, list[tuple[int, set[str]]]] = {}
+        guesses = [(i, set(words.split())) for i, c, words in pred if c == kind]
+        for g, (essay, words) in enumerate(guesses):
+            by_essay.setdefault(essay, []).append((g, words))
+        tp = fn = 0
+        taken = set()
+        for essay, words in truth:
+            best, best_overlap = None, -1.0
+            for g, guess in by_essay.get(essay, []):
+                common = len(guess & words)
+                if guess and words and common / len(words) >= 0.5 and common / len(guess) >= 0.5:
+                    overlap = max(common / len(words), common / len(guess))
+                    if overlap > best_overlap:
+                        best, best_overlap = g, overlap
+            if best is None:
+                fn += 1
+            else:
+                tp += 1
+                taken.add(best)
+        counts[kind] = (tp, len(guesses) - len(taken), fn)
+    return counts
 
 
 def overlap_f1(true: list[tuple[str, str, str]], pred: list[tuple[str, str, str]]) -> float:
-    """Feedback Prize's score over (essay id, class, predictionstring of word indices) segments.
-
-    A prediction matches a true segment of the same essay and class when their overlap is at least half of each;
-    every true segment matches at most one prediction (the best overlapping), and F1 = TP / (TP + (FP + FN) / 2) is
-    averaged over the classes of the true segments.
-    """
-    classes = sorted({c for _, c, _ in true})
-    scores = []
-    for kind in classes:
-        truth = [(i, set(words.split())) for i, c, words in true if c == kind]
-        guesses = [(i, set(words.split())) for i, c, words in pred if c == kind]
-        pairs = []
-        for g, (essay, guess) in enumerate(guesses):
-            for t, (other, words) in enumerate(truth):
-                if essay == other and guess and words:
-                    common = len(guess & words)
-                    if common / len(words) >= 0.5 and common / len(guess) >= 0.5:
-                        pairs.append((common / len(guess | words), g, t))
-        matched_true, matched_guess = set(), set()
-        for _, g, t in sorted(pairs, reverse=True):
-            if g not in matched_guess and t not in matched_true:
-                matched_guess.add(g)
-                matched_true.add(t)
-        tp = len(matched_true)
-        fp, fn = len(guesses) - tp, len(truth) - tp
-        scores.append(tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0)
+    """Feedback Prize's score: F1 = TP / (TP + (FP + FN) / 2) per class (see ``overlap_counts``), averaged over the
+    classes of the true segments."""
+    scores = [tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0 for tp, fp, fn in overlap_counts(true, pred).values()]
     return float(np.mean(scores)) if scores else 0.0
+
+
+def segment_classes(labels: list[str]) -> list[str]:
+    """The segment classes of a BIO (or plain) label set: B-Claim and I-Claim are Claim."""
+    return sorted({label[2:] if label[:2] in ("B-", "I-") else label for label in labels if label != "O"})
+
+
+def _label_arrays(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per label index: its class index (-1 for O), and whether it begins a segment (B-)."""
+    classes = segment_classes(labels)
+    kind = np.array([-1 if label == "O" else classes.index(label[2:] if label[:2] in ("B-", "I-") else label)
+                     for label in labels], dtype=np.int64)
+    return kind, np.array([label.startswith("B-") for label in labels])
+
+
+def _segment_ids(decided: np.ndarray, first: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each token's segment number (-1 outside) and each segment's class index, over flat tokens of many essays
+    (``first`` marks each essay's first token): a B- tag, a change of class or a new essay starts a segment."""
+    kind_of, begins = _label_arrays(labels)
+    kind = kind_of[decided]
+    previous = np.concatenate([[-1], kind[:-1]])
+    previous[first] = -1
+    start = (kind >= 0) & (begins[decided] | (previous != kind))
+    ids = np.cumsum(start) - 1
+    return np.where(kind >= 0, ids, -1), kind[start]
+
+
+def decode_segments(decided: np.ndarray, labels: list[str], min_words: dict[str, int] | None = None
+                    ) -> list[tuple[str, tuple[int, ...]]]:
+    """One essay's (class, word indices) segments from its decided label indices; a segment shorter than its
+    class's minimum (``min_words``, tuned on OOF) is dropped, as Feedback's solutions did."""
+    if not len(decided):
+        return []
+    first = np.zeros(len(decided), dtype=bool)
+    first[0] = True
+    ids, kinds = _segment_ids(decided, first, labels)
+    classes, min_words = segment_classes(labels), min_words or {}
+    segments = []
+    for number, kind in enumerate(kinds):
+        words = tuple(int(i) for i in np.flatnonzero(ids == number))
+        if len(words) >= min_words.get(classes[kind], 1):
+            segments.append((classes[kind], words))
+    return segments
+
+
+class _SegmentMatcher:
+    """Feedback's score of many decisions on one set of essays, at numpy speed: the true segments are laid over the
+    flat tokens once (each word in at most one true segment, as BIO labels hold them), and each decision's
+    predicted segments are matched to them by counting the (predicted, true) pairs of their common tokens."""
+
+    def __init__(self, sequences: list[Sequence], labels: list[str]):
+        self.labels, self.classes = labels, segment_classes(labels)
+        lengths = np.array([len(s.tokens) for s in sequences], dtype=np.int64)
+        self.first = np.zeros(int(lengths.sum()), dtype=bool)
+        self.first[np.concatenate([[0], np.cumsum(lengths)[:-1]])[lengths > 0]] = True
+        self.true_id = np.full(len(self.first), -1, dtype=np.int64)
+        true_class, true_length, base = [], [], 0
+        for sequence, length in zip(sequences, lengths):
+            for kind, words in dict.fromkeys(sequence.segments):
+                self.true_id[base + np.asarray(words, dtype=np.int64)] = len(true_class)
+                true_class.append(self.classes.index(kind) if kind in self.classes else -1)
+                true_length.append(len(words))
+            base += int(length)
+        self.true_class, self.true_length = np.array(true_class, dtype=np.int64), np.array(true_length, dtype=np.int64)
+        self.scored = sorted(set(self.true_class[self.true_class >= 0].tolist()))  # the macro is over true classes
+
+    def pairs(self, decided: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The predicted segments' class and length, and their potential matches: (predicted, true, overlap)."""
+        ids, kinds = _segment_ids(decided, self.first, self.labels)
+        length = np.bincount(ids[ids >= 0], minlength=len(kinds))
+        both = (ids >= 0) & (self.true_id >= 0)
+        n_true = max(len(self.true_class), 1)
+        keys, common = np.unique(ids[both] * n_true + self.true_id[both], return_counts=True)
+        guess, truth = keys // n_true, keys % n_true
+        of_guess, of_truth = common / length[guess], common / self.true_length[truth]
+        match = (kinds[guess] == self.true_class[truth]) & (of_guess >= 0.5) & (of_truth >= 0.5)
+        return kinds, length, guess[match], truth[match], np.maximum(of_guess, of_truth)[match]
+
+    def counts(self, kind: int, minimum: int, pairs: tuple[np.ndarray, ...]) -> tuple[int, int, int]:
+        """(TP, FP, FN) of one class when its predicted segments shorter than ``minimum`` words are dropped."""
+        kinds, length, guess, truth, overlap = pairs
+        kept = length[guess] >= minimum
+        guess, truth, overlap = guess[kept], truth[kept], overlap[kept]
+        mine = self.true_class[truth] == kind
+        guess, truth, overlap = guess[mine], truth[mine], overlap[mine]
+        order = np.lexsort((guess, -overlap, truth))  # per true segment: the largest overlap first
+        firsts = order[np.concatenate([[True], truth[order][1:] != truth[order][:-1]])] if len(order) else order
+        tp = len(firsts)
+        predicted = int(((kinds == kind) & (length >= minimum)).sum())
+        return tp, predicted - len(np.unique(guess[firsts])), int((self.true_class == kind).sum()) - tp
+
+    def score(self, decision: dict, proba: np.ndarray) -> dict[str, float]:
+        """Feedback's score, micro precision and recall over segments at one decision (threshold, min_words)."""
+        pairs = self.pairs(decide(proba, decision["threshold"]))
+        f1s, total = [], np.zeros(3)
+        for kind in self.scored:
+            counts = np.array(self.counts(kind, decision["min_words"].get(self.classes[kind], 1), pairs))
+            total += counts
+            tp, fp, fn = counts
+            f1s.append(tp / (tp + 0.5 * (fp + fn)) if counts.sum() else 0.0)
+        tp, fp, fn = total
+        return {"overlap_f1": float(np.mean(f1s)) if f1s else 0.0, "precision": tp / (tp + fp) if tp + fp else 0.0,
+                "recall": tp / (tp + fn) if tp + fn else 0.0}
+
+    def tune(self, proba: np.ndarray) -> tuple[dict, float]:
+        """The threshold on P(non-O) and each class's minimum segment length with the best score here.
+
+        A class's F1 depends only on its own segments, so at each threshold each class's minimum is chosen alone.
+        """
+        best: tuple[float, dict] = (-1.0, {})
+        for threshold in SEGMENT_THRESHOLDS:
+            pairs = self.pairs(decide(proba, threshold))
+            minimums, f1s = {}, []
+            for kind in self.scored:
+                scores = []
+                for minimum in MIN_WORDS:
+                    tp, fp, fn = self.counts(kind, minimum, pairs)
+                    scores.append(tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0)
+                minimums[self.classes[kind]] = MIN_WORDS[int(np.argmax(scores))]
+                f1s.append(max(scores))
+            score = float(np.mean(f1s)) if f1s else 0.0
+            if score > best[0]:
+                best = (score, {"threshold": float(threshold), "min_words": minimums})
+        return best[1], best[0]
+
+
+def tune_segments(sequences: list[Sequence], proba: list[np.ndarray], labels: list[str]) -> tuple[dict, float]:
+    """The decision with the best Feedback score on these (OOF) essays: ``{"threshold", "min_words": {class: n}}``."""
+    flat = np.concatenate(proba) if proba else np.zeros((0, len(labels)))
+    return _SegmentMatcher(sequences, labels).tune(flat)
+
+
+def segment_scores(sequences: list[Sequence], proba: list[np.ndarray], labels: list[str], decision: dict) -> dict[str, float]:
+    """Feedback's score (``overlap_f1``) and segment precision and recall of these essays at ``decision``."""
+    flat = np.concatenate(proba) if proba else np.zeros((0, len(labels)))
+    return _SegmentMatcher(sequences, labels).score(decision, flat)

@@ -34,8 +34,10 @@ from kagglekit.tokens.metrics import (
     decide,
     entity_f1,
     get_metric,
+    segment_scores,
     token_scores,
     token_spans,
+    tune_segments,
     tune_span_threshold,
     tune_threshold,
 )
@@ -180,6 +182,8 @@ def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, fold_
             return tune_threshold(blend[tokens], y[tokens], token_metric.beta)[1]
         rows = np.unique(owner[tokens])
         parts = split(blend, data.train)
+        if token_metric.kind == "segments":
+            return tune_segments([data.train[i] for i in rows], [parts[i] for i in rows], data.labels)[1]
         return tune_span_threshold([data.train[i] for i in rows], [parts[i] for i in rows])[1]
 
     def fit(tokens: np.ndarray) -> np.ndarray:
@@ -290,7 +294,18 @@ def score(data: TokenData, oof: np.ndarray, y: np.ndarray, fold_of: np.ndarray, 
     each fold scored at the threshold tuned on the other folds, precision, recall and entity F1 at the threshold."""
     folds = int(fold_of.max()) + 1
     token_fold = np.repeat(fold_of, [len(s.tokens) for s in data.train])
-    if token_metric.kind == "tokens":
+    decision: dict[str, Any] = {}
+    if token_metric.kind == "segments":  # Feedback: the threshold and each class's minimum segment length
+        per_sequence = split(oof, data.train)
+        decision, tuned = tune_segments(data.train, per_sequence, data.labels)
+        threshold, fold_scores = decision["threshold"], []
+        for k in range(folds):
+            other, held = list(np.flatnonzero(fold_of != k)), list(np.flatnonzero(fold_of == k))
+            chosen, _ = tune_segments([data.train[i] for i in other], [per_sequence[i] for i in other], data.labels)
+            fold_scores.append(segment_scores([data.train[i] for i in held], [per_sequence[i] for i in held], data.labels,
+                                              chosen)["overlap_f1"])
+        overall = segment_scores(data.train, per_sequence, data.labels, decision)
+    elif token_metric.kind == "tokens":
         threshold, tuned = tune_threshold(oof, y, token_metric.beta)
         fold_scores = []
         for k in range(folds):
@@ -313,7 +328,7 @@ def score(data: TokenData, oof: np.ndarray, y: np.ndarray, fold_of: np.ndarray, 
     predicted = [[data.labels[i] for i in part] for part in split(decided, data.train)]
     return {"metric": token_metric.name, "cv_score": float(np.mean(fold_scores)), "cv_score_std": float(np.std(fold_scores)),
             "fold_scores": [float(s) for s in fold_scores], "oof_score_tuned": tuned, "threshold": threshold,
-            "decision": {"threshold": threshold}, "precision": overall["precision"], "recall": overall["recall"],
+            "decision": decision or {"threshold": threshold}, "precision": overall["precision"], "recall": overall["recall"],
             "entity_f1": entity_f1([s.labels or [] for s in data.train], predicted), "test_from": "refit"}
 
 
@@ -339,7 +354,7 @@ def write_run_submission(token_run: TokenRun, data: TokenData, entry: str, share
               "test_from": summary["test_from"], "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     shared = Path(shared_dir) / f"{file_name or entry}.csv"
     for path in (token_run.submission_path(file_name or entry), shared):
-        write_submission(data, decided, path)
+        write_submission(data, decided, path, summary["decision"])
         validate(path, data=data)
         write_json(record_path(path), record)
     return shared

@@ -36,9 +36,9 @@ TASKS = ("tokens", "spans")
 
 
 def fingerprint(layout: TokenLayout) -> str:
-    """A hash of the files the run's predictions belong to (train, test and any joined file)."""
+    """A hash of the files the run's predictions belong to (train, test, any joined file, a segments layout's essays)."""
     digest = hashlib.sha256()
-    for path in [layout.train_file, layout.test_file, *(layout.directory / name for name, _ in layout.joins)]:
+    for path in layout.files():
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
 

@@ -2,6 +2,7 @@
 
 Tokens (PII): one row per token predicted as an entity, ``row_id, document, token, label`` (in the sample's
 column order). Spans (NBME): one row per sample id, ``location`` holding ``"start end;start end"`` or nothing.
+Segments (Feedback): one row per predicted segment, ``id, class, predictionstring`` (its word indices).
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ import pandas as pd
 from kagglekit.errors import DataError
 from kagglekit.io import atomic_path
 from kagglekit.tokens.layout import OUTSIDE, TokenData, format_spans, load, parse_spans
-from kagglekit.tokens.metrics import token_spans
+from kagglekit.tokens.metrics import decode_segments, segment_classes, token_spans
 
 ROW_ID, TOKEN, LABEL = "row_id", "token", "label"
+CLASS, WORDS = "class", "predictionstring"  # Feedback's submission columns beside the essay id
 
 
-def submission_frame(data: TokenData, decided: list[np.ndarray]) -> pd.DataFrame:
-    """The submission of decided label indices (one array per test sequence) in the sample's layout."""
+def submission_frame(data: TokenData, decided: list[np.ndarray], decision: dict | None = None) -> pd.DataFrame:
+    """The submission of decided label indices (one array per test sequence) in the sample's layout.
+
+    ``decision`` carries what a segments layout needs beyond the labels: each class's minimum segment length.
+    """
     columns = list(data.layout.submission_columns)
+    if data.layout.segments:
+        expected = [data.layout.id_column, CLASS, WORDS]
+        if sorted(columns) != sorted(expected):
+            raise DataError(f"sample_submission has columns {', '.join(columns)}; a segment submission fills "
+                            f"{', '.join(expected)}")
+        minimum = (decision or {}).get("min_words", {})
+        rows = [(s.key, kind, " ".join(map(str, words))) for s, labels in zip(data.test, decided, strict=True)
+                for kind, words in decode_segments(labels, data.labels, minimum)]
+        return pd.DataFrame(rows, columns=expected)[columns]
     if data.kind == "tokens":
         known = {ROW_ID, data.layout.id_column, TOKEN, LABEL}
         unknown = [c for c in columns if c not in known]
@@ -43,10 +57,10 @@ def submission_frame(data: TokenData, decided: list[np.ndarray]) -> pd.DataFrame
     return pd.DataFrame({ids: order, location: [spans[i] for i in order]})[columns]
 
 
-def write_submission(data: TokenData, decided: list[np.ndarray], path: Path | str) -> Path:
+def write_submission(data: TokenData, decided: list[np.ndarray], path: Path | str, decision: dict | None = None) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".csv") as tmp:
-        submission_frame(data, decided).to_csv(tmp, index=False)
+        submission_frame(data, decided, decision).to_csv(tmp, index=False)
     return path
 
 
@@ -67,7 +81,9 @@ def validate(path: Path | str, directory: Path | str | None = None, data: TokenD
     if list(frame.columns) != expected:
         raise DataError(f"{path.name} has columns {', '.join(frame.columns)}; the sample's are {', '.join(expected)} "
                         "(same names, same order)")
-    if data.kind == "tokens":
+    if data.layout.segments:
+        _validate_segments(path.name, frame, data)
+    elif data.kind == "tokens":
         _validate_tokens(path.name, frame, data)
     else:
         _validate_spans(path.name, frame, data)
@@ -97,6 +113,35 @@ def _validate_tokens(name: str, frame: pd.DataFrame, data: TokenData) -> None:
         if (record[document], token) in seen_tokens:
             raise DataError(f"{where}: token {token} of document {record[document]} is already labelled; one row per token")
         seen_tokens.add((record[document], token))
+
+
+def _validate_segments(name: str, frame: pd.DataFrame, data: TokenData) -> None:
+    essay = data.layout.id_column
+    folder = data.layout.essay_folders[-1]
+    lengths = {str(s.key): len(s.tokens) for s in data.test}
+    classes = segment_classes(data.labels)
+    seen: set[tuple[str, str, frozenset[int]]] = set()
+    for row, record in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        where = f"{name} line {row}"
+        if record[essay] not in lengths:
+            raise DataError(f"{where}: {essay} {record[essay]!r} is not an essay of {folder}/ (no {folder}/{record[essay]}.txt); "
+                            "predict the test essays only")
+        if record[CLASS] not in classes:
+            raise DataError(f"{where}: {CLASS} {record[CLASS]!r} is not a discourse type of the training data "
+                            f"({', '.join(classes)})")
+        pieces = record[WORDS].split()
+        if not pieces or not all(p.isdigit() for p in pieces):
+            raise DataError(f"{where}: {WORDS} {record[WORDS]!r} is not word indices like \"0 1 2\"; one row per "
+                            "predicted segment, with at least one word")
+        last = lengths[record[essay]] - 1
+        if max(map(int, pieces)) > last:
+            raise DataError(f"{where}: {WORDS} index {max(map(int, pieces))} is past the end of {folder}/{record[essay]}.txt "
+                            f"(words 0 to {last}, counted on whitespace)")
+        key = (record[essay], record[CLASS], frozenset(map(int, pieces)))
+        if key in seen:
+            raise DataError(f"{where}: the same {record[CLASS]} segment of {record[essay]} is already listed; a repeat "
+                            "counts as a false positive, so give each segment once")
+        seen.add(key)
 
 
 def _validate_spans(name: str, frame: pd.DataFrame, data: TokenData) -> None:
