@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from kagglekit.models import load_model
 from kagglekit.runs import Run, find_run, record_path
 from kagglekit.shapes import TaskShape, manifest_shape
 from kagglekit.submission import fill_submission
+
+if TYPE_CHECKING:
+    from kagglekit.tokens.run import TokenRun
 
 ENSEMBLE_SUBMISSION = "ensemble"  # the run's submission that code competitions submit: the best ensemble
 
@@ -107,7 +110,7 @@ class MemberModels:
     source run."""
 
     label: str  # NAME, or RUN:NAME for a member from another run of the competition
-    run: Run
+    run: Run | TokenRun  # a token run's pack member: its refit
     name: str
     source: str  # "refit" or "folds"
     directories: list[Path]
@@ -174,6 +177,11 @@ def predict_submission(run_dir: Path | str, test: pd.DataFrame, *, sample: pd.Da
     manifest = run.manifest
     if not manifest:
         raise ConfigError(f"{run.directory} is not a run folder or model pack (no manifest.json)")
+    from kagglekit.tokens.run import is_token_run
+
+    if is_token_run(run.directory):
+        raise ConfigError(f"run {run.name} labels {manifest['task']}, not rows: call "
+                          "kagglekit.tokens.inference.predict_submission(run_dir, data_dir) with the competition's folder")
     entry = entry or submission_entry(run)
     id_column = manifest["id_column"]
     if id_column not in test.columns:

@@ -5,7 +5,9 @@ a time limit, so competitors train once and submit a notebook that only loads th
 *model pack* holds exactly what :func:`kagglekit.predict.predict_submission` needs to remake the run's
 ``ensemble.csv``: the run's manifest, the entry's summary and combiner, the saved models of its members
 (their refits, or every fold model where the ensemble averaged those), and the run's ``prepare.py`` when it had
-one, so the notebook shapes the hidden test set as the models were trained.
+one, so the notebook shapes the hidden test set as the models were trained. A token or span run's pack holds its
+manifest (labels and the competition's layout), the entry's summary (members, weights, threshold) and the members'
+refits, and the notebook remakes its ``ensemble.csv`` with :mod:`kagglekit.tokens.inference`.
 
 A Kaggle dataset upload takes the files of one folder (subfolders are skipped), so the pack is flat: every
 distinct file is stored once under its content hash (a checkpoint shared by several folds is uploaded once),
@@ -26,9 +28,19 @@ from typing import Any
 from kagglekit.durations import format_duration
 from kagglekit.errors import DataError, KaggleKitError
 from kagglekit.io import read_json, write_json
-from kagglekit.predict import ENSEMBLE_SUBMISSION, MemberModels, entry_members, submission_entry, submission_facts
+from kagglekit.predict import (
+    ENSEMBLE_SUBMISSION,
+    MemberModels,
+    entry_members,
+    predict_submission,
+    submission_entry,
+    submission_facts,
+)
 from kagglekit.runs import Run, record_path
-from kagglekit.tables import PREPARE_FILE, PrepareStep
+from kagglekit.submission import validate_submission
+from kagglekit.tables import PREPARE_FILE, PrepareStep, read_tables
+from kagglekit.tokens import inference as tokens_inference
+from kagglekit.tokens.run import TokenRun, is_token_run
 
 PACK_FILE = "kagglekit-pack.json"
 DEFAULT_TIME_LIMIT = 9 * 3600.0  # Kaggle's limit for code competitions today (CPU or GPU)
@@ -104,7 +116,13 @@ class FitEstimate:
 
 
 def build_pack(run: Run, directory: Path, *, entry: str | None = None) -> Pack:
-    """Write the model pack of ``run``'s ``ensemble.csv`` entry (or ``entry``) into ``directory`` (replaced)."""
+    """Write the model pack of ``run``'s ``ensemble.csv`` entry (or ``entry``) into ``directory`` (replaced).
+
+    A token or span run's pack holds its manifest (labels, the competition's layout), the entry's summary (members,
+    weights, threshold) and its members' refits (:func:`kagglekit.tokens.inference.pack_files`).
+    """
+    if is_token_run(run.directory):
+        return _build_token_pack(TokenRun(run.directory), directory, entry)
     entry = entry or submission_entry(run)
     _, members = entry_members(run, entry)
     sources: dict[str, Path] = {}  # path in the unpacked tree (RUN/...) -> file here
@@ -126,8 +144,19 @@ def build_pack(run: Run, directory: Path, *, entry: str | None = None) -> Pack:
         for folder in member.directories:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 sources[str(path.relative_to(root))] = path
+    return _write_pack(Path(directory), run.name, run.manifest.get("competition"), entry, members, written, sources)
 
-    directory = Path(directory)
+
+def _build_token_pack(run: TokenRun, directory: Path, entry: str | None) -> Pack:
+    entry = entry or tokens_inference.submission_entry(run)
+    names, written, sources = tokens_inference.pack_files(run, entry)
+    members = [MemberModels(name, run, name, "refit", [tokens_inference.refit_dir(run, name)]) for name in names]
+    return _write_pack(Path(directory), run.name, run.competition, entry, members, written, sources)
+
+
+def _write_pack(directory: Path, run_name: str, competition: str | None, entry: str, members: list[MemberModels],
+                written: dict[str, Any], sources: dict[str, Path]) -> Pack:
+    """The flat pack folder: each distinct file once under its content hash, and the map of paths to them."""
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
@@ -146,11 +175,11 @@ def build_pack(run: Run, directory: Path, *, entry: str | None = None) -> Pack:
         files[logical] = blob
     duplicates = len(files) - len(set(files.values()))
     write_json(directory / PACK_FILE, {
-        "competition": run.manifest.get("competition"), "run": run.name, "entry": entry,
+        "competition": competition, "run": run_name, "entry": entry,
         "members": [m.label for m in members], "files": files,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-    return Pack(directory, run.name, entry, members, len(files), total, stored, duplicates)
+    return Pack(directory, run_name, entry, members, len(files), total, stored, duplicates)
 
 
 def run_prepare(run: Run) -> PrepareStep | None:
@@ -220,18 +249,42 @@ def unpack(directory: Path, dest: Path) -> Path:
     return Path(dest) / pack["run"]
 
 
+def write_pack_submission(run_dir: Path, data_dir: Path, path: Path) -> int:
+    """What the inference notebook runs: the unpacked run's ``ensemble.csv`` made again on the test set of
+    ``data_dir`` (Kaggle's competition folder), written to ``path`` and checked against the sample; returns its rows.
+
+    A row-per-answer run reads the test set as training read its data (every table, the run's prepare.py, the side
+    tables joined); a token or span run reads it with the layout it was trained with.
+    """
+    if is_token_run(run_dir):
+        return tokens_inference.write_pack_submission(run_dir, data_dir, path)
+    prepare = Path(run_dir) / PREPARE_FILE  # the run's prepare step travels in the pack
+    tables = read_tables(data_dir, prepare=prepare if prepare.is_file() else None)
+    submission = predict_submission(run_dir, tables.test, sample=tables.sample)
+    submission.to_csv(path, index=False)
+    sample_path = Path(data_dir) / "sample_submission.csv"
+    if sample_path.is_file():
+        validate_submission(path, sample_path)
+    return len(submission)
+
+
 # -- will it fit? ------------------------------------------------------------------------------------
 
 
 def estimate_fit(members: list[MemberModels], rows: int, limit: float) -> FitEstimate:
-    """The predict time of ``members`` on ``rows`` rows from each model's recorded ``predict_ms_per_row``.
+    """The predict time of ``members`` on ``rows`` rows from each model's recorded ``predict_ms_per_row`` (a token
+    run's rows are its documents: its recorded predict and feature seconds per document).
 
     Where a run recorded none (an older run), the member counts 0 s and says so: the estimate is a lower bound.
     """
     costs = []
     for member in members:
-        recorded = member.run.summary(member.name).get("predict_ms_per_row")
-        ms = float(recorded) if recorded is not None else None
+        if isinstance(member.run, TokenRun):
+            seconds = tokens_inference.predict_seconds(member.run, member.name)
+            ms = seconds * 1000 if seconds is not None else None
+        else:
+            recorded = member.run.summary(member.name).get("predict_ms_per_row")
+            ms = float(recorded) if recorded is not None else None
         seconds = (ms or 0.0) / 1000 * rows * len(member.directories)
         costs.append(MemberCost(member.label, len(member.directories), ms, seconds))
     return FitEstimate(rows, limit, costs)

@@ -371,34 +371,25 @@ print(f"{{path}}: the submission of {{model}}, the best of the run by CV score")
 
 def inference_notebook(competition: str, bundle: str, pack: str, entry: str, run: str) -> dict[str, Any]:
     """The notebook of a code competition: install from the bundle offline, load the model pack, read the hidden test
-    set as training read its data (every table, the pack's prepare.py, the side tables joined), predict it with
-    exactly the run's ensemble, check the file against the sample and write submission.csv."""
+    set as training read its data, predict it with exactly the run's ensemble, write submission.csv and check it
+    against the sample (``kagglekit.kaggle.inference.write_pack_submission``: rows, or tokens and spans)."""
     predict = f'''import tempfile
 
 from kagglekit.logs import quiet_frameworks
 
 quiet_frameworks(verbose=False)  # before the models import TensorFlow: the log holds kagglekit's lines only
 
-from kagglekit.kaggle.inference import find_pack, unpack
-from kagglekit.predict import predict_submission
-from kagglekit.submission import validate_submission
-from kagglekit.tables import read_tables
+from kagglekit.kaggle.inference import find_pack, unpack, write_pack_submission
 
 data = next((d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if d.is_dir()), None)
 if data is None:
     raise FileNotFoundError(f"no folder of {{COMPETITION}} under {{INPUT}}: add the competition as an input")
 run = unpack(find_pack(INPUT, PACK.split("/")[-1]), Path(tempfile.mkdtemp(prefix="kagglekit-models-")))
-prepare = run / {PREPARE_FILE!r}  # the run's prepare step travels in the pack
-tables = read_tables(data, prepare=prepare if prepare.is_file() else None)
-submission = predict_submission(run, tables.test, sample=tables.sample)
-submission.to_csv(WORKING / {SUBMISSION_FILE!r}, index=False)
-sample_path = data / "sample_submission.csv"
-if sample_path.is_file():
-    validate_submission(WORKING / {SUBMISSION_FILE!r}, sample_path)
-print(f"{{WORKING / {SUBMISSION_FILE!r}}}: {{len(submission)}} rows predicted by {entry} of run {{run.name}}")'''
+rows = write_pack_submission(run, data, WORKING / {SUBMISSION_FILE!r})  # read, predict, decide, write, check
+print(f"{{WORKING / {SUBMISSION_FILE!r}}}: {{rows}} rows predicted by {entry} of run {{run.name}}")'''
     intro = (f"# {competition}: inference with kagglekit\n\nWritten by `kagglekit kernel init --predict-from {run}`: "
              f"installs kagglekit from `{bundle}` without internet, loads the models of `{entry}` from `{pack}`, "
-             f"predicts `test.csv` and writes `/kaggle/working/{SUBMISSION_FILE}`. Nothing is trained here.")
+             f"predicts the test set and writes `/kaggle/working/{SUBMISSION_FILE}`. Nothing is trained here.")
     return _notebook([("markdown", intro), ("code", _setup_source(competition, bundle, f"\nPACK = {pack!r}  # the run's models")),
                       ("code", INSTALL_SOURCE), ("code", predict)])
 

@@ -1,0 +1,163 @@
+"""Code competitions for token and span runs: the model pack remakes the run's ensemble.csv on the test set, in a
+fresh process and in the inference notebook run offline (nbclient), row for row."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.fake_kaggle import USERNAME, FakeKaggle, fake_kaggle, kaggle_env  # noqa: F401
+from tests.fake_kaggle_kernels import FakeKernels, isolate_pip, make_wheel, notebook_python
+from kagglekit.cli import app
+from kagglekit.errors import ConfigError, DataError
+from kagglekit.kaggle import bundle
+from kagglekit.kaggle.inference import PACK_FILE, build_pack, read_pack, unpack
+from kagglekit.predict import predict_submission
+from kagglekit.runs import find_run
+from kagglekit.tokens.demo import NBME_NAME, PII_NAME, write_nbme_competition, write_pii_competition
+from kagglekit.tokens.inference import write_pack_submission
+
+runner = CliRunner()
+# A fresh interpreter: only the unpacked pack and the competition's folder, nothing of this process's state.
+PREDICT = """
+import sys
+from pathlib import Path
+from kagglekit.kaggle.inference import unpack, write_pack_submission
+pack, data, out, scratch = map(Path, sys.argv[1:5])
+print(write_pack_submission(unpack(pack, scratch), data, out))
+"""
+
+
+def _trained(root: Path, competition: str) -> Path:
+    """Train crf and lookup (2 folds, so both ensembles) in the workspace ``root``; returns the run folder."""
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = runner.invoke(app, ["train", competition, "-m", "crf", "-m", "lookup", "--folds", "2"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return find_run(root / "runs" / competition).directory
+
+
+@pytest.fixture(scope="module")
+def pii_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pii-ws")
+    write_pii_competition(root / "data" / PII_NAME, documents=40, test_documents=12)
+    _trained(root, PII_NAME)
+    return root
+
+
+@pytest.fixture(scope="module")
+def nbme_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nbme-ws")
+    write_nbme_competition(root / "data" / NBME_NAME, notes=30, test_notes=8)
+    _trained(root, NBME_NAME)
+    return root
+
+
+def _predict_in_new_process(pack: Path, data: Path, out: Path) -> int:
+    result = subprocess.run([sys.executable, "-c", PREDICT, str(pack), str(data), str(out), str(out.parent / "unpacked")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("competition", [PII_NAME, NBME_NAME])
+def test_a_token_pack_remakes_ensemble_csv_in_a_fresh_process(competition: str, pii_workspace: Path,
+                                                              nbme_workspace: Path, tmp_path: Path) -> None:
+    root = pii_workspace if competition == PII_NAME else nbme_workspace
+    run = find_run(root / "runs" / competition)
+    pack = build_pack(run, tmp_path / "pack")
+    record = json.loads((run.directory / "submissions" / "ensemble.json").read_text())
+    assert pack.entry == record["model"] and pack.entry.startswith("ensemble_")
+    assert sorted(m.label for m in pack.members) == ["crf", "lookup"]
+    files = read_pack(pack.directory)["files"]
+    assert {f"{run.name}/models/crf/full/model.pkl", f"{run.name}/models/lookup/full/model.pkl",
+            f"{run.name}/ensembles/{pack.entry}/summary.json", f"{run.name}/manifest.json"} <= set(files)
+    assert not any("/oof.npy" in f or "/test.npy" in f for f in files)  # predictions are remade, not carried
+    assert all("/" not in blob for blob in files.values()) and (pack.directory / PACK_FILE).is_file()
+
+    expected = (run.directory / "submissions" / "ensemble.csv").read_text()
+    out = tmp_path / "submission.csv"
+    rows = _predict_in_new_process(pack.directory, root / "data" / competition, out)
+    assert out.read_text() == expected and rows == len(expected.splitlines()) - 1 > 0
+
+
+def test_the_hidden_test_set_is_predicted_not_the_public_one(pii_workspace: Path, tmp_path: Path) -> None:
+    """A different test.json (as Kaggle's hidden one) gets its own rows, in the sample's layout."""
+    run = find_run(pii_workspace / "runs" / PII_NAME)
+    pack = build_pack(run, tmp_path / "pack")
+    hidden = tmp_path / "hidden"
+    shutil.copytree(pii_workspace / "data" / PII_NAME, hidden)
+    _, documents = write_pii_competition(tmp_path / "other", documents=2, test_documents=30, seed=7)
+    (hidden / "test.json").write_text(json.dumps([{k: v for k, v in d.items() if k != "labels"} for d in documents]))
+    out = tmp_path / "submission.csv"
+    assert write_pack_submission(unpack(pack.directory, tmp_path / "unpacked"), hidden, out) > 0
+    predicted = {int(line.split(",")[1]) for line in out.read_text().splitlines()[1:]}
+    assert predicted <= {d["document"] for d in documents} and len(predicted) > 10
+    assert out.read_text().splitlines()[0] == "row_id,document,token,label"
+
+
+def test_bad_inputs_are_named(pii_workspace: Path, tmp_path: Path) -> None:
+    run = find_run(pii_workspace / "runs" / PII_NAME)
+    pack = unpack(build_pack(run, tmp_path / "pack").directory, tmp_path / "unpacked")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(pii_workspace / "data" / PII_NAME / "train.json", partial)
+    with pytest.raises(DataError, match=r"partial/test.json does not exist: the run was trained on a folder with test.json"):
+        write_pack_submission(pack, partial, tmp_path / "submission.csv")
+    with pytest.raises(ConfigError, match=r"labels tokens, not rows: call kagglekit.tokens.inference.predict_submission"):
+        predict_submission(pack, None)  # type: ignore[arg-type]
+    copy = tmp_path / "runs" / run.name
+    shutil.copytree(run.directory, copy)
+    shutil.rmtree(copy / "models" / "lookup" / "full")
+    with pytest.raises(ConfigError, match="lookup in run .* has no saved refit"):
+        build_pack(find_run(copy.parent), tmp_path / "pack2")
+
+
+def test_kernel_init_and_run_submit_a_token_run_s_ensemble(
+    fake_kaggle: FakeKaggle, kaggle_env: Path, pii_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bundle -> kernel init --predict-from -> kernel run --submit: the notebook, run offline with nbclient, submits
+    exactly the run's ensemble.csv."""
+    work = tmp_path / "work"
+    shutil.copytree(pii_workspace, work, symlinks=True)
+    monkeypatch.chdir(work)
+    isolate_pip(monkeypatch)
+    monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe",))  # the CRF's libraries: this venv's, as in the image
+    make_wheel(tmp_path / "wheels", "kk-probe", "1.2")
+    data = work / "data" / PII_NAME
+    fake_kaggle.add_competition(PII_NAME, _zip(data))
+    service = FakeKernels(fake_kaggle, tmp_path / "kaggle", python=notebook_python(tmp_path / "image"))
+    kernel = f"{USERNAME}/{PII_NAME}-inference"
+
+    assert runner.invoke(app, ["bundle", "--offline", "--find-links", str(tmp_path / "wheels")]).exit_code == 0
+    result = runner.invoke(app, ["kernel", "init", PII_NAME, "--predict-from", "latest", "--test-rows", "1000"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "model pack kernels/demo-pii/model-pack: ensemble_" in out and "(crf, lookup)" in out
+    assert "estimated predict time on 1,000 test rows:" in out and "crf:" in out and "no recorded cost" not in out
+    result = runner.invoke(app, ["kernel", "run", PII_NAME, "--submit", "-m", "tokens", "--poll", "0.5", "--timeout", "300"])
+    service.join()
+    assert result.exit_code == 0, f"{result.output}\n{service.latest(kernel).log}"
+    expected = (find_run(work / "runs" / PII_NAME).directory / "submissions" / "ensemble.csv").read_bytes()
+    assert service.code_submissions[0]["content"] == expected
+
+
+def _zip(folder: Path) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, path.name)
+    return buffer.getvalue()
