@@ -5,6 +5,7 @@ predict."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.tokens import TokenRun, detect, errors, is_token_run, load, predict, report_data, train, validate, write_report
-from kagglekit.tokens.demo import write_feedback_competition, write_nbme_competition, write_pii_competition
+from kagglekit.tokens.demo import FEATURES, nbme_notes, write_feedback_competition, write_nbme_competition, write_pii_competition
 from kagglekit.tokens.layout import Sequence, parse_spans, spans_to_labels, tokenize
 from kagglekit.tokens.metrics import (
     char_scores,
@@ -315,7 +316,26 @@ def test_nbme_run_scores_character_f1_and_writes_spans(nbme_run, nbme: tuple[Pat
     assert validate(nbme_run.submissions["ensemble"], nbme[0]) == len(sample)
     truth = nbme[1].set_index("id")["location"]
     scores = char_scores([parse_spans(truth[i]) for i in frame["id"]], [parse_spans(v) for v in frame["location"]])
-    assert scores["char_f1"] > 0.8  # held-out notes
+    assert scores["char_f1"] > 0.6  # held-out notes, some with paraphrases never seen in training (0.69 measured)
+
+
+def test_generated_nbme_notes_hold_what_makes_the_task_hard() -> None:
+    """Negated mentions that are no answer, answers across punctuation, paraphrases seen only in the test notes."""
+    train_notes, train_answers = nbme_notes(60, seed=1)
+    test_notes, test_answers = nbme_notes(60, seed=2, unseen=True)
+    unseen = {form.lower() for case in FEATURES.values() for finding in case.values() for form in finding.unseen}
+    texts = dict(zip(train_notes["pn_num"], train_notes["pn_history"]))
+    said = [a for a in train_answers if a["annotation"]]
+    for answer in said:
+        for words, location in zip(answer["annotation"], answer["location"]):
+            start, end = map(int, location.split())
+            assert texts[answer["pn_num"]][start:end] == words
+            sentence = texts[answer["pn_num"]][:start].rsplit(". ", 1)[-1].lower()
+            assert not any(cue in sentence for cue in ("denies", "no ", "negative for", "has not had"))  # never a negated one
+    assert not any(w.lower() in unseen for a in said for w in a["annotation"])
+    assert any(w.lower() in unseen for a in test_answers for w in a["annotation"])
+    assert any(re.search(r"\w[^\w\s]+\w", w) for a in said for w in a["annotation"])  # "T 101.2 F", "light-sensitivity"
+    assert sum("denies" in t.lower() for t in train_notes["pn_history"]) > 10
 
 
 def test_rules_are_left_out_where_no_label_is_an_email_url_or_phone(tmp_path: Path) -> None:
@@ -422,7 +442,7 @@ def test_feedback_layout_runs_end_to_end_from_the_commands(feedback: tuple[Path,
     assert run.metric.name == "overlap_f1" and set(run.summary("crf")["decision"]["min_words"]) >= {"Claim", "Evidence"}
     assert run.summary("crf")["cv_score"] > run.summary("lookup")["cv_score"] + 0.2
     submission = tmp_path / "submissions" / "demo-feedback" / "ensemble.csv"
-    frame = pd.read_csv(submission)
+    frame = pd.read_csv(submission, dtype=str)
     assert list(frame.columns) == ["id", "class", "predictionstring"] and len(frame) > 0
     truth = list(feedback[1].itertuples(index=False, name=None))
     assert overlap_f1(truth, list(frame.itertuples(index=False, name=None))) > 0.7  # held-out essays

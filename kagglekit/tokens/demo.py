@@ -4,7 +4,12 @@
 labels) where context decides: a student's name is PII, a cited author's or teacher's name of the same shape is
 not; e-mails, URLs, phone numbers, ids, addresses and user names appear in several written forms.
 ``nbme``: patient notes in NBME's layout (patient_notes.csv, features.csv, train.csv with character spans, test.csv)
-where the span depends on the feature asked for, and a negated mention ("denies fever") is not an answer.
+where the span depends on the feature asked for, made hard enough to rank models: paraphrases (some said only in
+the test notes), negated mentions that are not answers, often deep in a list ("Denies fever, chills and
+headache"), a relative's symptom ("Mother has headaches"), hard negatives without a negation word ("neck is
+supple"), answers that cross punctuation ("T 101.2 F", "light-sensitivity"), features whose wording overlaps
+("Chest pain" and "Chest pain with exertion", "Fever" and a roommate's fever as "Sick contact"), typos and missed
+annotations.
 ``feedback``: student essays in Feedback Prize's layout (train.csv of segments with word-index predictionstrings,
 train/{id}.txt and test/{id}.txt, a sample of one row per segment) where cue words mostly decide a segment's type
 ("For example" opens Evidence, "However" a Rebuttal), with noise: cues left out, cues in unlabelled sentences,
@@ -16,6 +21,7 @@ into the competition folder.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,53 +142,167 @@ def write_pii_competition(directory: Path | str, documents: int = 300, test_docu
     return directory, test
 
 
-FEATURES = {  # case -> feature text -> (ways the note says it, ways that only look like it)
+@dataclass(frozen=True)
+class Finding:
+    """One feature of a case: how notes say it (the answer span), and what only looks like it."""
+
+    forms: tuple[str, ...]  # how a note says it; the words annotated
+    unseen: tuple[str, ...] = ()  # paraphrases said only in the test notes: a model must generalise to them
+    negatives: tuple[str, ...] = ()  # hard negatives said as they are ("neck is supple", "never smoked")
+    of: str | None = None  # a modifier said right after another feature's words ("with exertion" of "Chest pain")
+    section: str = ""  # said in a sentence of its own under this heading (history, not a symptom), e.g. "FHx: "
+
+
+FEATURES: dict[int, dict[str, Finding]] = {  # case -> feature text -> finding; wording overlaps within a case
     0: {
-        "Chest pain": (["chest pain", "pressure in her chest", "chest tightness", "CP"], ["denies chest pain", "no chest pain"]),
-        "Shortness of breath": (["shortness of breath", "SOB", "dyspnea", "trouble breathing"], ["denies SOB", "no shortness of breath"]),
-        "Family history of MI": (["father had a heart attack", "FHx of MI", "mother had an MI at 55"], ["no family history of heart disease"]),
-        "Smoker": (["smokes 1 ppd", "smoker for 20 years", "smokes half a pack a day"], ["never smoked", "denies smoking"]),
+        "Chest pain": Finding(("chest pain", "pressure in her chest", "chest tightness", "CP", "substernal chest discomfort",
+                               "pain in the chest"), unseen=("chest heaviness", "squeezing sensation in the chest")),
+        "Chest pain with exertion": Finding(("with exertion", "when climbing stairs", "on exertion", "after walking 2 blocks"),
+                                            unseen=("while carrying groceries",), of="Chest pain"),
+        "Shortness of breath": Finding(("shortness of breath", "SOB", "dyspnea", "trouble breathing", "short-of-breath"),
+                                       unseen=("difficulty catching her breath",)),
+        "Family history of MI": Finding(("father had a heart attack at 50", "FHx of MI", "mother had an MI at 55",
+                                         "dad died of a heart attack"), unseen=("brother had an MI at 48",),
+                                        negatives=("no family history of heart disease", "father has high blood pressure"),
+                                        section="FHx: "),
+        "Smoker": Finding(("smokes 1 ppd", "smoker for 20 years", "smokes half a pack a day", "20 pack-year history"),
+                          unseen=("uses cigarettes daily",), negatives=("never smoked", "quit smoking 10 years ago"),
+                          section="Social: "),
     },
     1: {
-        "Fever": (["fever", "temperature of 101", "febrile", "feeling hot"], ["denies fever", "afebrile"]),
-        "Headache": (["headache", "head pain", "throbbing HA"], ["no headache", "denies headaches"]),
-        "Neck stiffness": (["stiff neck", "neck stiffness", "pain moving her neck"], ["no neck stiffness", "neck is supple"]),
-        "Photophobia": (["light hurts her eyes", "photophobia", "sensitive to light"], ["no photophobia"]),
+        "Fever": Finding(("fever", "temperature of 101", "febrile", "feeling hot", "T 101.2 F", "fevers"),
+                         unseen=("temp 38.5", "felt feverish"), negatives=("afebrile",)),
+        "Headache": Finding(("headache", "head pain", "throbbing HA", "pounding headache", "bifrontal HA"),
+                            unseen=("head hurts",)),
+        "Neck stiffness": Finding(("stiff neck", "neck stiffness", "pain moving her neck", "neck pain and stiffness"),
+                                  unseen=("neck feels stiff",), negatives=("neck is supple", "full ROM of the neck")),
+        "Photophobia": Finding(("photophobia", "light hurts her eyes", "sensitive to light", "light-sensitivity"),
+                               unseen=("bright lights bother her",)),
+        "Sick contact": Finding(("roommate had a fever last week", "sister was sick with the flu", "coworker with similar symptoms"),
+                                unseen=("classmates have been ill",), section="Exposures: "),
+    },
+    2: {
+        "Abdominal pain": Finding(("abdominal pain", "stomach pain", "epigastric pain", "belly pain", "pain in the upper abdomen"),
+                                  unseen=("tummy ache",)),
+        "Abdominal pain after meals": Finding(("after eating", "after meals", "30 min after she eats", "postprandially"),
+                                              unseen=("once she finishes a meal",), of="Abdominal pain"),
+        "Nausea": Finding(("nausea", "nauseous", "feels sick to her stomach", "N/V"), unseen=("queasy",)),
+        "Vomiting": Finding(("vomiting", "emesis x3", "threw up twice", "episodes of emesis"), unseen=("throwing up",)),
+        "Weight loss": Finding(("10 lb weight loss", "lost 10 pounds", "weight loss", "clothes feel loose"),
+                               unseen=("lost weight",), negatives=("weight is stable", "gained 5 lbs")),
     },
 }
-PREFIXES = ["Reports ", "Endorses ", "c/o ", "Complains of ", "Also "]  # how a note introduces a finding
+PREFIXES = ["Reports ", "Endorses ", "c/o ", "Complains of ", "Also notes ", "Pt has ", "+ "]  # how a note introduces findings
+DENIALS = ["Denies ", "No ", "Negative for ", "Pt denies ", "Has not had "]
+TAILS = ["", "", " for {days} days", " since yesterday", ", intermittent", " x{days}d"]
+RELATIVES = ["Mother has ", "Her brother gets ", "Father had "]  # a relative's symptom: not the patient's
 FILLER_NOTE = ["Patient is a {age} yo {sex} presenting to clinic.", "Vitals stable.", "PMH: hypertension.",
                "Meds: lisinopril.", "Allergies: NKDA.", "Social: lives with partner, works as a teacher.",
-               "Symptoms started {days} days ago.", "ROS otherwise negative.", "Drinks 2 beers on weekends."]
+               "Symptoms started {days} days ago.", "ROS otherwise negative.", "Drinks 2 beers on weekends.",
+               "No recent travel.", "Sleeps 6 hours a night.", "Exam: alert and oriented."]
+Piece = tuple[str, "str | None"]  # a stretch of note text and the feature it answers (None: no answer)
 
 
-def nbme_notes(n: int, seed: int = 42, start: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``n`` notes and their answers: patient_notes rows and one (pn_num, feature_num, spans) per note and feature."""
+def _listed(items: list[list[Piece]], last: str) -> list[Piece]:
+    """Phrases as a list: "a", "a and b", "a, b, or c"."""
+    out: list[Piece] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append((f"{',' if len(items) > 2 else ''} {last} " if i == len(items) - 1 else ", ", None))
+        out.extend(item)
+    return out
+
+
+def _note(rng: np.random.Generator, case: int, unseen: bool, days: int) -> list[list[Piece]]:
+    """One note's sentences as pieces; a piece naming a feature is its answer span."""
+    findings = FEATURES[case]
+
+    def say(feature: str, answer: bool = True) -> list[Piece]:
+        finding = findings[feature]
+        forms = finding.forms + (finding.unseen if unseen else ())
+        words = str(rng.choice(forms))
+        if rng.random() < 0.04:  # a typo: a letter dropped from the longest word
+            longest = max(words.split(), key=len)
+            if len(longest) > 4:
+                i = int(rng.integers(1, len(longest) - 1))
+                words = words.replace(longest, longest[:i] + longest[i + 1:], 1)
+        missed = rng.random() < 0.03  # an annotator misses it
+        return [(words, feature if answer and not missed else None)]
+
+    state = {}
+    for feature, finding in findings.items():
+        roll = rng.random()
+        if finding.of:
+            state[feature] = "present" if state.get(finding.of) == "present" and roll < 0.6 else "absent"
+        else:
+            state[feature] = "present" if roll < 0.5 else "negated" if roll < 0.75 else "absent"
+    sentences: list[list[Piece]] = []
+    denied = []
+    for feature, finding in findings.items():
+        if state[feature] != "negated":
+            continue
+        if finding.negatives and (finding.section or rng.random() < 0.5):  # "Neck is supple.", "Never smoked."
+            sentences.append([(str(rng.choice(finding.negatives)), None), (".", None)])
+        elif not finding.section:
+            denied.append(feature)
+    rng.shuffle(denied)
+
+    def with_modifier(feature: str) -> list[Piece]:
+        said = say(feature)
+        modifier = next((f for f, x in findings.items() if x.of == feature and state[f] == "present"), None)
+        return said + [(" ", None)] + say(modifier) if modifier else said
+
+    positives = [f for f, x in findings.items() if state[f] == "present" and not x.of and not x.section]
+    rng.shuffle(positives)
+    while positives:
+        size = int(rng.integers(1, 4))
+        chunk, positives = positives[:size], positives[size:]
+        sentence = [(str(rng.choice(PREFIXES)), None)] + _listed([with_modifier(f) for f in chunk], "and")
+        sentence.append((str(rng.choice(TAILS)).format(days=days), None))
+        if denied and rng.random() < 0.35:  # "Reports fever but denies headache."
+            sentence += [(" but denies ", None)] + say(denied.pop(), answer=False)
+        sentences.append(sentence + [(".", None)])
+    while denied:  # negated mentions, often in a list: the words of a feature that must not be labelled
+        size = int(rng.integers(1, 4))
+        chunk, denied = denied[:size], denied[size:]
+        if rng.random() < 0.2:
+            sentences.append([("ROS: ", None)] + _listed([[("-", None)] + say(f, answer=False) for f in chunk], "and") + [(".", None)])
+        else:
+            conjunction = str(rng.choice(["or", "and"]))  # "Denies fever, chills and headache": "and" is no cue either way
+            sentences.append([(str(rng.choice(DENIALS)), None)] + _listed([say(f, answer=False) for f in chunk], conjunction)
+                             + [(".", None)])
+    for feature, finding in findings.items():
+        if finding.section and state[feature] == "present":
+            sentences.append([(finding.section if rng.random() < 0.7 else "", None)] + say(feature) + [(".", None)])
+        if not finding.section and not finding.of and state[feature] != "present" and rng.random() < 0.15:
+            sentences.append([(str(rng.choice(RELATIVES)), None)] + say(feature, answer=False) + [(".", None)])
+    return sentences
+
+
+def nbme_notes(n: int, seed: int = 42, start: int = 0, unseen: bool = False) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``n`` notes and their answers: patient_notes rows and one (pn_num, feature_num, spans) per note and feature.
+
+    ``unseen``: notes also use the paraphrases kept out of training (the test notes).
+    """
     rng = np.random.default_rng(seed)
     features = _feature_table()
     notes, answers = [], []
     for k in range(n):
         pn_num = start + k
         case = int(rng.integers(0, len(FEATURES)))
-        sentences: list[tuple[str, str | None]] = [(s.format(age=rng.integers(18, 80), sex=rng.choice(["F", "M"]), days=rng.integers(1, 9)), None)
-                                                   for s in rng.choice(FILLER_NOTE, size=4, replace=False)]
-        for feature, (says, looks) in FEATURES[case].items():
-            roll = rng.random()
-            if roll < 0.55:
-                sentences.append((f"{rng.choice(PREFIXES)}{rng.choice(says)}.", feature))
-            elif roll < 0.8:
-                sentences.append((f"{rng.choice(looks).capitalize()}.", None))
-        order = rng.permutation(len(sentences))
+        days = int(rng.integers(1, 9))
+        sentences = _note(rng, case, unseen, days)
+        sentences += [[(s.format(age=rng.integers(18, 80), sex=rng.choice(["F", "M"]), days=days), None)]
+                      for s in rng.choice(FILLER_NOTE, size=int(rng.integers(2, 6)), replace=False)]
         text, spans = "", {f: [] for f in FEATURES[case]}
-        for i in order:
-            sentence, feature = sentences[i]
-            if text:
-                text += " "
-            if feature is not None:
-                prefix = next(p for p in PREFIXES if sentence.startswith(p))
-                begin = len(text) + len(prefix)
-                spans[feature].append((begin, len(text) + len(sentence) - 1))  # the phrase, without the full stop
-            text += sentence
+        for i in rng.permutation(len(sentences)):
+            text += " " if text else ""
+            for number, (piece, feature) in enumerate(sentences[i]):
+                if number == 0 or (number == 1 and not sentences[i][0][0].strip()):
+                    piece = piece[:1].upper() + piece[1:]
+                if feature is not None:
+                    spans[feature].append((len(text), len(text) + len(piece)))
+                text += piece
         notes.append({"pn_num": pn_num, "case_num": case, "pn_history": text})
         for feature, found in spans.items():
             feature_num = int(features.loc[(features.case_num == case) & (features.feature_text == feature), "feature_num"].iloc[0])
@@ -203,7 +323,7 @@ def write_nbme_competition(directory: Path | str, notes: int = 200, test_notes: 
     """An NBME-layout competition folder; returns it and the test rows' true spans (id, location)."""
     directory = Path(directory)
     train_notes, train_answers = nbme_notes(notes, seed)
-    test_notes_frame, test_answers = nbme_notes(test_notes, seed + 1, start=notes)
+    test_notes_frame, test_answers = nbme_notes(test_notes, seed + 1, start=notes, unseen=True)
     _write_csv(directory / "patient_notes.csv", pd.concat([train_notes, test_notes_frame], ignore_index=True))
     _write_csv(directory / "features.csv", _feature_table())
     train = pd.DataFrame(train_answers)

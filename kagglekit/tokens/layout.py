@@ -151,14 +151,15 @@ class TokenData:
 # --- reading files -----------------------------------------------------------------------------------------------
 
 
-def read_table(path: Path, rows: int | None = None) -> pd.DataFrame:
+def read_table(path: Path, rows: int | None = None, text: tuple[str, ...] = ()) -> pd.DataFrame:
     """A JSON (records or lines), JSON-lines or CSV file as a DataFrame; a bad file is one error naming it.
 
-    ``rows`` reads only the first rows of a CSV (recognising a layout need not read a large train.csv twice).
+    ``rows`` reads only the first rows of a CSV (recognising a layout need not read a large train.csv twice);
+    ``text`` names CSV columns read as strings (an essay id "012345678901" must keep its leading zero).
     """
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path, nrows=rows)
+            return pd.read_csv(path, nrows=rows, dtype=dict.fromkeys(text, str))
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".jsonl" or (text.lstrip()[:1] == "{" and "\n{" in text.strip()):
             return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
@@ -531,7 +532,7 @@ def _essay_sequences(layout: TokenLayout, folder: Path) -> list[Sequence]:
 
 def _segment_sequences(layout: TokenLayout) -> list[Sequence]:
     """The training essays with their segments (one train.csv row each) and BIO labels per word."""
-    frame = read_table(layout.train_file)
+    frame = read_table(layout.train_file, text=(layout.id_column, layout.location_column))
     file, ids, kinds, words = layout.train_file.name, layout.id_column, layout.labels_column, layout.location_column
     folder = layout.directory / layout.essay_folders[0]
     essays: dict[str, Sequence] = {}
