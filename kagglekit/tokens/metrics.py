@@ -324,28 +324,33 @@ class _SegmentMatcher:
         match = (kinds[guess] == self.true_class[truth]) & (of_guess >= 0.5) & (of_truth >= 0.5)
         return kinds, length, guess[match], truth[match], np.maximum(of_guess, of_truth)[match]
 
-    def counts(self, kind: int, minimum: int, pairs: tuple[np.ndarray, ...]) -> tuple[int, int, int]:
-        """(TP, FP, FN) of one class when its predicted segments shorter than ``minimum`` words are dropped."""
+    def counts(self, kind: int, minimums: tuple[int, ...], pairs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """(TP, FP, FN) of one class for each minimum length (a row each): shorter predicted segments are dropped."""
         kinds, length, guess, truth, overlap = pairs
-        kept = length[guess] >= minimum
-        guess, truth, overlap = guess[kept], truth[kept], overlap[kept]
         mine = self.true_class[truth] == kind
         guess, truth, overlap = guess[mine], truth[mine], overlap[mine]
         order = np.lexsort((guess, -overlap, truth))  # per true segment: the largest overlap first
-        firsts = order[np.concatenate([[True], truth[order][1:] != truth[order][:-1]])] if len(order) else order
-        tp = len(firsts)
-        predicted = int(((kinds == kind) & (length >= minimum)).sum())
-        return tp, predicted - len(np.unique(guess[firsts])), int((self.true_class == kind).sum()) - tp
+        guess, truth, size = guess[order], truth[order], length[guess[order]]
+        predicted = np.sort(length[kinds == kind])
+        n_true = int((self.true_class == kind).sum())
+        out = np.zeros((len(minimums), 3), dtype=np.int64)
+        for row, minimum in enumerate(minimums):
+            kept = size >= minimum
+            g, t = guess[kept], truth[kept]
+            firsts = np.concatenate([[True], t[1:] != t[:-1]]) if len(t) else np.zeros(0, dtype=bool)
+            tp = int(firsts.sum())
+            n_predicted = len(predicted) - int(np.searchsorted(predicted, minimum))
+            out[row] = (tp, n_predicted - len(np.unique(g[firsts])), n_true - tp)
+        return out
 
     def score(self, decision: dict, proba: np.ndarray) -> dict[str, float]:
         """Feedback's score, micro precision and recall over segments at one decision (threshold, min_words)."""
         pairs = self.pairs(decide(proba, decision["threshold"]))
         f1s, total = [], np.zeros(3)
         for kind in self.scored:
-            counts = np.array(self.counts(kind, decision["min_words"].get(self.classes[kind], 1), pairs))
+            counts = self.counts(kind, (decision["min_words"].get(self.classes[kind], 1),), pairs)[0]
             total += counts
-            tp, fp, fn = counts
-            f1s.append(tp / (tp + 0.5 * (fp + fn)) if counts.sum() else 0.0)
+            f1s.append(_f1(counts))
         tp, fp, fn = total
         return {"overlap_f1": float(np.mean(f1s)) if f1s else 0.0, "precision": tp / (tp + fp) if tp + fp else 0.0,
                 "recall": tp / (tp + fn) if tp + fn else 0.0}
@@ -356,20 +361,25 @@ class _SegmentMatcher:
         A class's F1 depends only on its own segments, so at each threshold each class's minimum is chosen alone.
         """
         best: tuple[float, dict] = (-1.0, {})
+        entity = 1.0 - proba[:, 0]
+        likeliest = proba[:, 1:].argmax(axis=1) + 1 if proba.shape[1] > 1 else np.zeros(len(proba), dtype=np.int64)
         for threshold in SEGMENT_THRESHOLDS:
-            pairs = self.pairs(decide(proba, threshold))
+            pairs = self.pairs(np.where(entity >= threshold, likeliest, 0))
             minimums, f1s = {}, []
             for kind in self.scored:
-                scores = []
-                for minimum in MIN_WORDS:
-                    tp, fp, fn = self.counts(kind, minimum, pairs)
-                    scores.append(tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0)
+                scores = [_f1(counts) for counts in self.counts(kind, MIN_WORDS, pairs)]
                 minimums[self.classes[kind]] = MIN_WORDS[int(np.argmax(scores))]
                 f1s.append(max(scores))
             score = float(np.mean(f1s)) if f1s else 0.0
             if score > best[0]:
                 best = (score, {"threshold": float(threshold), "min_words": minimums})
         return best[1], best[0]
+
+
+def _f1(counts: np.ndarray) -> float:
+    """Feedback's F1 = TP / (TP + (FP + FN) / 2) from (TP, FP, FN); 0 when all are 0."""
+    tp, fp, fn = (int(c) for c in counts)
+    return tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0
 
 
 def tune_segments(sequences: list[Sequence], proba: list[np.ndarray], labels: list[str]) -> tuple[dict, float]:
