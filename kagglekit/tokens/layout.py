@@ -1,6 +1,6 @@
 """Reading token and span competitions: which files, which columns, and the sequences the models tag.
 
-Two layouts are recognised from the files alone:
+Three layouts are recognised from the files alone:
 
 - **tokens** (PII Data Detection): ``train.json``/``test.json`` (records, or JSON lines, or a CSV whose list columns
   hold JSON lists), one document per record with a list of tokens and, in train, a list of labels of the same
@@ -151,15 +151,15 @@ class TokenData:
 # --- reading files -----------------------------------------------------------------------------------------------
 
 
-def read_table(path: Path, rows: int | None = None, text: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_table(path: Path, rows: int | None = None, as_text: tuple[str, ...] = ()) -> pd.DataFrame:
     """A JSON (records or lines), JSON-lines or CSV file as a DataFrame; a bad file is one error naming it.
 
     ``rows`` reads only the first rows of a CSV (recognising a layout need not read a large train.csv twice);
-    ``text`` names CSV columns read as strings (an essay id "012345678901" must keep its leading zero).
+    ``as_text`` names CSV columns read as strings (an essay id "012345678901" must keep its leading zero).
     """
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path, nrows=rows, dtype=dict.fromkeys(text, str))
+            return pd.read_csv(path, nrows=rows, dtype=dict.fromkeys(as_text, str))
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".jsonl" or (text.lstrip()[:1] == "{" and "\n{" in text.strip()):
             return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
@@ -532,7 +532,7 @@ def _essay_sequences(layout: TokenLayout, folder: Path) -> list[Sequence]:
 
 def _segment_sequences(layout: TokenLayout) -> list[Sequence]:
     """The training essays with their segments (one train.csv row each) and BIO labels per word."""
-    frame = read_table(layout.train_file, text=(layout.id_column, layout.location_column))
+    frame = read_table(layout.train_file, as_text=(layout.id_column, layout.location_column))
     file, ids, kinds, words = layout.train_file.name, layout.id_column, layout.labels_column, layout.location_column
     folder = layout.directory / layout.essay_folders[0]
     essays: dict[str, Sequence] = {}
