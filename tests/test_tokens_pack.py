@@ -3,11 +3,13 @@ fresh process and in the inference notebook run offline (nbclient), row for row.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -127,19 +129,30 @@ def test_kernel_init_and_run_submit_a_token_run_s_ensemble(
     fake_kaggle: FakeKaggle, kaggle_env: Path, pii_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bundle -> kernel init --predict-from -> kernel run --submit: the notebook, run offline with nbclient, submits
-    exactly the run's ensemble.csv."""
+    exactly the run's ensemble.csv.
+
+    The bundle carries a compiled extra as python-crfsuite travels (it has no pure wheel): built for Kaggle's machine
+    (Linux x86_64) for each of Kaggle's CPythons that has one, never for another platform; the notebook's pip installs
+    its own interpreter's build."""
     work = tmp_path / "work"
     shutil.copytree(pii_workspace, work, symlinks=True)
     monkeypatch.chdir(work)
     isolate_pip(monkeypatch)
-    monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe",))  # the CRF's libraries: this venv's, as in the image
+    # the CRF's own libraries are this venv's, as if in the image; kk-native stands for python-crfsuite
+    monkeypatch.setattr(bundle, "KAGGLE_IMAGE_LACKS", ("kk-probe", "kk-native"))
+    monkeypatch.setattr(bundle, "KAGGLE_PYTHONS", ("3.9", "3.11", "3.12"))  # 3.9 has only a macOS build here: none
     make_wheel(tmp_path / "wheels", "kk-probe", "1.2")
+    native = [f"kk_native-1.0-{tag}.whl" for tag in ("cp311-cp311-manylinux_2_17_x86_64", "cp312-cp312-manylinux_2_28_x86_64")]
+    for tag in ("cp311-cp311-manylinux_2_17_x86_64", "cp312-cp312-manylinux_2_28_x86_64", "cp39-cp39-macosx_11_0_arm64",
+                "cp311-cp311-macosx_11_0_arm64"):
+        make_wheel(tmp_path / "wheels", "kk-native", "1.0", tag=tag)
     data = work / "data" / PII_NAME
     fake_kaggle.add_competition(PII_NAME, _zip(data))
     service = FakeKernels(fake_kaggle, tmp_path / "kaggle", python=notebook_python(tmp_path / "image"))
     kernel = f"{USERNAME}/{PII_NAME}-inference"
 
     assert runner.invoke(app, ["bundle", "--offline", "--find-links", str(tmp_path / "wheels")]).exit_code == 0
+    assert sorted(p.name for p in (work / "kernels" / "kagglekit-bundle").glob("kk_native-*")) == native
     result = runner.invoke(app, ["kernel", "init", PII_NAME, "--predict-from", "latest", "--test-rows", "1000"])
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
@@ -150,12 +163,15 @@ def test_kernel_init_and_run_submit_a_token_run_s_ensemble(
     assert result.exit_code == 0, f"{result.output}\n{service.latest(kernel).log}"
     expected = (find_run(work / "runs" / PII_NAME).directory / "submissions" / "ensemble.csv").read_bytes()
     assert service.code_submissions[0]["content"] == expected
+    installed = [p.name for p in notebook_site_packages(tmp_path / "image").glob("kk_native-*.dist-info")]
+    assert installed == ["kk_native-1.0.dist-info"]
+
+
+def notebook_site_packages(image: Path) -> Path:
+    return next((image / "lib").glob("python3*/site-packages"))
 
 
 def _zip(folder: Path) -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted(folder.iterdir()):

