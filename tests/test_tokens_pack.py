@@ -21,10 +21,12 @@ from kagglekit.cli import app
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.kaggle import bundle
 from kagglekit.kaggle.inference import PACK_FILE, build_pack, read_pack, unpack
+from kagglekit.kaggle.kernels import write_best_submission
 from kagglekit.predict import predict_submission
 from kagglekit.runs import find_run
 from kagglekit.tokens.demo import NBME_NAME, PII_NAME, write_nbme_competition, write_pii_competition
 from kagglekit.tokens.inference import write_pack_submission
+from kagglekit.tokens.run import TokenRun
 
 runner = CliRunner()
 # A fresh interpreter: only the unpacked pack and the competition's folder, nothing of this process's state.
@@ -123,6 +125,16 @@ def test_bad_inputs_are_named(pii_workspace: Path, tmp_path: Path) -> None:
     shutil.rmtree(copy / "models" / "lookup" / "full")
     with pytest.raises(ConfigError, match="lookup in run .* has no saved refit"):
         build_pack(find_run(copy.parent), tmp_path / "pack2")
+
+
+def test_the_training_notebook_leaves_the_token_runs_best_entry(pii_workspace: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kernel init` without --predict-from trains on Kaggle, then copies the run's best entry by its own metric (F5)."""
+    monkeypatch.chdir(pii_workspace)
+    run = TokenRun(find_run(pii_workspace / "runs" / PII_NAME).directory)
+    name, path = write_best_submission(PII_NAME, tmp_path / "submission.csv")
+    assert name == run.leaderboard()["model"].iloc[0] and name in run.entries()
+    assert path.read_bytes() == run.submission_path(name).read_bytes()
 
 
 def test_kernel_init_and_run_submit_a_token_run_s_ensemble(

@@ -419,12 +419,14 @@ def write_best_submission(competition: str, dest: Path, *, workspace: Workspace 
     best entry of the run's leaderboard whose submission file exists (``Run.best`` first, then the next ones).
     """
     from kagglekit.runs import find_run
+    from kagglekit.tokens.run import TokenRun, is_token_run
 
     workspace = workspace or Workspace.current()
     run = run or find_run(workspace.runs_dir(competition))
-    board = run.leaderboard()
+    ranked = TokenRun(run.directory) if is_token_run(run.directory) else run  # a token run ranks by its own metric
+    board = ranked.leaderboard()
     ok = [str(name) for name in board["model"][board["status"] == "ok"]] if not board.empty else []
-    names = [model] if model else ([run.best(), *ok] if ok else [])
+    names = [model] if model else ([ranked.best(), *ok] if ok else [])
     for name in names:
         for source in (run.submission_path(name), workspace.submissions_dir(competition) / f"{name}.csv"):
             if source.is_file():
