@@ -24,7 +24,14 @@ from kagglekit.kaggle.inference import PACK_FILE, build_pack, read_pack, unpack
 from kagglekit.kaggle.kernels import write_best_submission
 from kagglekit.predict import predict_submission
 from kagglekit.runs import find_run
-from kagglekit.tokens.demo import NBME_NAME, PII_NAME, write_nbme_competition, write_pii_competition
+from kagglekit.tokens.demo import (
+    FEEDBACK_NAME,
+    NBME_NAME,
+    PII_NAME,
+    write_feedback_competition,
+    write_nbme_competition,
+    write_pii_competition,
+)
 from kagglekit.tokens.inference import write_pack_submission
 from kagglekit.tokens.run import TokenRun
 
@@ -67,6 +74,14 @@ def nbme_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def feedback_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("feedback-ws")
+    write_feedback_competition(root / "data" / FEEDBACK_NAME, essays=30, test_essays=8)
+    _trained(root, FEEDBACK_NAME)
+    return root
+
+
 def _predict_in_new_process(pack: Path, data: Path, out: Path) -> int:
     result = subprocess.run([sys.executable, "-c", PREDICT, str(pack), str(data), str(out), str(out.parent / "unpacked")],
                             capture_output=True, text=True, timeout=120)
@@ -74,10 +89,12 @@ def _predict_in_new_process(pack: Path, data: Path, out: Path) -> int:
     return int(result.stdout.split()[-1])
 
 
-@pytest.mark.parametrize("competition", [PII_NAME, NBME_NAME])
-def test_a_token_pack_remakes_ensemble_csv_in_a_fresh_process(competition: str, pii_workspace: Path,
-                                                              nbme_workspace: Path, tmp_path: Path) -> None:
-    root = pii_workspace if competition == PII_NAME else nbme_workspace
+@pytest.mark.parametrize("competition", [PII_NAME, NBME_NAME, FEEDBACK_NAME])
+def test_a_token_pack_remakes_ensemble_csv_in_a_fresh_process(competition: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path) -> None:
+    """Tokens (PII), character spans (NBME) and word-index segments (Feedback, with its minimum lengths per class)."""
+    root = request.getfixturevalue({PII_NAME: "pii_workspace", NBME_NAME: "nbme_workspace",
+                                    FEEDBACK_NAME: "feedback_workspace"}[competition])
     run = find_run(root / "runs" / competition)
     pack = build_pack(run, tmp_path / "pack")
     record = json.loads((run.directory / "submissions" / "ensemble.json").read_text())

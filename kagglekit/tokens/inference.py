@@ -2,8 +2,9 @@
 
 The run's test predictions came from each model's refit on every training document (``models/NAME/full``), so the
 notebook loads those refits, predicts every test token's label probabilities, combines the members as the entry did
-(the plain mean, or the greedy weights), applies the entry's threshold and writes the sample's layout with the same
-code that wrote ``ensemble.csv``: on the public test set the two files are equal row for row.
+(the plain mean, or the greedy weights), applies the entry's decision (its threshold; a segments layout's minimum
+lengths too) and writes the sample's layout with the same code that wrote ``ensemble.csv``: on the public test set
+the two files are equal row for row.
 
 What it reads of the run folder is what a model pack holds (:func:`pack_files`): the manifest (labels and the
 competition's layout), the entry's summary, its members' summaries and their saved refits.
@@ -90,7 +91,7 @@ def layout_in(run: TokenRun, data_dir: Path | str) -> TokenLayout:
             value = directory
         elif field.name in PATH_FIELDS:
             value = None if value is None else directory / Path(value).name
-            if value is not None and not value.is_file():
+            if value is not None and not value.exists():  # a segments layout's test is a folder of essays
                 raise DataError(f"{value} does not exist: the run was trained on a folder with {value.name}; pass the "
                                 "competition's folder")
         elif isinstance(value, list):
@@ -137,7 +138,7 @@ def predict_submission(run_dir: Path | str, data_dir: Path | str, *, entry: str 
     run = TokenRun(run_dir)
     entry = entry or submission_entry(run)
     data = test_data(run, data_dir)
-    return submission_frame(data, decided_labels(run, entry, data))
+    return submission_frame(data, decided_labels(run, entry, data), run.summary(entry).get("decision"))
 
 
 def write_pack_submission(run_dir: Path | str, data_dir: Path | str, path: Path | str, *, entry: str | None = None) -> int:
@@ -145,7 +146,7 @@ def write_pack_submission(run_dir: Path | str, data_dir: Path | str, path: Path 
     run = TokenRun(run_dir)
     entry = entry or submission_entry(run)
     data = test_data(run, data_dir)
-    write_submission(data, decided_labels(run, entry, data), path)
+    write_submission(data, decided_labels(run, entry, data), path, run.summary(entry).get("decision"))
     return validate(path, data=data)
 
 
