@@ -94,7 +94,8 @@ def init(
         "--predict-from", metavar="RUN", help="Code competitions: a notebook that only predicts, with the models of this "
                                                "run's ensemble.csv, uploaded as a dataset (use 'latest' for the newest run).")] = None,
     test_rows: Annotated[Optional[int], typer.Option(
-        min=1, help="With --predict-from: rows of the hidden test set to estimate the predict time on \\[default: 20x test.csv].")] = None,
+        min=1, help="With --predict-from: rows (documents, in a token competition) of the hidden test set to estimate the "
+                    "predict time on \\[default: 20x the public test set].")] = None,
     time_limit: Annotated[str, typer.Option(
         metavar="DURATION", help="With --predict-from: the competition's time limit, in seconds or as 9h, 30m.")] = "9h",
     force: Annotated[bool, typer.Option("--force", help="With --predict-from: publish even when the predict would not fit the limit.")] = False,
@@ -104,8 +105,9 @@ def init(
     """Write kernels/COMPETITION/: kernel-metadata.json and a notebook that installs the bundle and trains.
 
     With --predict-from RUN the notebook trains nothing: the run's models go up as a dataset (created, or a new
-    version), and the notebook predicts test.csv with exactly the run's ensemble, as code competitions need. The
-    predict time on the hidden test set is estimated first; one that would not fit --time-limit stops here.
+    version), and the notebook predicts the test set with exactly the run's ensemble, as code competitions need (rows,
+    or the tokens and spans of a token competition). The predict time on the hidden test set is estimated first; one
+    that would not fit --time-limit stops here.
     """
     from kagglekit.kaggle import kernels
 
