@@ -13,7 +13,8 @@ annotations.
 ``feedback``: student essays in Feedback Prize's layout (train.csv of segments with word-index predictionstrings,
 train/{id}.txt and test/{id}.txt, a sample of one row per segment) where cue words mostly decide a segment's type
 ("For example" opens Evidence, "However" a Rebuttal), with noise: cues left out, cues in unlabelled sentences,
-openers shared by two types, and typos.
+openers shared by two types, a Position and its Claim in one sentence, dropped full stops, typos, and annotators'
+slips in the training labels (a word short at an end, a neighbouring type, a segment missed).
 All are deterministic for a seed; the test documents' answers are returned for held-out scoring, never written
 into the competition folder.
 """
@@ -371,6 +372,10 @@ FACTS = ["most students in the survey said it helped them. The numbers were high
          "schools that tried it saw better attendance. Some of them kept it for many years."]
 REBUTTALS = ["this problem is small compared to the benefits", "students can learn to handle it with some rules",
              "the schools that tried it did not see this problem"]
+MORE_EVIDENCE = ["This shows that it works.", "It made a big difference for her.", "Nobody complained about it after that.",
+                 "The same thing happened at another school.", "I saw this with my own eyes."]
+SWAPPED = {"Claim": "Evidence", "Evidence": "Claim", "Position": "Claim", "Concluding Statement": "Position",
+           "Counterclaim": "Rebuttal", "Rebuttal": "Counterclaim", "Lead": "Position"}  # an annotator's usual mix-ups
 ESSAY_FILLER = ["I think about this a lot when I walk to school.", "This is something my family talks about at dinner.",
                 "There are many sides to this.", "My teacher asked us to write about it.", "It is a big question for everyone.",
                 "For example, some of my friends have not decided yet.", "However, I have a lot of homework this week."]
@@ -385,25 +390,32 @@ def _typo(word: str, rng: np.random.Generator) -> str:
 
 
 def _essay(rng: np.random.Generator) -> list[tuple[str, str | None]]:
-    """One essay as (sentence, discourse type or None) pieces, "\n\n" between paragraphs."""
+    """One essay as (sentence, discourse type or None) pieces, "\n\n" between paragraphs; a piece with no full stop
+    runs on into the next (a Position and its Claim in one sentence)."""
     topic, stance, reasons, counters = ESSAY_TOPICS[int(rng.integers(len(ESSAY_TOPICS)))]
 
-    def piece(kind: str, **fill: str) -> tuple[str, str | None]:
+    def piece(kind: str, end: str = ".", **fill: str) -> tuple[str, str | None]:
         opener = str(rng.choice(CUES[kind]))
-        if rng.random() < 0.12:  # the cue is left out: the words have to tell the type
+        if rng.random() < 0.2:  # the cue is left out: the words have to tell the type
             opener = "{" + opener.split("{", 1)[1]
             fill = {k: v[:1].upper() + v[1:] for k, v in fill.items()}
-        sentence = opener.format(topic=topic, stance=stance, **fill)
-        if not sentence.endswith((".", "?")):
-            sentence += "."
+        sentence = opener.format(topic=topic, stance=stance, **fill).rstrip(".")
+        if kind == "Evidence":  # evidence goes on for a sentence or two more
+            sentence += ". " + " ".join(rng.choice(MORE_EVIDENCE, size=int(rng.integers(0, 3)), replace=False))
+        stop = "?" if sentence.endswith("?") else end
+        sentence = sentence.strip().rstrip(".?") + (stop if rng.random() > 0.1 else "")  # students drop full stops
         return sentence, kind
 
     pieces: list[tuple[str, str | None]] = []
+    reasons = list(rng.choice(reasons, size=int(rng.integers(1, 4)), replace=False))
     if rng.random() < 0.8:
         pieces.append(piece("Lead"))
-    pieces.append(piece("Position"))
+    if rng.random() < 0.3:  # "I believe that ... because ...": a Position and a Claim in one sentence
+        pieces += [piece("Position", end=""), (f"because {reasons.pop()}.", "Claim")]
+    else:
+        pieces.append(piece("Position"))
     pieces.append(("\n\n", None))
-    for reason in rng.choice(reasons, size=int(rng.integers(1, 4)), replace=False):
+    for reason in reasons:
         pieces.append(piece("Claim", reason=str(reason)))
         if rng.random() < 0.7:
             pieces.append(piece("Evidence", story=str(rng.choice(STORIES)), fact=str(rng.choice(FACTS))))
@@ -422,23 +434,41 @@ def _essay(rng: np.random.Generator) -> list[tuple[str, str | None]]:
     return pieces
 
 
-def feedback_essays(n: int, seed: int = 42) -> list[tuple[str, str, list[tuple[str, tuple[int, ...], int, int]]]]:
-    """``n`` essays as (id, text, segments), each segment (type, word indices, start and end character)."""
+def _annotated(rng: np.random.Generator, kind: str, words: tuple[int, ...]) -> tuple[str, tuple[int, ...]] | None:
+    """How an annotator marks a segment: mostly as written, sometimes a word short at either end, now and then
+    with a neighbouring type, or not at all."""
+    roll = rng.random()
+    if roll < 0.03:
+        return None
+    if roll < 0.07:
+        kind = SWAPPED.get(kind, kind)
+    if len(words) > 4 and rng.random() < 0.15:
+        words = words[1:] if rng.random() < 0.5 else words[:-1]
+    return kind, words
+
+
+def feedback_essays(n: int, seed: int = 42, noise: bool = True) -> list[tuple[str, str, list[tuple[str, tuple[int, ...], int, int]]]]:
+    """``n`` essays as (id, text, segments), each segment (type, word indices, start and end character).
+
+    ``noise``: the annotators' slips (see ``_annotated``); the test essays' answers have none.
+    """
     rng = np.random.default_rng(seed)
     essays = []
     for _ in range(n):
         key = f"{int(rng.integers(16**11, 16**12)):012X}"
-        text, words, segments = "", 0, []
+        text, positions, segments = "", [], []
         for sentence, kind in _essay(rng):
             if sentence == "\n\n":
                 text = text.rstrip(" ") + "\n\n"
                 continue
             tokens = [_typo(w, rng) if rng.random() < 0.03 else w for w in sentence.split()]
-            start = len(text)
-            text += " ".join(tokens) + " "
-            if kind is not None:
-                segments.append((kind, tuple(range(words, words + len(tokens))), start, len(text) - 1))
-            words += len(tokens)
+            words = tuple(range(len(positions), len(positions) + len(tokens)))
+            for token in tokens:
+                positions.append((len(text), len(text) + len(token)))
+                text += token + " "
+            marked = _annotated(rng, kind, words) if kind is not None and noise else (kind, words) if kind else None
+            if marked is not None:
+                segments.append((marked[0], marked[1], positions[marked[1][0]][0], positions[marked[1][-1]][1]))
         essays.append((key, text.strip(), segments))
     return essays
 
@@ -460,7 +490,7 @@ def write_feedback_competition(directory: Path | str, essays: int = 200, test_es
                          "discourse_type_num": f"{kind} {numbers[kind]}", "predictionstring": " ".join(map(str, words))})
     _write_csv(directory / "train.csv", pd.DataFrame(rows))
     solution = []
-    for key, text, segments in feedback_essays(test_essays, seed + 1):
+    for key, text, segments in feedback_essays(test_essays, seed + 1, noise=False):
         write_text(directory / "test" / f"{key}.txt", text)
         solution += [{"id": key, "class": kind, "predictionstring": " ".join(map(str, words))} for kind, words, _, _ in segments]
     solution_frame = pd.DataFrame(solution)
