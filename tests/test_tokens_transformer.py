@@ -116,3 +116,24 @@ def test_without_a_preset_or_the_default_checkpoint_it_is_left_out_with_the_reas
     result = train(directory, ["lookup", "transformer"], folds=2, output=tmp_path)
     assert "cannot reach" in result.left_out["transformer"] and not result.failed
     assert result.leaderboard["model"].tolist() == ["lookup"]
+
+
+def test_a_span_competitions_query_is_packed_before_every_window(tmp_path: Path) -> None:
+    """NBME's layout: the feature asked about is the first segment, ``[CLS] query [SEP] window [SEP]``, in each window."""
+    preset = write_tiny_bert_preset(tmp_path / "tiny_bert")
+    words = "fire near the forest is so lovely tonight my car is fast".split()
+    rows = [Sequence(i, "note", words, np.zeros((12, 2), np.int64), " ".join(words), query=query,
+                     labels=["B-SPAN" if w in answer else "O" for w in words])
+            for i, (query, answer) in enumerate([("flood warning", {"fire", "forest"}), ("new album", {"car"})])]
+    import tensorflow as tf
+
+    model = get_model("transformer", preset=str(preset), sequence_length=12)
+    features = model.featurize(rows)
+    model._prepare(features, ["O", "B-SPAN"], tf.distribute.get_strategy())  # what fit builds before it trains
+    x, place, owners = model._windows(features[:1])
+    assert owners == [(0, 0), (0, 3), (0, 5)]  # 12 words in windows of 12 - 3 special tokens - 2 query words
+    cls, sep, flood, warning = (VOCAB.index(w) for w in ("[CLS]", "[SEP]", "flood", "warning"))
+    assert x["token_ids"][1].tolist() == [cls, flood, warning, sep, *(VOCAB.index(w) for w in words[3:10]), sep]
+    assert x["segment_ids"][1].tolist() == [0] * 4 + [1] * 8 and place[1].tolist() == [-1] * 4 + list(range(7)) + [-1]
+    proba = model.predict_proba(features)  # an untrained head, still one row per word
+    assert [p.shape for p in proba] == [(12, 2), (12, 2)] and np.allclose(np.concatenate(proba).sum(axis=1), 1.0)

@@ -2,7 +2,8 @@
 
 The competition's tokens are words; the transformer reads sub-words. Each word is tokenised on its own (the
 corpus's distinct words once, in ``featurize``), so a word's sub-words are known exactly and never straddle two
-words. Training labels only the first sub-word of each word (the others, the special tokens and the padding
+words (a SentencePiece tokenizer, DeBERTa-v3's, reads each as following a space, as Hugging Face's
+``is_split_into_words`` does). Training labels only the first sub-word of each word (the others, the special tokens and the padding
 weigh 0 in the loss, as in Hugging Face's token-classification recipe), and each word's prediction is read from
 its first sub-word: exactly one probability row per competition token. A word with no sub-word at all (PII's
 whitespace tokens ``"\\n\\n"``) is ``O`` with certainty.
@@ -13,7 +14,7 @@ each as the first segment (``[CLS] query [SEP] window [SEP]``). Overlaps are mer
 rule of BERT's SQuAD code (``_check_is_max_context``), not by averaging: each word takes the window where it is
 farthest from a cut edge (a window edge that is the document's own start or end is no cut), because a token at a
 window's edge is predicted from one side's context only, and an average would mix that worse prediction into the
-better one. Every word keeps at least a quarter of a window of context on each side at the default overlap.
+better one. At the default overlap every word keeps about a quarter of a window of context on each side.
 
 Training follows the row ``transformer`` (``kagglekit.models.transformer``): the preset resolved the same way
 (a KerasHub preset, a Hugging Face folder, or the default checkpoint from ``checkpoints``), AdamW without decay
@@ -233,24 +234,12 @@ class TransformerTagger(TokenModel):
         return min(max_length, 8 * math.ceil(wanted / 8))
 
     def fit(self, features: list[SubWords], targets: list[list[str]], labels: list[str]) -> "TransformerTagger":
-        import keras
         import tensorflow as tf
 
         from kagglekit.device import distribution_strategy
 
-        release_memory()  # the previous fold's model, before this one takes the GPU
-        self.labels_, self.preset_ = labels, resolve_preset(self.params["preset"], self.name)
-        self.precision_ = resolve_precision(self.params["precision"])
-        self.jit_compile_ = resolve_jit_compile(self.params["jit_compile"])
-        self.segments_ = 2 if any(len(s.query) for s in features) else 1
-        keras.utils.set_random_seed(self.params["seed"])
         strategy = distribution_strategy()
-        with strategy.scope():
-            backbone = load_backbone(self.preset_, self.name, self.precision_)
-            self._set_preprocessor(load_preprocessor(self.preset_, 16, self.name))
-            self.sequence_length_ = self._choose_length(features, int(getattr(backbone, "max_sequence_length", 512)))
-            self.preprocessor_.sequence_length = self.sequence_length_  # KerasHub passes it on to the packer
-            self.network_ = self._network(backbone)
+        self._prepare(features, labels, strategy)
         x, place, owners = self._windows(features)
         y, weight = window_targets(features, targets, labels, place, owners)
         batch = self.params["batch_size"] * strategy.num_replicas_in_sync
@@ -262,6 +251,24 @@ class TransformerTagger(TokenModel):
         history = self.network_.fit(data, epochs=self.params["epochs"], shuffle=False, verbose=0)  # the data shuffles, seeded
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         return self
+
+    def _prepare(self, features: list[SubWords], labels: list[str], strategy: Any) -> None:
+        """This machine's precision and XLA, the preset's backbone and packer, the window length and a fresh head,
+        the variables built in ``strategy``'s scope (mirrored over the GPUs)."""
+        import keras
+
+        release_memory()  # the previous fold's model, before this one takes the GPU
+        self.labels_, self.preset_ = labels, resolve_preset(self.params["preset"], self.name)
+        self.precision_ = resolve_precision(self.params["precision"])
+        self.jit_compile_ = resolve_jit_compile(self.params["jit_compile"])
+        self.segments_ = 2 if any(len(s.query) for s in features) else 1
+        keras.utils.set_random_seed(self.params["seed"])
+        with strategy.scope():
+            backbone = load_backbone(self.preset_, self.name, self.precision_)
+            self._set_preprocessor(load_preprocessor(self.preset_, 16, self.name))
+            self.sequence_length_ = self._choose_length(features, int(getattr(backbone, "max_sequence_length", 512)))
+            self.preprocessor_.sequence_length = self.sequence_length_  # KerasHub passes it on to the packer
+            self.network_ = self._network(backbone)
 
     def _set_preprocessor(self, preprocessor: Any) -> None:
         import tensorflow as tf
@@ -298,18 +305,18 @@ class TransformerTagger(TokenModel):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         self.network_.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                               jit_compile=self.jit_compile_)
+        optimizer.build(self.network_.trainable_variables)  # before fit: slots created inside the step would trace it twice
 
     def predict_proba(self, features: list[SubWords]) -> list[np.ndarray]:
         if not features:
             return []
         x, place, owners = self._windows(features)
-        logits = np.asarray(self.network_.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64)
-        proba = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        proba /= proba.sum(axis=-1, keepdims=True)
+        logits = self.network_.predict(x, batch_size=PREDICT_BATCH, verbose=0)
         windows: list[list[tuple[int, np.ndarray]]] = [[] for _ in features]
         for row, (i, start) in enumerate(owners):
-            held = place[row] >= 0
-            windows[i].append((start, proba[row, held]))  # the packer keeps the sub-words' order
+            z = np.asarray(logits[row, place[row] >= 0], dtype=np.float64)  # the packer keeps the sub-words' order
+            z = np.exp(z - z.max(axis=1, keepdims=True))  # softmax in float64 a window at a time: a corpus's at once
+            windows[i].append((start, z / z.sum(axis=1, keepdims=True)))  # would be gigabytes
         return [merge(sub, w, len(self.labels_)) for sub, w in zip(features, windows)]
 
     # --- saving ---------------------------------------------------------------------------------------------------
