@@ -35,6 +35,7 @@ PREFIX = "ensemble_"
 BEST_NAME = "ensemble"
 WEIGHT_ITERATIONS = 50
 STACK_C = 1.0
+LOG_FLOOR = 1e-7  # the probability a multiclass member's log-probability input is clipped at (a class it gave 0)
 STACK_RIDGE_ALPHA = 1.0
 
 
@@ -110,11 +111,14 @@ def weighted_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.nda
     return oof, fold_weights
 
 
-def stack_features(probas: Sequence[np.ndarray]) -> np.ndarray:
-    """Meta-model inputs: each member's positive-class probability (binary) or all its columns (multiclass)."""
+def stack_features(probas: Sequence[np.ndarray], *, log_inputs: bool = False) -> np.ndarray:
+    """Meta-model inputs: each member's positive-class probability (binary) or all its columns (multiclass), as
+    log-probabilities with ``log_inputs``."""
     stacked = np.stack(probas)
     if stacked.shape[2] == 2:
         return stacked[:, :, 1].T
+    if log_inputs:
+        stacked = np.log(np.clip(stacked, LOG_FLOOR, 1.0))
     return stacked.transpose(1, 0, 2).reshape(stacked.shape[1], -1)
 
 
@@ -126,8 +130,13 @@ MetaModel = LogisticRegression | list[LogisticRegression | Ridge | float] | LogL
 
 
 def fit_class_meta(stacked: np.ndarray, y: np.ndarray, seed: int) -> MetaModel:
-    """Classes: one logistic regression on all members' probabilities."""
-    return _meta_model(seed).fit(stack_features(stacked), y)
+    """Classes: one logistic regression on all members' probabilities; multiclass members enter as log-probabilities,
+    which a softmax combines as a product of experts and which keep the differences between a naive Bayes member's
+    near-0 probabilities (held-out spooky-author log loss 0.374 -> 0.370 for baseline + tfidf_lr; BENCHMARKS.md)."""
+    log_inputs = stacked.shape[2] > 2
+    model = _meta_model(seed).fit(stack_features(stacked, log_inputs=log_inputs), y)
+    model.log_inputs_ = log_inputs
+    return model
 
 
 def fit_column_meta(stacked: np.ndarray, y: np.ndarray, seed: int, *, classify: bool) -> MetaModel:
@@ -149,7 +158,7 @@ def stack_predict(model: MetaModel, probas: Sequence[np.ndarray]) -> np.ndarray:
     if isinstance(model, LogLinearPool):  # a catalogue's members: one weight each over every item
         return model.predict_stacked(stacked)
     if isinstance(model, LogisticRegression):
-        features = stack_features(stacked)
+        features = stack_features(stacked, log_inputs=getattr(model, "log_inputs_", False))
         proba = np.zeros((len(features), stacked.shape[2]))
         proba[:, model.classes_] = model.predict_proba(features)
         return proba
@@ -192,7 +201,7 @@ def _meta_to_json(model: MetaModel) -> dict[str, Any] | list[dict[str, Any]]:
         return model.to_json()
     if isinstance(model, LogisticRegression):
         return {"type": "logistic", "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
-                "classes": model.classes_.tolist()}
+                "classes": model.classes_.tolist(), "log_inputs": bool(getattr(model, "log_inputs_", False))}
     columns: list[dict[str, Any]] = []
     for column_model in model:
         if isinstance(column_model, float):
@@ -222,6 +231,7 @@ def _column_from_json(record: dict[str, Any]) -> LogisticRegression | Ridge | fl
     model.n_features_in_ = model.coef_.shape[-1]
     if record["type"] == "logistic":
         model.classes_ = np.asarray(record["classes"])
+        model.log_inputs_ = record.get("log_inputs", False)  # combiners saved before it was recorded took probabilities
     return model
 
 
@@ -439,6 +449,7 @@ def _stacked(members: list[Member], oofs: np.ndarray, tests: np.ndarray, y: np.n
     elif isinstance(model, LogisticRegression):
         columns = [m.label for m in members] if width == 2 else [f"{m.label}[{c}]" for m in members for c in range(width)]
         meta = {"type": "LogisticRegression", "C": STACK_C, "features": columns,
+                "inputs": "log-probabilities" if getattr(model, "log_inputs_", False) else "probabilities",
                 "coef": np.round(model.coef_, 6).tolist(), "intercept": np.round(model.intercept_, 6).tolist()}
     else:
         meta = {"type": shape.meta_words,

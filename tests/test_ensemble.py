@@ -20,7 +20,10 @@ from kagglekit.data import Competition, load_competition
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.trainer import run as train_run
 from kagglekit.ensemble import (
+    LOG_FLOOR,
     METHODS,
+    _meta_to_json,
+    apply_combiner,
     build_ensembles,
     check_same_folds,
     fit_weights,
@@ -28,6 +31,7 @@ from kagglekit.ensemble import (
     resolve_members,
     stack_features,
     stack_oof,
+    stack_predict,
     vote_ensemble,
     weighted_ensemble,
     weighted_oof,
@@ -183,6 +187,24 @@ def test_stack_learns_from_a_perfect_member_and_handles_multiclass() -> None:
     assert oof.shape == (60, 3)
     np.testing.assert_allclose(oof.sum(axis=1), 1)
     assert score("accuracy", y, oof) == 1.0
+
+
+def test_multiclass_stack_reads_log_probabilities_and_its_combiner_replays_them() -> None:
+    # A member sure of its classes (near-0 probabilities elsewhere): the meta-model's inputs are the logs, and the
+    # saved combiner re-applies exactly that model; one saved before the flag existed keeps reading probabilities.
+    rng = np.random.default_rng(7)
+    y = np.tile([0, 1, 2, 2, 1, 0], 15)  # every class in every fold
+    fold_index = folds_of(90)
+    members = [rng.dirichlet(np.ones(3) * 0.3, size=90) for _ in range(2)]
+    oof, full = stack_oof(members, y, fold_index, seed=0)
+    logs = np.hstack([np.log(np.clip(m, LOG_FLOOR, 1)) for m in members])
+    val = fold_index == 0
+    alone = LogisticRegression(C=1.0, max_iter=1000, random_state=0).fit(logs[~val], y[~val])
+    np.testing.assert_allclose(oof[val], alone.predict_proba(logs[val]), rtol=1e-6)
+    combiner = {"method": "stack", "members": ["a", "b"], "meta_model": _meta_to_json(full)}
+    np.testing.assert_array_equal(apply_combiner(combiner, members), stack_predict(full, members))
+    old = {**combiner, "meta_model": {k: v for k, v in combiner["meta_model"].items() if k != "log_inputs"}}
+    assert not np.allclose(apply_combiner(old, members), stack_predict(full, members))
 
 
 # --- thresholds -------------------------------------------------------------------------------------------------
