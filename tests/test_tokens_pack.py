@@ -99,10 +99,13 @@ def test_a_token_pack_remakes_ensemble_csv_in_a_fresh_process(competition: str, 
     pack = build_pack(run, tmp_path / "pack")
     record = json.loads((run.directory / "submissions" / "ensemble.json").read_text())
     assert pack.entry == record["model"] and pack.entry.startswith("ensemble_")
-    assert sorted(m.label for m in pack.members) == ["crf", "lookup"]
+    summary = json.loads((run.directory / "ensembles" / pack.entry / "summary.json").read_text())
+    kept = [m for m, w in zip(summary["members"], summary["weights"]) if summary["method"] == "mean" or w > 0]
+    assert [m.label for m in pack.members] == kept and "crf" in kept  # a member weighted 0 neither travels nor predicts
     files = read_pack(pack.directory)["files"]
-    assert {f"{run.name}/models/crf/full/model.pkl", f"{run.name}/models/lookup/full/model.pkl",
-            f"{run.name}/ensembles/{pack.entry}/summary.json", f"{run.name}/manifest.json"} <= set(files)
+    assert {f"{run.name}/models/crf/full/model.pkl", f"{run.name}/ensembles/{pack.entry}/summary.json",
+            f"{run.name}/manifest.json"} <= set(files)
+    assert (f"{run.name}/models/lookup/full/model.pkl" in files) == ("lookup" in kept)
     assert not any("/oof.npy" in f or "/test.npy" in f for f in files)  # predictions are remade, not carried
     assert all("/" not in blob for blob in files.values()) and (pack.directory / PACK_FILE).is_file()
 
@@ -110,6 +113,11 @@ def test_a_token_pack_remakes_ensemble_csv_in_a_fresh_process(competition: str, 
     out = tmp_path / "submission.csv"
     rows = _predict_in_new_process(pack.directory, root / "data" / competition, out)
     assert out.read_text() == expected and rows == len(expected.splitlines()) - 1 > 0
+
+    other = next(e for e in ("ensemble_mean", "ensemble_weighted") if e != pack.entry)  # the other way of combining
+    unpacked = unpack(build_pack(run, tmp_path / "other", entry=other).directory, tmp_path / "other-run")
+    write_pack_submission(unpacked, root / "data" / competition, out)
+    assert out.read_text() == (run.directory / "submissions" / f"{other}.csv").read_text()
 
 
 def test_the_hidden_test_set_is_predicted_not_the_public_one(pii_workspace: Path, tmp_path: Path) -> None:

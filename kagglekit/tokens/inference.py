@@ -40,14 +40,19 @@ def submission_entry(run: TokenRun) -> str:
 
 
 def entry_members(run: TokenRun, entry: str) -> tuple[list[str], list[float], str]:
-    """(the models the entry needs, their weights, how it combines them: ``mean``, ``weighted`` or ``single``)."""
+    """(the models the entry needs, their weights, how it combines them: ``mean``, ``weighted`` or ``single``).
+
+    A member the greedy blend gave no weight is left out (it adds exact zeros): it neither travels nor predicts.
+    """
     summary = run.summary(entry)
     if summary.get("test_from", "refit") != "refit":
         raise ConfigError(f"{entry} of run {run.name} predicted its test set from {summary['test_from']}, which a token "
                           "run does not keep: retrain it")
     if summary.get("kind") != "ensemble":
         return [entry], [1.0], "single"
-    return list(summary["members"]), [float(w) for w in summary["weights"]], summary.get("method", "mean")
+    method = summary.get("method", "mean")
+    pairs = [(str(m), float(w)) for m, w in zip(summary["members"], summary["weights"]) if method == "mean" or w > 0]
+    return [m for m, _ in pairs], [w for _, w in pairs], method
 
 
 def refit_dir(run: TokenRun, name: str) -> Path:
@@ -151,8 +156,11 @@ def write_pack_submission(run_dir: Path | str, data_dir: Path | str, path: Path 
 
 
 def predict_seconds(run: TokenRun, name: str) -> float | None:
-    """Seconds a model took per test document on this machine: its recorded predict and feature time over every
-    document it predicted (each training document once out of fold, each test document once); None if unrecorded."""
+    """Seconds a model takes per test document on this machine, from its recorded predict and feature time over every
+    document it predicted (each training document once out of fold, each test document once); None if unrecorded.
+
+    An upper bound: the recorded feature time also counts what a model extracting features inside each fit (the CRF)
+    spent on its training documents (a demo PII run's CRF: 41 ms estimated, 7 ms measured; BENCHMARKS.md)."""
     summary, manifest = run.summary(name), run.manifest
     documents = int(manifest.get("n_train", 0)) + int(manifest.get("n_test", 0))
     if "predict_s" not in summary or not documents:
