@@ -60,6 +60,7 @@ class TuneOptions:
     jobs: int = 1
     pruner: str = "median"
     heartbeat_s: int = HEARTBEAT_S
+    ensemble: bool = False  # score a trial by the stack it makes with the run's other trained models, not alone
 
     @property
     def target(self) -> int:
@@ -88,6 +89,7 @@ class StudySummary:
     best_folds: list[float] = field(default_factory=list)
     best_params: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)  # parameters set with --param, which the study did not search
+    objective: str = "model"  # what the trials' values score: the model alone, or "stack with A, B" (--ensemble)
     default_value: float | None = None
     default_folds: list[float] = field(default_factory=list)
     default_params: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +109,10 @@ class StudySummary:
         """The defaults' CV fold spread (standard deviation of the fold scores), the noise a gain must clear."""
         return float(np.std(self.default_folds, ddof=1)) if len(self.default_folds) > 1 else None
 
+    def of(self) -> str:
+        """What the CV values score, when not the model alone."""
+        return "" if self.objective == "model" else f" of the {self.objective}"
+
     def changed(self) -> dict[str, Any]:
         """The best parameters that differ from the defaults."""
         return {k: v for k, v in self.best_params.items() if self.default_params.get(k) != v}
@@ -114,7 +120,8 @@ class StudySummary:
     def record(self, run: Run) -> dict[str, Any]:
         """What the manifest and the model's summary record of the study ``train`` used."""
         return {"study": str(self.path.relative_to(run.directory)), "trials": self.finished, "best_trial": self.best_trial,
-                "params": self.best_params, "cv_score": self.best_value, "default_cv_score": self.default_value}
+                "params": self.best_params, "cv_score": self.best_value, "default_cv_score": self.default_value,
+                "objective": self.objective}
 
     def lines(self) -> list[tuple[str, str]]:
         """The summary for the user, as (level, text) lines: best beside defaults, the spread, the warnings."""
@@ -122,7 +129,7 @@ class StudySummary:
             why = f": {self.error}" if self.error else ""
             return [("warning", f"{self.model}: no trial finished all its folds ({self.finished} finished, {self.failed} failed){why}")]
         head = (f"{self.model}: {self.finished} trials ({self.pruned} pruned{f', {self.failed} failed' if self.failed else ''})"
-                f"{f' in {format_duration(self.seconds)}' if self.seconds else ''}; best CV {self.metric} "
+                f"{f' in {format_duration(self.seconds)}' if self.seconds else ''}; best CV {self.metric}{self.of()} "
                 f"{_score(self.best_value, self.best_folds)} (trial {self.best_trial})")
         if self.default_value is not None:
             head += f" vs {_score(self.default_value, self.default_folds)} with defaults ({self.gain:+.4f})"
@@ -217,9 +224,10 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
     then summarise it and draw its plots into the run."""
     given = config.params_for(name)
     space, fixed = search(name, competition.task_spec, given)
+    partners = ensemble_partners(run, name) if options.ensemble else ()
     setup = _Setup(str(run.directory), name, config.competition_args(), given, options.heartbeat_s, deadline, config.device,
-                   config.mixed_precision, config.seed)
-    study = _open_study(run, name, competition.metric, fixed, options.heartbeat_s)
+                   config.mixed_precision, config.seed, partners)
+    study = _open_study(run, name, competition.metric, fixed, options.heartbeat_s, _objective(partners))
     if not study.trials:  # trial 0: the defaults, what train uses without a study
         defaults = get_model(name, **given).get_params()
         study.enqueue_trial({k: defaults[k] for k in space}, user_attrs={"defaults": True})
@@ -232,6 +240,7 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
         emit(Note(f"{name}: no time left to tune it", "warning"))
     else:
         emit(Note(f"{name}: searching {', '.join(f'{k} {t.describe()}' for k, t in space.items())}"
+                  + (f"; each trial scored by its {_objective(partners)}, not pruned" if partners else "")
                   + (f"; fixed: {_params(fixed)}" if fixed else "")
                   + (f"; resuming with {done} finished, {options.goal()}" if done else f"; {options.goal()}")))
         if options.jobs == 1:
@@ -245,6 +254,20 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
     for level, text in summary.lines():
         emit(Note(text, level))  # type: ignore[arg-type]
     return summary
+
+
+def ensemble_partners(run: Run, name: str) -> tuple[str, ...]:
+    """The run's other trained models, whose out-of-fold predictions a trial of ``name`` is stacked with (--ensemble)."""
+    partners = tuple(m for m in run.model_names() if m != name)
+    if not partners:
+        raise ConfigError(f"--ensemble scores {name} in a stack with the other trained models of run {run.name}, and it has "
+                          f"none: train them first (kagglekit train COMPETITION -m OTHER --run {run.name})")
+    return partners
+
+
+def _objective(partners: Sequence[str]) -> str:
+    """What a study's trials are scored by, as its user attributes record it."""
+    return f"stack with {', '.join(partners)}" if partners else "model"
 
 
 def search(name: str, task: TaskSpec, given: dict[str, Any]) -> tuple[dict[str, Tunable], dict[str, Any]]:
@@ -271,9 +294,9 @@ def _storage(path: Path, heartbeat_s: int) -> optuna.storages.RDBStorage:
             grace_period=2 * heartbeat_s, heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
 
 
-def _open_study(run: Run, name: str, metric: Metric, fixed: dict[str, Any], heartbeat_s: int) -> optuna.Study:
-    """The run's study of ``name``, created on first use; one made under other fixed parameters or another metric is
-    refused (its trials answer another question)."""
+def _open_study(run: Run, name: str, metric: Metric, fixed: dict[str, Any], heartbeat_s: int, objective: str = "model") -> optuna.Study:
+    """The run's study of ``name``, created on first use; one made under other fixed parameters, another metric or another
+    objective (the model alone, or the stack it makes with named partners) is refused (its trials answer another question)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = run.study_path(name)
     study = optuna.create_study(storage=_storage(path, heartbeat_s), study_name=name, load_if_exists=True,
@@ -283,6 +306,10 @@ def _open_study(run: Run, name: str, metric: Metric, fixed: dict[str, Any], hear
         study.set_user_attr("model", name)
         study.set_user_attr("metric", metric.name)
         study.set_user_attr("fixed", fixed)
+        study.set_user_attr("objective", objective)
+    elif recorded.get("objective", "model") != objective:
+        raise ConfigError(f"the {name} study in {path} scores its trials by {recorded.get('objective', 'model')}, not by "
+                          f"{objective}: pass the same options (and train the same models), or delete {path} to start a new study")
     elif recorded.get("metric") != metric.name or recorded.get("fixed") != fixed:
         raise ConfigError(f"the {name} study in {path} was made with metric {recorded.get('metric')} and fixed parameters "
                           f"{_params(recorded.get('fixed', {})) or 'none'}, not {metric.name} and {_params(fixed) or 'none'}: "
@@ -303,6 +330,7 @@ class _Setup:
     device: str
     mixed_precision: bool
     seed: int
+    partners: tuple[str, ...] = ()  # --ensemble: the run's models whose out-of-fold predictions a trial is stacked with
 
 
 class _Objective:
@@ -319,6 +347,7 @@ class _Objective:
             configure_device(setup.device, setup.mixed_precision)
         self.pinned = run_params(setup.model, setup.given, self.competition.train_inputs).params
         self.space = search(setup.model, self.competition.task_spec, setup.given)[0]
+        self.partner_oofs = [Run(setup.run_dir).oof(p) for p in setup.partners]
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -336,6 +365,7 @@ class _Objective:
         cls = get_model_class(name)
         inputs, y = competition.train_inputs, competition.y
         scores: list[float] = []
+        oof: np.ndarray | None = None
         n = int(self.fold_index.max()) + 1
         for fold in range(n):
             if fold and self.setup.deadline is not None and time.time() > self.setup.deadline:
@@ -344,13 +374,30 @@ class _Objective:
             model = competition.shape.wrap_model(get_model(name, **cls.job_params(params, fold)))  # as the engine fits it
             train, val = self.fold_index != fold, self.fold_index == fold
             model.fit(inputs[train], y[train], val=(inputs[val], y[val]), task=competition.task_spec)
-            scores.append(metric.score(y[val], model.predict(inputs[val])))
+            predicted = model.predict(inputs[val])
+            scores.append(metric.score(y[val], predicted))
             model.release()  # its compiled network serves the next fold of this shape
             trial.set_user_attr("fold_scores", scores)
             trial.report(float(np.mean(scores)), fold)
-            if fold < n - 1 and trial.should_prune():
+            if self.partner_oofs:
+                oof = np.zeros((len(y), *predicted.shape[1:])) if oof is None else oof
+                oof[val] = predicted
+            elif fold < n - 1 and trial.should_prune():  # a stack's members are not pruned for their own score
                 raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
-        return float(np.mean(scores))
+        if oof is None:
+            return float(np.mean(scores))
+        return self._stacked(trial, oof, scores)
+
+    def _stacked(self, trial: optuna.Trial, oof: np.ndarray, scores: list[float]) -> float:
+        """The CV of the stack of the partners and this trial's out-of-fold predictions, as ``train`` would score it."""
+        from kagglekit.ensemble import stack_oof
+
+        competition, y = self.competition, self.competition.y
+        stacked, _ = stack_oof([*self.partner_oofs, oof], y, self.fold_index, self.setup.seed, competition.shape)
+        folds = [competition.metric.score(y[self.fold_index == f], stacked[self.fold_index == f]) for f in range(len(scores))]
+        trial.set_user_attr("model_fold_scores", scores)
+        trial.set_user_attr("fold_scores", folds)
+        return float(np.mean(folds))
 
 
 def suggest(trial: optuna.Trial, name: str, tunable: Tunable) -> Any:
@@ -377,7 +424,8 @@ def _optimize(setup: _Setup, options: TuneOptions, worker: int, announce: Callab
     last trials all failed. The sampler's seed moves on with the study, so a resumed study draws new parameters."""
     objective = _Objective(setup, worker)
     fixed = search(setup.model, objective.competition.task_spec, setup.given)[1]
-    study = _open_study(Run(setup.run_dir), setup.model, objective.competition.metric, fixed, setup.heartbeat_s)
+    study = _open_study(Run(setup.run_dir), setup.model, objective.competition.metric, fixed, setup.heartbeat_s,
+                        _objective(setup.partners))
     study.sampler = optuna.samplers.TPESampler(seed=setup.seed + len(study.trials) + 1000 * worker)
     study.pruner = _pruner(options.pruner)
     remaining = options.target - _count(study, FINISHED)
@@ -491,7 +539,8 @@ def summarize(run: Run, name: str, metric: Metric) -> StudySummary:
     trials = study.get_trials(deepcopy=False)
     summary = StudySummary(name, path, metric.name, metric.greater_is_better, finished=sum(t.state in FINISHED for t in trials),
                            pruned=sum(t.state == TrialState.PRUNED for t in trials),
-                           failed=sum(t.state == TrialState.FAIL for t in trials), fixed=study.user_attrs.get("fixed", {}))
+                           failed=sum(t.state == TrialState.FAIL for t in trials), fixed=study.user_attrs.get("fixed", {}),
+                           objective=study.user_attrs.get("objective", "model"))
     ended = [t for t in trials if t.state.is_finished()]
     if len(ended) >= FAILURES_IN_A_ROW and all(t.state == TrialState.FAIL for t in ended[-FAILURES_IN_A_ROW:]):
         summary.error = ended[-1].user_attrs.get("error", "the trials' processes stopped")
@@ -570,7 +619,7 @@ def use_studies(config: TrainConfig, competition: Competition, run: Run, models:
         tuned[name] = summary.record(run)
         versus = f" vs {summary.default_value:.4f} with defaults" if summary.default_value is not None else ""
         emit(Note(f"{name}: tuned (study of {summary.finished} trials): {_params(summary.changed()) or 'the defaults were best'}; "
-                  f"CV {summary.best_value:.4f}{versus}"
+                  f"CV{summary.of()} {summary.best_value:.4f}{versus}"
                   + (f"; --param keeps {_params(overridden)}" if overridden else "")))
     previous = {k: v for k, v in run.manifest.get("tuned", {}).items() if k not in models}
     run.write_manifest({**run.manifest, "tuned": {**previous, **tuned}})

@@ -26,6 +26,7 @@ from kagglekit.config import Workspace
 from kagglekit.engine.config import TrainConfig
 from kagglekit.engine.events import Note, Recorder
 from kagglekit.engine.trainer import run as train
+from kagglekit.ensemble import stack_oof
 from kagglekit.errors import ConfigError
 from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.models.base import ALL_TASKS, TaskSpec, floats, one_of
@@ -130,6 +131,29 @@ def test_pruning_stops_a_clearly_worse_trial_after_its_first_fold(small_demo: Pa
     flipped = trials[5]
     assert flipped.params["flip"] and flipped.state == TrialState.PRUNED and list(flipped.intermediate_values) == [0]
     assert all(t.state == TrialState.COMPLETE and len(t.intermediate_values) == FOLDS for t in trials[1:5])
+
+
+def test_an_ensemble_study_scores_each_trial_by_the_stack_it_makes(small_demo: Path, tmp_path: Path, sabotaged) -> None:
+    """--ensemble: a trial's out-of-fold predictions join the run's other trained models' in a cross-validated stack,
+    whose CV is the trial's value; the defaults' trial is worthless alone (F1 0) but not in the stack."""
+    with pytest.raises(ConfigError, match="train them first"):
+        tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=1, ensemble=True))
+    train(config(small_demo, tmp_path, ["baseline"]))
+    [summary] = tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=4, ensemble=True))
+    trials = study(tmp_path, "sabotaged").trials
+    assert study(tmp_path, "sabotaged").user_attrs["objective"] == "stack with baseline"
+    assert all(t.state == TrialState.COMPLETE for t in trials)  # not pruned for their own score
+    assert trials[0].user_attrs["model_fold_scores"] == [0.0] * FOLDS and trials[0].value > 0.5
+
+    recorder = Recorder()
+    run = train(config(small_demo, tmp_path, ["sabotaged", "baseline"]), [recorder]).run  # the best trial's parameters
+    assert any("CV of the stack with baseline" in n.text for n in recorder.of(Note))
+    y, fold_index = run.y, run.fold_index
+    stacked, _ = stack_oof([run.oof("baseline"), run.oof("sabotaged")], y, fold_index, 42, run.shape)
+    f1 = [run.metric.score(y[fold_index == f], stacked[fold_index == f]) for f in range(FOLDS)]
+    assert summary.best_value == pytest.approx(np.mean(f1))
+    with pytest.raises(ConfigError, match="scores its trials by stack with baseline, not by model"):
+        tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=5))
 
 
 KILLABLE = textwrap.dedent('''
