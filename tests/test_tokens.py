@@ -454,6 +454,8 @@ def test_feedback_layout_runs_end_to_end_from_the_commands(feedback: tuple[Path,
         shown = runner.invoke(app, command)
         assert shown.exit_code == 0, (command, shown.output)
     assert "Position" in shown.output  # the essay's segments, labelled
+    explored = runner.invoke(app, ["explore", "demo-feedback"])
+    assert "Labels of the training segments" in explored.output and "Evidence" in explored.output, explored.output
 
 
 @pytest.mark.parametrize(("row", "message"), [

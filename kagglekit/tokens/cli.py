@@ -170,7 +170,8 @@ def validate(file: Path, folder: Path) -> None:
 
 
 def explore(folder: Path) -> None:
-    """What a token or span competition holds: its layout, sizes, and how often each label tags a token or span."""
+    """What a token or span competition holds: its layout, sizes, and how often each label tags a token, span or
+    segment."""
     from collections import Counter
 
     from kagglekit.cli.common import Column, console, print_table, user_errors
@@ -179,7 +180,10 @@ def explore(folder: Path) -> None:
     with user_errors():
         data = load(folder)
     console.print(data.describe(), highlight=False)
-    if data.kind == "tokens":
+    if data.layout.segments:  # Feedback: how many segments of each discourse type, as its train.csv counts them
+        counts = Counter(kind for sequence in data.train for kind, _ in sequence.segments)
+        unit = "segments"
+    elif data.kind == "tokens":
         counts = Counter(label for sequence in data.train for label in sequence.labels or [])
         unit = "tokens"
     else:
