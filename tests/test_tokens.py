@@ -301,6 +301,8 @@ def test_a_second_train_resumes_finished_models_and_folds(pii_run, pii: tuple[Pa
     again = train(pii[0], ["crf"], folds=3, output=pii_run.run.directory.parents[2])
     assert record.stat().st_mtime_ns == before[0] and refit.stat().st_mtime_ns != before[1]
     assert again.run.summary("crf")["cv_score"] == pytest.approx(cv)  # the same OOF probabilities, read back
+    with pytest.raises(ConfigError, match="scores word-index segments .* use --metric f5"):
+        train(pii[0], ["crf"], folds=3, metric="overlap_f1", output=pii_run.run.directory.parents[2])
     with pytest.raises(ConfigError, match="was made with seed 42, not 7"):
         train(pii[0], ["crf"], folds=3, seed=7, run=pii_run.run.name, output=pii_run.run.directory.parents[2])
 

@@ -104,6 +104,9 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
 
     data = load(directory, name=name)
     token_metric = get_metric(data.kind, metric or data.layout.metric)
+    if token_metric.kind == "segments" and not data.layout.segments:
+        raise ConfigError(f"metric {token_metric.name} scores word-index segments (Feedback Prize's layout); {data.name} "
+                          "has token labels: use --metric f5, f1 or fbeta:BETA")
     workspace = Workspace(Path(output)) if output else Workspace.current()
     token_run = TokenRun(workspace.runs_dir(data.name) / (run or f"k{folds}-seed{seed}"))
     note(f"inputs: {data.describe()}")
