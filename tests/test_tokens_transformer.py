@@ -116,6 +116,22 @@ def test_without_a_preset_or_the_default_checkpoint_it_is_left_out_with_the_reas
     result = train(directory, ["lookup", "transformer"], folds=2, output=tmp_path)
     assert "cannot reach" in result.left_out["transformer"] and not result.failed
     assert result.leaderboard["model"].tolist() == ["lookup"]
+    named = train(directory, ["transformer"], folds=2, output=tmp_path, run="named",
+                  params={"transformer": {"preset": str(tmp_path / "given")}})
+    assert not named.left_out and list(named.failed) == ["transformer"]  # the named preset was tried: not there
+
+
+def test_all_leaves_the_transformer_out_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the row transformer: fine-tuning is hours on a CPU, so --all says so and how to run it anyway."""
+    from kagglekit.tokens import pipeline
+
+    monkeypatch.setattr(pipeline, "available_models", lambda kind=None: ["lookup", "transformer"])
+    monkeypatch.setattr(pipeline, "visible_gpus", lambda: [])
+    directory, _ = write_pii_competition(tmp_path / "data" / "demo-pii", documents=6, test_documents=2)
+    result = train(directory, None, folds=2, output=tmp_path)
+    assert result.left_out == {"transformer": "it fine-tunes a transformer, hours on a CPU; "
+                                              "name it with -m transformer to train it anyway"}
+    assert result.leaderboard["model"].tolist() == ["lookup"]
 
 
 def test_a_span_competitions_query_is_packed_before_every_window(tmp_path: Path) -> None:

@@ -239,7 +239,7 @@ def test_no_preset_and_an_unreachable_hub_says_how_to_add_the_checkpoint(monkeyp
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port: refused at once
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     with pytest.raises(ModelError, match=r"transformer: no checkpoint hf://test/tiny-bert: cannot reach http://127.0.0.1:9 .*"
-                                         r"add it with --param embed.preset=FOLDER"):
+                                         r"add it with --param transformer.preset=FOLDER"):
         get_model_class("transformer").prepare_params({}, TEXTS)
     for name in ("transformer", "embed"):  # --all leaves them out with this one line instead of failing them
         assert get_model_class(name).all_skip_reason({"seed": 42}).startswith("no checkpoint hf://test/tiny-bert: cannot reach")

@@ -86,8 +86,8 @@ def default_checkpoint(model: str) -> Checkpoint:
         except CheckpointUnavailable as e:
             _FOUND[handle] = e
     found = _FOUND[handle]
-    if isinstance(found, CheckpointUnavailable):
-        raise CheckpointUnavailable(f"{model}: {found}")
+    if isinstance(found, CheckpointUnavailable):  # the same checkpoint for every model; the advice names this one
+        raise CheckpointUnavailable(f"{model}: {found}".replace(f"--param {ANY_MODEL}.preset", f"--param {model}.preset"))
     if (model, handle) not in _TOLD:
         _TOLD.add((model, handle))
         log.warning("%s: checkpoint %s from %s", model, found.name, found.source)
@@ -242,9 +242,12 @@ def _offline() -> bool:
     return flag.strip().lower() in {"1", "true", "yes", "on"} if flag is not None else bool(constants.HF_HUB_OFFLINE)
 
 
+ANY_MODEL = "MODEL"  # in a cached reason, replaced by the model that asks
+
+
 def _how_to_add(handle: str, why: str) -> str:
     way = f"`{OFFLINE_INSTALL}`, or " if handle == DEFAULT_CHECKPOINT else ""
-    return (f"no checkpoint {handle}: {why}; add it with {way}--param embed.preset=FOLDER "
+    return (f"no checkpoint {handle}: {why}; add it with {way}--param {ANY_MODEL}.preset=FOLDER "
             "(a downloaded copy: config.json, tokenizer_config.json, vocab.txt, model.safetensors)")
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from kagglekit.config import Workspace
+from kagglekit.engine.backends import visible_gpus
 from kagglekit.errors import ConfigError
 from kagglekit.io import write_json
 from kagglekit.runs import record_path
@@ -41,7 +42,7 @@ from kagglekit.tokens.metrics import (
     tune_span_threshold,
     tune_threshold,
 )
-from kagglekit.tokens.models import available_models, get_model
+from kagglekit.tokens.models import MODELS, available_models, get_model
 from kagglekit.tokens.run import TokenRun, fingerprint, split
 from kagglekit.tokens.submission import validate, write_submission
 
@@ -118,8 +119,13 @@ def train(directory: Path | str, models: Iterable[str] | None = None, *, folds: 
 
     result = TokenResult(token_run, data, pd.DataFrame())
     trained: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    every_model = not models
+    no_gpu = every_model and not visible_gpus()
     for order, model_name in enumerate(names):
-        reason = get_model(model_name).left_out(data)
+        if no_gpu and MODELS[model_name].gpu_only_in_all:
+            reason = f"it fine-tunes a transformer, hours on a CPU; name it with -m {model_name} to train it anyway"
+        else:
+            reason = get_model(model_name, **params.get(model_name, {})).left_out(data)
         if reason:
             result.left_out[model_name] = reason
             note(f"{model_name} left out: {reason}")

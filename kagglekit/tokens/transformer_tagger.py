@@ -162,6 +162,7 @@ class TransformerTagger(TokenModel):
     defaults = {"preset": None, "sequence_length": None, "overlap": 0.5, "epochs": 3, "batch_size": 8,
                 "learning_rate": 5e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "dropout": 0.1, "precision": "auto",
                 "jit_compile": "auto", "seed": 42}
+    gpu_only_in_all = True
 
     def left_out(self, data: TokenData) -> str | None:
         """Also left out, with the checkpoint's one-line reason, when no preset is given and the default cannot be had."""
