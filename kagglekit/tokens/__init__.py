@@ -1,4 +1,5 @@
-"""Token and span competitions (PII Data Detection, NBME): labels per token, or character spans, not one answer per row.
+"""Token and span competitions (PII Data Detection, NBME, Feedback Prize): labels per token, character spans or
+word segments, not one answer per row.
 
 The library surface the CLI and notebooks call::
 
