@@ -15,12 +15,15 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from kagglekit.errors import ConfigError
 from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData
+
+if TYPE_CHECKING:
+    from kagglekit.tokens.features import WordClusters
 
 MODEL_FILE = "model.pkl"
 MODELS: dict[str, type["TokenModel"]] = {}
@@ -122,36 +125,55 @@ class LookupTagger(TokenModel):
                 for words in features]
 
 
+class Featurized(NamedTuple):
+    """A sequence as the CRF reads it: with its tokens' word classes and the classes' model (which a fit keeps)."""
+
+    sequence: Sequence
+    classes: list[tuple[int, ...]]
+    clusters: "WordClusters"
+
+
 @register("crf")
 class CRFTagger(TokenModel):
     """A linear-chain CRF on hand-made token features (sklearn-crfsuite, L-BFGS with L1+L2): the CPU default."""
 
-    description = "linear-chain CRF on word, shape, affix, neighbour and position features (sklearn-crfsuite)"
+    description = ("linear-chain CRF on word, shape, affix, character n-gram, neighbour, document and word-class features "
+                   "(sklearn-crfsuite)")
     defaults = {"c1": 0.05, "c2": 0.05, "max_iterations": 100}
 
-    def _features(self, sequences: list[Sequence]) -> Iterator[list[dict]]:
+    def featurize(self, sequences: list[Sequence]) -> list[Featurized]:
+        """Each sequence with its tokens' word classes: learned on the first text featurised (the training set) and
+        kept, so the test set, the folds' fits and a saved model's predictions place words in the same classes."""
+        from kagglekit.tokens.features import WordClusters
+
+        if getattr(self, "clusters_", None) is None:
+            self.clusters_ = WordClusters().fit(sequences)
+        return [Featurized(s, classes, self.clusters_) for s, classes in zip(sequences, self.clusters_.assign(sequences))]
+
+    def _features(self, sequences: list[Featurized]) -> Iterator[list[dict]]:
         """Feature dicts one document at a time, as crfsuite reads them: a corpus's dicts all at once would take
-        gigabytes (1.75 KB a token measured on CoNLL-2003: about 9 GB for PII's 5M training tokens), and extracting
-        them is under 2% of the CRF's time (BENCHMARKS.md), so each fit extracts its own. The time is kept in
-        ``features_s_``."""
+        gigabytes (1.75 KB a token measured on CoNLL-2003 before the character n-grams and word windows, which about
+        double it: 9 GB or more for PII's 5M training tokens), and extracting them is a few % of the CRF's time
+        (BENCHMARKS.md), so each fit extracts its own. The time is kept in ``features_s_``."""
         from kagglekit.tokens.features import token_features
 
-        for sequence in sequences:
+        for sequence, classes, _ in sequences:
             began = time.perf_counter()
-            features = token_features(sequence)
+            features = token_features(sequence, classes)
             self.features_s_ = getattr(self, "features_s_", 0.0) + time.perf_counter() - began
             yield features
 
-    def fit(self, features: list[Sequence], targets: list[list[str]], labels: list[str]) -> "CRFTagger":
+    def fit(self, features: list[Featurized], targets: list[list[str]], labels: list[str]) -> "CRFTagger":
         import sklearn_crfsuite
 
         self.labels_ = labels
+        self.clusters_ = features[0].clusters if features else None  # kept, so a saved model featurises new text alike
         self.crf_ = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=self.params["c1"], c2=self.params["c2"],
                                          max_iterations=self.params["max_iterations"], all_possible_transitions=True)
         self.crf_.fit(self._features(features), targets)
         return self
 
-    def predict_proba(self, features: list[Sequence]) -> list[np.ndarray]:
+    def predict_proba(self, features: list[Featurized]) -> list[np.ndarray]:
         index = {label: i for i, label in enumerate(self.labels_)}
         out = []
         for marginals in map(self.crf_.predict_marginals_single, self._features(features)):
