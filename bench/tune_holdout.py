@@ -16,6 +16,7 @@ Usage:
   python bench/tune_holdout.py --data-dir ../shared/data/nlp-getting-started --trials 25
   python bench/tune_holdout.py --spooky --rows 8000 --trials 25
   python bench/tune_holdout.py --data-dir /tmp/spooky --trials 20 --tune baseline   (a copy of the real competition)
+  python bench/tune_holdout.py --data-dir ../shared/data/nlp-getting-started --tune baseline --ensemble
 """
 
 from __future__ import annotations

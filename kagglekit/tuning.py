@@ -6,7 +6,9 @@ it (``--jobs``), and ``optuna-dashboard sqlite:///PATH`` opens it. A trial fits 
 ``train`` uses, scored as ``train`` scores a model (the mean of the folds' metric), and reports the running mean
 after each fold, so the pruner stops a hopeless trial after its first fold. Trial 0 is the model's defaults, so
 every summary compares the best parameters with what ``train`` would otherwise use; ``train`` then uses the best
-trial's parameters (``use_studies``).
+trial's parameters (``use_studies``). With ``--ensemble`` a trial is scored instead by the cross-validated stack its
+out-of-fold predictions make with the run's other trained models: a member tuned alone can grow like the others and
+add less to the stack (on spooky-author, naive Bayes tuned for the stack is worse alone and better in it).
 """
 
 from __future__ import annotations
