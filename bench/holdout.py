@@ -52,7 +52,11 @@ def split_competition(data_dir: Path, target: Path, share: float, seed: int) -> 
 
 
 def held_out_score(competition: Competition, submission: pd.DataFrame, truth: pd.DataFrame) -> float:
-    """A submission file's score on the held-out labels, with the competition's metric."""
+    """A submission file's score on the held-out labels, with the competition's metric.
+
+    Submissions of classes hold labels, one probability column per class (Spooky Author's format) or, for two
+    classes, P(second class) in the target column; the metric gets the probabilities (labels as one-hot rows).
+    """
     id_column, targets, metric, shape = competition.id_column, competition.target_columns, competition.metric, competition.shape
     truth = truth.astype({id_column: str}).rename(columns={t: f"{t}_true" for t in targets})
     merged = submission.astype({id_column: str}).merge(truth, on=id_column)
@@ -63,6 +67,11 @@ def held_out_score(competition: Competition, submission: pd.DataFrame, truth: pd
     if shape.has_classes:
         index = {label: i for i, label in enumerate(competition.classes)}
         y = merged[f"{targets[0]}_true"].map(index).to_numpy()
+        if competition.submission_format == "class_probabilities":
+            return metric.score(y, merged[[str(label) for label in competition.classes]].to_numpy(float))
+        if competition.submission_format == "probability":
+            positive = merged[targets[0]].to_numpy(float)
+            return metric.score(y, np.column_stack([1 - positive, positive]))
         predicted = merged[targets[0]].map(index).to_numpy()
         return metric.score(y, np.eye(len(index))[predicted])
     return metric.score(merged[[f"{t}_true" for t in targets]].to_numpy(float), merged[targets].to_numpy(float))

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from holdout import split_competition  # noqa: E402
+from holdout import held_out_score, split_competition  # noqa: E402
 
 from kagglekit.data import load_competition  # noqa: E402
 from kagglekit.runs import Run, markdown_table  # noqa: E402
@@ -90,20 +90,12 @@ def write_spooky(target: Path, rows: int, share: float, seed: int) -> pd.DataFra
 def held_out_scores(run: Run, data: Path, truth: pd.DataFrame) -> pd.DataFrame:
     """Each submission file of ``run`` scored on the held-out labels with the competition's metric, beside its CV."""
     competition = load_competition(data, metric=run.manifest["metric"])
-    id_column, target, metric = competition.id_column, competition.target_columns[0], competition.metric
-    index = {str(label): i for i, label in enumerate(competition.classes)}
+    id_column, metric = competition.id_column, competition.metric
     board = run.leaderboard().set_index("model")
     rows = []
     for path in sorted((run.directory / "submissions").glob("*.csv")):
-        labels = truth.astype(str).rename(columns={target: f"{target}_true"})
-        submission = pd.read_csv(path, dtype=str).merge(labels, on=id_column)
-        y = submission[f"{target}_true"].map(index).to_numpy()
-        columns = list(index)
-        if set(columns) <= set(submission.columns):  # one probability column per class
-            predicted = submission[columns].to_numpy(float)
-        else:  # labels
-            predicted = np.eye(len(index))[submission[target].map(index).to_numpy()]
-        row = {"submission": path.stem, f"held-out {metric.name}": metric.score(y, predicted)}
+        submission = pd.read_csv(path, dtype={id_column: str}, keep_default_na=False)
+        row = {"submission": path.stem, f"held-out {metric.name}": held_out_score(competition, submission, truth)}
         if path.stem in board.index:
             row[f"cv {metric.name}"] = board.loc[path.stem, f"cv_{metric.name}"]
         rows.append(row)
