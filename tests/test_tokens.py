@@ -273,7 +273,8 @@ def test_folds_keep_a_note_s_rows_together(nbme: tuple[Path, pd.DataFrame]) -> N
 def test_pii_run_trains_every_model_and_writes_valid_submissions(pii_run, pii: tuple[Path, list[dict]]) -> None:
     board = pii_run.leaderboard.set_index("model")
     assert set(board.index) == {"lookup", "crf", "rules", "ensemble_mean", "ensemble_weighted"}
-    assert board.loc["ensemble_weighted", "cv_f5"] >= board.loc["ensemble_mean", "cv_f5"] - 0.01
+    # ensemble.csv is the ensemble with the better honest CV (the weighted blend's weights are fitted on other folds)
+    best = max(["ensemble_mean", "ensemble_weighted"], key=lambda e: board.loc[e, "cv_f5"])
     assert (board["status"] == "ok").all()
     assert board.loc["crf", "cv_f5"] > board.loc["lookup", "cv_f5"] + 0.1
     assert board.loc["crf", "features_s"] >= 0 and board.loc["crf", "fit_s"] > 0
@@ -283,7 +284,7 @@ def test_pii_run_trains_every_model_and_writes_valid_submissions(pii_run, pii: t
     assert list(frame.columns) == ["row_id", "document", "token", "label"] and len(frame) > 0
     assert validate(ensemble, pii[0]) == len(frame)
     record = json.loads(ensemble.with_suffix(".json").read_text())
-    assert record["metric"] == "f5" and "threshold" in record["decision"]
+    assert record["metric"] == "f5" and "threshold" in record["decision"] and record["model"] == best
     assert is_token_run(pii_run.run.directory)
     oof = pii_run.run.oof("crf")
     assert oof.shape == (sum(len(s.tokens) for s in pii_run.data.train), len(pii_run.data.labels))

@@ -32,7 +32,7 @@ from kagglekit.tokens.demo import (
     write_nbme_competition,
     write_pii_competition,
 )
-from kagglekit.tokens.inference import write_pack_submission
+from kagglekit.tokens.inference import entry_members, submission_entry, write_pack_submission
 from kagglekit.tokens.run import TokenRun
 
 runner = CliRunner()
@@ -147,8 +147,10 @@ def test_bad_inputs_are_named(pii_workspace: Path, tmp_path: Path) -> None:
         predict_submission(pack, None)  # type: ignore[arg-type]
     copy = tmp_path / "runs" / run.name
     shutil.copytree(run.directory, copy)
-    shutil.rmtree(copy / "models" / "lookup" / "full")
-    with pytest.raises(ConfigError, match="lookup in run .* has no saved refit"):
+    token_run = TokenRun(run.directory)
+    member = entry_members(token_run, submission_entry(token_run))[0][-1]  # one the pack needs, whatever the weights
+    shutil.rmtree(copy / "models" / member / "full")
+    with pytest.raises(ConfigError, match=f"{member} in run .* has no saved refit"):
         build_pack(find_run(copy.parent), tmp_path / "pack2")
 
 
@@ -193,7 +195,10 @@ def test_kernel_init_and_run_submit_a_token_run_s_ensemble(
     result = runner.invoke(app, ["kernel", "init", PII_NAME, "--predict-from", "latest", "--test-rows", "1000"])
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
-    assert "model pack kernels/demo-pii/model-pack: ensemble_" in out and "(crf, lookup)" in out
+    token_run = TokenRun(find_run(work / "runs" / PII_NAME).directory)
+    entry = submission_entry(token_run)
+    assert f"model pack kernels/demo-pii/model-pack: {entry} of run" in out
+    assert f"({', '.join(entry_members(token_run, entry)[0])})" in out  # the members with a weight, which travel
     assert "estimated predict time on 1,000 test rows:" in out and "crf:" in out and "no recorded cost" not in out
     result = runner.invoke(app, ["kernel", "run", PII_NAME, "--submit", "-m", "tokens", "--poll", "0.5", "--timeout", "300"])
     service.join()
