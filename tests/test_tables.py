@@ -269,7 +269,8 @@ def test_dataframes_that_cannot_train_say_why(kwargs: dict, message: str) -> Non
 # -- the prepare step in a model pack and the code-competition notebook ------------------------------------
 
 
-def test_the_pack_carries_prepare_py_and_the_notebook_runs_it_on_the_hidden_test(tmp_path: Path) -> None:
+def test_the_pack_carries_prepare_py_and_the_notebook_runs_it_on_the_hidden_test(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import kagglekit
     from kagglekit.kaggle.inference import PACK_FILE, build_pack
     from kagglekit.kaggle.kernels import inference_notebook
@@ -279,7 +280,10 @@ def test_the_pack_carries_prepare_py_and_the_notebook_runs_it_on_the_hidden_test
     trained = kagglekit.train("tweets", train=train, test=test, target="target", models=["baseline", "tfidf_lr"], folds=2,
                               jobs=1, progress=False)
     prepare = tmp_path / "prepare.py"
-    prepare.write_text("def prepare(tables):\n    return {**tables, 'test': tables['test'].iloc[::-1]}\n")
+    prepare.write_text("import os\nfrom pathlib import Path\n\n\ndef prepare(tables):\n"  # it says which test rows it saw
+                       "    Path(os.environ['PREPARED']).write_text(' '.join(tables['test']['id'].astype(str)))\n"
+                       "    return {**tables, 'test': tables['test'].iloc[::-1]}\n")
+    monkeypatch.setenv("PREPARED", str(tmp_path / "prepared.txt"))
     run = Run(trained.directory)
     manifest = run.manifest
     manifest["inferred"]["prepare"] = PrepareStep.of(prepare).describe()  # as a run trained with it records it
@@ -292,8 +296,9 @@ def test_the_pack_carries_prepare_py_and_the_notebook_runs_it_on_the_hidden_test
     working.mkdir()
     cell = inference_notebook("tweets", "me/kagglekit-bundle", "me/tweets-models", pack.entry, run.name)["cells"][-1]["source"]
     scope = {"INPUT": input_dir, "WORKING": working, "PACK": "me/tweets-models", "COMPETITION": "tweets", "Path": Path}
+    (tmp_path / "prepared.txt").unlink(missing_ok=True)
     exec(cell, scope)
-    assert scope["tables"].prepare.path.name == "prepare.py" and scope["tables"].test["id"].tolist() == ["3", "2", "1", "0"]
+    assert (tmp_path / "prepared.txt").read_text() == "0 1 2 3"  # the pack's prepare.py ran on the hidden test
     assert (working / "submission.csv").read_bytes() == run.submission_path("ensemble").read_bytes()
 
     prepare.write_text("def prepare(tables):\n    return tables\n")
