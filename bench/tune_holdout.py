@@ -16,7 +16,7 @@ Usage:
   python bench/tune_holdout.py --data-dir ../shared/data/nlp-getting-started --trials 25
   python bench/tune_holdout.py --spooky --rows 8000 --trials 25
   python bench/tune_holdout.py --data-dir /tmp/spooky --trials 20 --tune baseline   (a copy of the real competition)
-  python bench/tune_holdout.py --data-dir ../shared/data/nlp-getting-started --tune baseline --ensemble
+  python bench/tune_holdout.py --data-dir ../shared/data/nlp-getting-started --tune baseline --stack
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("-m", "--model", action="append", dest="models", help="models (default: baseline, tfidf_lr)")
-    parser.add_argument("--ensemble", action="store_true", help="tune with `tune --ensemble` in a copy of the untuned run")
+    parser.add_argument("--stack", action="store_true", help="tune with `tune --stack` in a copy of the untuned run")
     parser.add_argument("--tune", action="append", help="models to tune (default: every model); the others keep their defaults")
     args = parser.parse_args()
     name = "spooky" if args.spooky else "holdout"
@@ -134,10 +134,10 @@ def main() -> None:
     untuned_s = kagglekit(args.workdir, "train", name, *common, "--defaults", "--run", "untuned")
     tuned_models = [option for m in (args.tune or args.models or ["baseline", "tfidf_lr"]) for option in ("-m", m)]
     runs = args.workdir / "runs" / name
-    if args.ensemble:  # the trials are stacked with the other members' out-of-fold predictions: the untuned run's
+    if args.stack:  # the trials are stacked with the other members' out-of-fold predictions: the untuned run's
         shutil.copytree(runs / "untuned", runs / "tuned")
     tune_s = kagglekit(args.workdir, "tune", name, *tuned_models, "--trials", str(args.trials), "--run", "tuned",
-                       *(["--ensemble"] if args.ensemble else []))
+                       *(["--stack"] if args.stack else []))
     tuned_s = kagglekit(args.workdir, "train", name, *common, "--run", "tuned")
     for label, run_name, wall in (("defaults", "untuned", untuned_s), ("tuned", "tuned", tuned_s)):
         print(f"\n{label} (`train` {wall:.0f} s{f', `tune` {tune_s:.0f} s' if label == 'tuned' else ''}):\n")

@@ -6,7 +6,7 @@ it (``--jobs``), and ``optuna-dashboard sqlite:///PATH`` opens it. A trial fits 
 ``train`` uses, scored as ``train`` scores a model (the mean of the folds' metric), and reports the running mean
 after each fold, so the pruner stops a hopeless trial after its first fold. Trial 0 is the model's defaults, so
 every summary compares the best parameters with what ``train`` would otherwise use; ``train`` then uses the best
-trial's parameters (``use_studies``). With ``--ensemble`` a trial is scored instead by the cross-validated stack its
+trial's parameters (``use_studies``). With ``--stack`` a trial is scored instead by the cross-validated stack its
 out-of-fold predictions make with the run's other trained models: a member tuned alone can grow like the others and
 add less to the stack (on spooky-author, naive Bayes tuned for the stack is worse alone and better in it).
 """
@@ -62,7 +62,7 @@ class TuneOptions:
     jobs: int = 1
     pruner: str = "median"
     heartbeat_s: int = HEARTBEAT_S
-    ensemble: bool = False  # score a trial by the stack it makes with the run's other trained models, not alone
+    stack: bool = False  # score a trial by the stack it makes with the run's other trained models, not alone
 
     @property
     def target(self) -> int:
@@ -91,7 +91,7 @@ class StudySummary:
     best_folds: list[float] = field(default_factory=list)
     best_params: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)  # parameters set with --param, which the study did not search
-    objective: str = "model"  # what the trials' values score: the model alone, or "stack with A, B" (--ensemble)
+    objective: str = "model"  # what the trials' values score: the model alone, or "stack with A, B" (--stack)
     default_value: float | None = None
     default_folds: list[float] = field(default_factory=list)
     default_params: dict[str, Any] = field(default_factory=dict)
@@ -226,7 +226,7 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
     then summarise it and draw its plots into the run."""
     given = config.params_for(name)
     space, fixed = search(name, competition.task_spec, given)
-    partners = ensemble_partners(run, name) if options.ensemble else ()
+    partners = ensemble_partners(run, name) if options.stack else ()
     setup = _Setup(str(run.directory), name, config.competition_args(), given, options.heartbeat_s, deadline, config.device,
                    config.mixed_precision, config.seed, partners)
     study = _open_study(run, name, competition.metric, fixed, options.heartbeat_s, _objective(partners))
@@ -259,10 +259,10 @@ def tune_model(config: TrainConfig, competition: Competition, run: Run, name: st
 
 
 def ensemble_partners(run: Run, name: str) -> tuple[str, ...]:
-    """The run's other trained models, whose out-of-fold predictions a trial of ``name`` is stacked with (--ensemble)."""
+    """The run's other trained models, whose out-of-fold predictions a trial of ``name`` is stacked with (--stack)."""
     partners = tuple(m for m in run.model_names() if m != name)
     if not partners:
-        raise ConfigError(f"--ensemble scores {name} in a stack with the other trained models of run {run.name}, and it has "
+        raise ConfigError(f"--stack scores {name} in a stack with the other trained models of run {run.name}, and it has "
                           f"none: train them first (kagglekit train COMPETITION -m OTHER --run {run.name})")
     return partners
 
@@ -332,7 +332,7 @@ class _Setup:
     device: str
     mixed_precision: bool
     seed: int
-    partners: tuple[str, ...] = ()  # --ensemble: the run's models whose out-of-fold predictions a trial is stacked with
+    partners: tuple[str, ...] = ()  # --stack: the run's models whose out-of-fold predictions a trial is stacked with
 
 
 class _Objective:

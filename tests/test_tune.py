@@ -134,12 +134,12 @@ def test_pruning_stops_a_clearly_worse_trial_after_its_first_fold(small_demo: Pa
 
 
 def test_an_ensemble_study_scores_each_trial_by_the_stack_it_makes(small_demo: Path, tmp_path: Path, sabotaged) -> None:
-    """--ensemble: a trial's out-of-fold predictions join the run's other trained models' in a cross-validated stack,
+    """--stack: a trial's out-of-fold predictions join the run's other trained models' in a cross-validated stack,
     whose CV is the trial's value; the defaults' trial is worthless alone (F1 0) but not in the stack."""
     with pytest.raises(ConfigError, match="train them first"):
-        tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=1, ensemble=True))
+        tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=1, stack=True))
     train(config(small_demo, tmp_path, ["baseline"]))
-    [summary] = tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=4, ensemble=True))
+    [summary] = tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=4, stack=True))
     trials = study(tmp_path, "sabotaged").trials
     assert study(tmp_path, "sabotaged").user_attrs["objective"] == "stack with baseline"
     assert all(t.state == TrialState.COMPLETE for t in trials)  # not pruned for their own score

@@ -51,7 +51,7 @@ def tune(
     time_limit: Annotated[Optional[str], typer.Option(metavar="DURATION", help="Stop starting trials after this long, e.g. 9h, 20m, 1h30m, 90s or 90 (seconds), shared by the models.")] = None,
     jobs: Annotated[str, typer.Option("--jobs", "-j", metavar="N|auto", help="Processes running trials of the same study side by side (it is one SQLite file); auto: one per core.")] = "1",
     pruner: Annotated[Pruner, typer.Option(help="Stop a trial after a fold when its running CV is worse than the median of earlier trials' (median), by successive halving (hyperband), or never.")] = Pruner.median,
-    ensemble: Annotated[bool, typer.Option("--ensemble", help="Score each trial by the stacked ensemble its out-of-fold predictions make with the run's other trained models (train them first), so a member is tuned for what it adds to the stack; such trials are not pruned.")] = False,
+    stack: Annotated[bool, typer.Option("--stack", help="Score each trial by the stacked ensemble its out-of-fold predictions make with the run's other trained models (train them first), so a member is tuned for what it adds to the stack; such trials are not pruned.")] = False,
     params: Annotated[list[str], typer.Option("--param", metavar="KEY=VALUE", help="Fix a parameter during the study (repeatable; NAME.KEY=VALUE for model NAME only); VALUE is read as JSON when it parses.")] = [],
     run_name: Annotated[Optional[str], typer.Option("--run", metavar="RUN", help="Run whose folds score the trials, made when it does not exist \\[default: k{folds}-seed{seed}].")] = None,
     data_dir: DataDirOption = None,
@@ -82,7 +82,7 @@ def tune(
         config = TrainConfig.resolve(
             competition, models, False, data_dir=data_dir, folds=folds, seed=seed, metric=metric, run_name=run_name,
             model_params=dict(map(parse_param, params)), **input_roles(text_column, pair, categorical_column, numeric_column, ignore_column))
-        options = TuneOptions(trials=trials, jobs=_processes(parse_jobs(jobs)), pruner=pruner.value, ensemble=ensemble,
+        options = TuneOptions(trials=trials, jobs=_processes(parse_jobs(jobs)), pruner=pruner.value, stack=stack,
                               time_limit=None if time_limit is None else _duration(time_limit))
         with EngineConsole(console) as engine_console:
             summaries = run_tune(config, options, listeners=[engine_console])
