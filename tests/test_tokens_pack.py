@@ -199,7 +199,7 @@ def test_kernel_init_and_run_submit_a_token_run_s_ensemble(
     entry = submission_entry(token_run)
     assert f"model pack kernels/demo-pii/model-pack: {entry} of run" in out
     assert f"({', '.join(entry_members(token_run, entry)[0])})" in out  # the members with a weight, which travel
-    assert "estimated predict time on 1,000 test rows:" in out and "crf:" in out and "no recorded cost" not in out
+    assert "estimated predict time on 1,000 test documents:" in out and "ms/document" in out and "crf:" in out and "no recorded cost" not in out
     result = runner.invoke(app, ["kernel", "run", PII_NAME, "--submit", "-m", "tokens", "--poll", "0.5", "--timeout", "300"])
     service.join()
     assert result.exit_code == 0, f"{result.output}\n{service.latest(kernel).log}"

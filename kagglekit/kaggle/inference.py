@@ -76,11 +76,13 @@ class MemberCost:
 
 @dataclass(frozen=True)
 class FitEstimate:
-    """The inference notebook's estimated predict time on ``rows`` test rows, against ``limit`` seconds."""
+    """The inference notebook's estimated predict time on ``rows`` test rows, against ``limit`` seconds; a token run
+    counts its test set in documents (``unit``)."""
 
     rows: int
     limit: float
     members: list[MemberCost]
+    unit: str = "row"
 
     @property
     def seconds(self) -> float:
@@ -92,10 +94,10 @@ class FitEstimate:
         return "over" if self.seconds > self.limit else "near" if self.seconds > NEAR_LIMIT * self.limit else "fits"
 
     def describe(self) -> str:
-        lines = [f"estimated predict time on {self.rows:,} test rows: {format_duration(self.seconds)} of the "
+        lines = [f"estimated predict time on {self.rows:,} test {self.unit}s: {format_duration(self.seconds)} of the "
                  f"{format_duration(self.limit)} limit ({self.seconds / self.limit:.0%})"]
         for m in sorted(self.members, key=lambda m: -m.seconds):
-            cost = f"{m.ms_per_row:.3g} ms/row" if m.ms_per_row is not None else "no recorded cost"
+            cost = f"{m.ms_per_row:.3g} ms/{self.unit}" if m.ms_per_row is not None else "no recorded cost"
             lines.append(f"  {m.label}: {format_duration(m.seconds)} ({m.models} model{'s' if m.models > 1 else ''} x {cost})")
         return "\n".join(lines)
 
@@ -106,7 +108,7 @@ class FitEstimate:
         slowest = sorted(self.members, key=lambda m: -m.seconds)
         alone = [m.label for m in slowest if m.seconds > self.limit]
         names = ", ".join(alone or [m.label for m in slowest[:2]])
-        return (f"the predict would take about {format_duration(self.seconds)} on {self.rows:,} test rows, over the "
+        return (f"the predict would take about {format_duration(self.seconds)} on {self.rows:,} test {self.unit}s, over the "
                 f"{format_duration(self.limit)} limit; {names} {'take' if ',' in names else 'takes'} most of it: drop "
                 "it from the ensemble (`kagglekit ensemble -m ...`), predict with its refit instead of its folds, or use "
                 "--force to push anyway")
@@ -278,6 +280,7 @@ def estimate_fit(members: list[MemberModels], rows: int, limit: float) -> FitEst
     Where a run recorded none (an older run), the member counts 0 s and says so: the estimate is a lower bound.
     """
     costs = []
+    unit = "document" if any(isinstance(member.run, TokenRun) for member in members) else "row"
     for member in members:
         if isinstance(member.run, TokenRun):
             seconds = tokens_inference.predict_seconds(member.run, member.name)
@@ -287,7 +290,7 @@ def estimate_fit(members: list[MemberModels], rows: int, limit: float) -> FitEst
             ms = float(recorded) if recorded is not None else None
         seconds = (ms or 0.0) / 1000 * rows * len(member.directories)
         costs.append(MemberCost(member.label, len(member.directories), ms, seconds))
-    return FitEstimate(rows, limit, costs)
+    return FitEstimate(rows, limit, costs, unit)
 
 
 def default_test_rows(run: Run) -> int:
