@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,11 @@ print(write_pack_submission(unpack(pack, scratch), data, out))
 """
 
 
-def _trained(root: Path, competition: str) -> Path:
-    """Train crf and lookup (2 folds, so both ensembles) in the workspace ``root``; returns the run folder."""
+def _trained(tmp_path_factory: pytest.TempPathFactory, competition: str, write: Callable[..., object],
+             **sizes: int) -> Path:
+    """A workspace with the competition written by ``write`` and a run of crf and lookup (2 folds, so both ensembles)."""
+    root = tmp_path_factory.mktemp(competition)
+    write(root / "data" / competition, **sizes)
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -55,31 +59,22 @@ def _trained(root: Path, competition: str) -> Path:
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output
-    return find_run(root / "runs" / competition).directory
+    return root
 
 
 @pytest.fixture(scope="module")
 def pii_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pii-ws")
-    write_pii_competition(root / "data" / PII_NAME, documents=40, test_documents=12)
-    _trained(root, PII_NAME)
-    return root
+    return _trained(tmp_path_factory, PII_NAME, write_pii_competition, documents=40, test_documents=12)
 
 
 @pytest.fixture(scope="module")
 def nbme_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("nbme-ws")
-    write_nbme_competition(root / "data" / NBME_NAME, notes=30, test_notes=8)
-    _trained(root, NBME_NAME)
-    return root
+    return _trained(tmp_path_factory, NBME_NAME, write_nbme_competition, notes=30, test_notes=8)
 
 
 @pytest.fixture(scope="module")
 def feedback_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("feedback-ws")
-    write_feedback_competition(root / "data" / FEEDBACK_NAME, essays=30, test_essays=8)
-    _trained(root, FEEDBACK_NAME)
-    return root
+    return _trained(tmp_path_factory, FEEDBACK_NAME, write_feedback_competition, essays=30, test_essays=8)
 
 
 def _predict_in_new_process(pack: Path, data: Path, out: Path) -> int:
