@@ -184,12 +184,18 @@ def stack_oof(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarra
     meta-model minimises log loss whatever the metric (a proper scoring rule, and what a probability
     submission is scored by); for F1 the decision threshold is tuned on its OOF predictions afterwards.
     """
+    return cross_fitted_stack(probas, y, fold_index, seed, shape), shape.fit_meta(np.stack(probas), y, seed)
+
+
+def cross_fitted_stack(probas: Sequence[np.ndarray], y: np.ndarray, fold_index: np.ndarray,
+                       seed: int = 42, shape: TaskShape = Binary()) -> np.ndarray:
+    """The stack's honest out-of-fold predictions alone (``tune --stack`` scores them and needs no refit)."""
     stacked = np.stack(probas)
     oof = np.zeros_like(stacked[0])
     for fold in np.unique(fold_index):
         val = fold_index == fold
         oof[val] = stack_predict(shape.fit_meta(stacked[:, ~val], y[~val], seed), stacked[:, val])
-    return oof, shape.fit_meta(stacked, y, seed)
+    return oof
 
 
 # --- combiners: what re-applies an ensemble to new member predictions --------------------------------------

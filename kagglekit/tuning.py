@@ -392,10 +392,10 @@ class _Objective:
 
     def _stacked(self, trial: optuna.Trial, oof: np.ndarray, scores: list[float]) -> float:
         """The CV of the stack of the partners and this trial's out-of-fold predictions, as ``train`` would score it."""
-        from kagglekit.ensemble import stack_oof
+        from kagglekit.ensemble import cross_fitted_stack
 
         competition, y = self.competition, self.competition.y
-        stacked, _ = stack_oof([*self.partner_oofs, oof], y, self.fold_index, self.setup.seed, competition.shape)
+        stacked = cross_fitted_stack([*self.partner_oofs, oof], y, self.fold_index, self.setup.seed, competition.shape)
         folds = [competition.metric.score(y[self.fold_index == f], stacked[self.fold_index == f]) for f in range(len(scores))]
         trial.set_user_attr("model_fold_scores", scores)
         trial.set_user_attr("fold_scores", folds)

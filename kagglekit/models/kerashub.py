@@ -236,9 +236,9 @@ def pack(preprocessor: Any, segments: Sequence[np.ndarray], truncation: str) -> 
     """
     import tensorflow as tf
 
-    names = _input_names(preprocessor)  # a first call also builds the preprocessor's packer
+    names = input_names(preprocessor)  # a first call also builds the preprocessor's packer
     packer, n = preprocessor.packer, len(segments[0])
-    room = packer.sequence_length - _special_count(packer, len(segments))
+    room = packer.sequence_length - special_count(packer, len(segments))
     tokens = [token_lists(preprocessor.tokenizer, segment) for segment in segments]
     packed: list[list[list[int]]] = []
     owner: list[int] = []
@@ -321,7 +321,7 @@ def token_lists(tokenizer: Any, texts: np.ndarray) -> list[list[int]]:
     return lists
 
 
-def _special_count(packer: Any, n_segments: int) -> int:
+def special_count(packer: Any, n_segments: int) -> int:
     """How many special tokens the packer adds around ``n_segments`` segments ([CLS] a [SEP] b [SEP]: 3)."""
     import tensorflow as tf
 
@@ -330,7 +330,7 @@ def _special_count(packer: Any, n_segments: int) -> int:
     return int(np.sum(np.asarray(token_ids) != packer.pad_value))
 
 
-def _input_names(preprocessor: Any) -> list[str]:
+def input_names(preprocessor: Any) -> list[str]:
     """The feature names the preprocessor gives its backbone (BERT: token ids, padding mask, segment ids)."""
     import tensorflow as tf
 
@@ -438,7 +438,7 @@ def load_classifier(preset: str, model: str, *, n_outputs: int, sequence_length:
     import keras_hub
 
     backbone = load_backbone(preset, model, dtype)
-    preprocessor = load_preprocessor(preset, min(sequence_length, _max_length(backbone)), model)
+    preprocessor = load_preprocessor(preset, min(sequence_length, max_length(backbone)), model)
     try:
         return keras_hub.models.TextClassifier.from_preset(
             preset, backbone=backbone, preprocessor=preprocessor, num_classes=n_outputs, activation=None
@@ -447,7 +447,7 @@ def load_classifier(preset: str, model: str, *, n_outputs: int, sequence_length:
         raise _preset_error(preset, model, e) from e
 
 
-def _max_length(backbone: Any) -> int:
+def max_length(backbone: Any) -> int:
     return int(getattr(backbone, "max_sequence_length", None) or DEFAULT_MAX_LENGTH)
 
 

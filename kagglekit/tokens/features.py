@@ -30,13 +30,17 @@ def long_shape(token: str) -> str:
 
 def word_shape(token: str) -> str:
     """"McDonald42" -> "XxXxd": letter classes with runs collapsed, other characters kept."""
-    return REPEATS.sub(r"\1", long_shape(token))[:12]
+    return _collapsed(long_shape(token))
+
+
+def _collapsed(long: str) -> str:
+    return REPEATS.sub(r"\1", long)[:12]
 
 
 def _word(token: str) -> dict[str, str | bool]:
-    lower = token.lower()
+    lower, long = token.lower(), long_shape(token)
     return {
-        "word": token, "lower": lower, "shape": word_shape(token), "long_shape": long_shape(token)[:16],
+        "word": token, "lower": lower, "shape": _collapsed(long), "long_shape": long[:16],
         "prefix2": lower[:2], "prefix3": lower[:3], "prefix4": lower[:4], "prefix5": lower[:5], "suffix2": lower[-2:],
         "suffix3": lower[-3:], "suffix4": lower[-4:], "suffix5": lower[-5:], "title": token.istitle(),
         "upper": token.isupper(), "digit": token.isdigit(), "has_digit": any(c.isdigit() for c in token), "at": "@" in token,

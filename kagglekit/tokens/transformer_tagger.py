@@ -38,13 +38,16 @@ import numpy as np
 from kagglekit.errors import ModelError
 from kagglekit.models import checkpoints
 from kagglekit.models.kerashub import (
+    input_names,
     load_backbone,
     load_preprocessor,
     load_tokenizer,
+    max_length,
     release_memory,
     resolve_jit_compile,
     resolve_precision,
     resolve_preset,
+    special_count,
     token_lists,
 )
 from kagglekit.models.transformer import warmup_linear_decay
@@ -223,16 +226,16 @@ class TransformerTagger(TokenModel):
 
     # --- fit and predict ------------------------------------------------------------------------------------------
 
-    def _choose_length(self, features: list[SubWords], max_length: int) -> int:
+    def _choose_length(self, features: list[SubWords], positions: int) -> int:
         if self.params["sequence_length"] is not None:
             length = int(self.params["sequence_length"])
-            if not self.specials_ + 2 <= length <= max_length:
-                raise ModelError(f"{self.name}: sequence_length {length} is outside {self.specials_ + 2}..{max_length}, "
+            if not self.specials_ + 2 <= length <= positions:
+                raise ModelError(f"{self.name}: sequence_length {length} is outside {self.specials_ + 2}..{positions}, "
                                  f"the backbone's positions")
             return length
         counts = [len(s.ids) + len(s.query) for s in features] or [1]
         wanted = math.ceil(float(np.quantile(counts, LENGTH_QUANTILE))) + self.specials_
-        return min(max_length, 8 * math.ceil(wanted / 8))
+        return min(positions, 8 * math.ceil(wanted / 8))
 
     def fit(self, features: list[SubWords], targets: list[list[str]], labels: list[str]) -> "TransformerTagger":
         import tensorflow as tf
@@ -267,15 +270,13 @@ class TransformerTagger(TokenModel):
         with strategy.scope():
             backbone = load_backbone(self.preset_, self.name, self.precision_)
             self._set_preprocessor(load_preprocessor(self.preset_, 16, self.name))
-            self.sequence_length_ = self._choose_length(features, int(getattr(backbone, "max_sequence_length", 512)))
+            self.sequence_length_ = self._choose_length(features, max_length(backbone))
             self.preprocessor_.sequence_length = self.sequence_length_  # KerasHub passes it on to the packer
             self.network_ = self._network(backbone)
 
     def _set_preprocessor(self, preprocessor: Any) -> None:
-        import tensorflow as tf
-
-        self.input_names_ = list(preprocessor(tf.constant([""], dtype=tf.string)).keys())  # also builds its packer
-        self.specials_ = _special_count(preprocessor.packer, self.segments_)
+        self.input_names_ = input_names(preprocessor)  # also builds its packer
+        self.specials_ = special_count(preprocessor.packer, self.segments_)
         self.preprocessor_ = preprocessor
 
     def _network(self, backbone: Any, head: dict[str, np.ndarray] | None = None) -> Any:
@@ -342,11 +343,3 @@ class TransformerTagger(TokenModel):
             self.network_ = self._network(load_backbone(preset, self.name, self.precision_), dict(head))
         return self
 
-
-def _special_count(packer: Any, n_segments: int) -> int:
-    """The special tokens the packer adds around ``n_segments`` segments ([CLS] a [SEP] b [SEP]: 3)."""
-    import tensorflow as tf
-
-    empty = tf.RaggedTensor.from_row_lengths(tf.constant([], dtype=tf.int32), tf.constant([0], dtype=tf.int64))
-    token_ids, _ = packer(tuple(empty for _ in range(n_segments)))
-    return int(np.sum(np.asarray(token_ids) != packer.pad_value))
