@@ -21,18 +21,19 @@ import pandas as pd
 
 from kagglekit.errors import ConfigError, DataError
 from kagglekit.io import read_json
+from kagglekit.predict import ENSEMBLE_SUBMISSION
+from kagglekit.runs import record_path
 from kagglekit.tokens.layout import TokenData, TokenLayout, load
 from kagglekit.tokens.metrics import decide
-from kagglekit.tokens.run import SUMMARY, TokenRun
+from kagglekit.tokens.run import SUMMARY, TokenRun, split
 from kagglekit.tokens.submission import submission_frame, validate, write_submission
 
-ENSEMBLE_SUBMISSION = "ensemble"  # submissions/ensemble.csv: the file a code competition's notebook remakes
 PATH_FIELDS = ("directory", "train_file", "test_file", "sample_file")
 
 
 def submission_entry(run: TokenRun) -> str:
     """The model or ensemble behind the run's ``ensemble.csv`` (its record), else the best ensemble or model."""
-    record = run.submission_path(ENSEMBLE_SUBMISSION).with_suffix(".json")
+    record = record_path(run.submission_path(ENSEMBLE_SUBMISSION))
     if record.is_file():
         return str(read_json(record)["model"])
     ensembles = run.ensemble_names()
@@ -132,26 +133,26 @@ def predict_entry(run: TokenRun, entry: str, data: TokenData) -> np.ndarray:
 
 def decided_labels(run: TokenRun, entry: str, data: TokenData) -> list[np.ndarray]:
     """Each test sequence's decided label indices: the entry's probabilities at its tuned threshold."""
-    proba = predict_entry(run, entry, data)
-    decided = decide(proba, float(run.summary(entry)["threshold"]))
-    bounds = np.cumsum([len(s.tokens) for s in data.test])[:-1]
-    return np.split(decided, bounds) if data.test else []
+    return split(decide(predict_entry(run, entry, data), float(run.summary(entry)["threshold"])), data.test)
+
+
+def _decided(run_dir: Path | str, data_dir: Path | str, entry: str | None) -> tuple[TokenData, list[np.ndarray], Any]:
+    """The test set of ``data_dir``, its decided labels by the entry, and the entry's decision (for the layout)."""
+    run = TokenRun(run_dir)
+    entry = entry or submission_entry(run)
+    data = test_data(run, data_dir)
+    return data, decided_labels(run, entry, data), run.summary(entry).get("decision")
 
 
 def predict_submission(run_dir: Path | str, data_dir: Path | str, *, entry: str | None = None) -> pd.DataFrame:
     """The submission frame of the run's ``ensemble.csv`` entry (or ``entry``) for the test set in ``data_dir``."""
-    run = TokenRun(run_dir)
-    entry = entry or submission_entry(run)
-    data = test_data(run, data_dir)
-    return submission_frame(data, decided_labels(run, entry, data), run.summary(entry).get("decision"))
+    return submission_frame(*_decided(run_dir, data_dir, entry))
 
 
 def write_pack_submission(run_dir: Path | str, data_dir: Path | str, path: Path | str, *, entry: str | None = None) -> int:
     """Write and check the submission of ``predict_submission`` at ``path``; returns its row count."""
-    run = TokenRun(run_dir)
-    entry = entry or submission_entry(run)
-    data = test_data(run, data_dir)
-    write_submission(data, decided_labels(run, entry, data), path, run.summary(entry).get("decision"))
+    data, decided, decision = _decided(run_dir, data_dir, entry)
+    write_submission(data, decided, path, decision)
     return validate(path, data=data)
 
 

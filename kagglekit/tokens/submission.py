@@ -133,11 +133,11 @@ def _validate_segments(name: str, frame: pd.DataFrame, data: TokenData) -> None:
         if not pieces or not all(p.isdigit() for p in pieces):
             raise DataError(f"{where}: {WORDS} {record[WORDS]!r} is not word indices like \"0 1 2\"; one row per "
                             "predicted segment, with at least one word")
-        last = lengths[record[essay]] - 1
-        if max(map(int, pieces)) > last:
-            raise DataError(f"{where}: {WORDS} index {max(map(int, pieces))} is past the end of {folder}/{record[essay]}.txt "
+        indices, last = [int(p) for p in pieces], lengths[record[essay]] - 1
+        if max(indices) > last:
+            raise DataError(f"{where}: {WORDS} index {max(indices)} is past the end of {folder}/{record[essay]}.txt "
                             f"(words 0 to {last}, counted on whitespace)")
-        key = (record[essay], record[CLASS], frozenset(map(int, pieces)))
+        key = (record[essay], record[CLASS], frozenset(indices))
         if key in seen:
             raise DataError(f"{where}: the same {record[CLASS]} segment of {record[essay]} is already listed; a repeat "
                             "counts as a false positive, so give each segment once")
