@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from kagglekit.io import atomic_path, write_text
-from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData, tokenize
-from kagglekit.tokens.metrics import decide, entity_report
+from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData, entity_type, tokenize
+from kagglekit.tokens.metrics import apply_decision, describe_decision, entity_report
 from kagglekit.tokens.run import TokenRun, split
 
 CONTEXT = 6  # tokens shown each side of a wrong one
@@ -36,10 +36,9 @@ def _context(sequence: Sequence, i: int) -> str:
 def errors(run: TokenRun, data: TokenData, name: str | None = None, top: int | None = None) -> pd.DataFrame:
     """Every wrong out-of-fold token of ``name`` (default: the best entry), most confident first within each kind."""
     name = name or run.best()
-    summary = run.summary(name)
     oof = run.oof(name)
     y = run.y
-    decided = decide(oof, summary["threshold"])
+    decided = apply_decision(oof, run.decision(name), data.labels, [len(s.tokens) for s in data.train])
     p_entity = 1.0 - oof[:, 0]
     wrong = np.flatnonzero(decided != y)
     owner = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])
@@ -86,9 +85,8 @@ class TokenReport:
 def report_data(run: TokenRun, data: TokenData, name: str | None = None, top: int = 10) -> TokenReport:
     """The report of ``name`` (default: the best entry) on its out-of-fold predictions."""
     name = name or run.best()
-    summary = run.summary(name)
     y = run.y
-    decided = decide(run.oof(name), summary["threshold"])
+    decided = apply_decision(run.oof(name), run.decision(name), data.labels, [len(s.tokens) for s in data.train])
     true_tags = [s.labels or [] for s in data.train]
     pred_tags = [[data.labels[i] for i in part] for part in split(decided, data.train)]
     per_label = []
@@ -115,7 +113,7 @@ def _marked(sequence: Sequence, tags: list[str]) -> str:
     for i, tag in enumerate(tags):
         if tag == OUTSIDE:
             continue
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
+        kind = entity_type(tag)
         start, end = (int(v) for v in sequence.offsets[i])
         if runs and runs[-1][2] == kind and not tag.startswith("B-") and not sequence.text[runs[-1][1]:start].strip():
             runs[-1] = (runs[-1][0], end, kind)
@@ -167,7 +165,7 @@ class TextPrediction:
     text: str
     spans: list[LabelledSpan]
     model: str
-    threshold: float
+    decision: str  # the entry's tuned decision in words ("threshold 0.12", "BIO Viterbi, P(O) x 1.4")
 
 
 def predict(run: TokenRun, text: str, name: str | None = None, query: str = "") -> TextPrediction:
@@ -184,30 +182,29 @@ def predict(run: TokenRun, text: str, name: str | None = None, query: str = "") 
         if weight > 0:
             model = run.load_model(member)
             proba += weight * model.predict_proba(model.featurize([sequence]))[0]
-    decided = decide(proba, summary["threshold"])
+    decision = run.decision(name)
+    decided = apply_decision(proba, decision, run.labels, [len(tokens)])
     labels = run.labels
     spans: list[LabelledSpan] = []
     current: list[int] = []
-    minimum = summary.get("decision", {}).get("min_words", {})  # a segments run drops segments too short for their class
+    minimum = decision.get("min_words", {})  # a segments run drops segments too short for their class
 
     def close() -> None:
-        tag = labels[decided[current[0]]] if current else OUTSIDE
-        if current and len(current) >= minimum.get(tag[2:] if tag[:2] in ("B-", "I-") else tag, 1):
+        kind = entity_type(labels[decided[current[0]]]) if current else OUTSIDE
+        if current and len(current) >= minimum.get(kind, 1):
             start, end = int(offsets[current[0], 0]), int(offsets[current[-1], 1])
-            spans.append(LabelledSpan(start, end, tag[2:] if tag[:2] in ("B-", "I-") else tag,
-                                      float(np.mean(1.0 - proba[current, 0])), text[start:end]))
+            spans.append(LabelledSpan(start, end, kind, float(np.mean(1.0 - proba[current, 0])), text[start:end]))
         current.clear()
 
     for i, index in enumerate(decided):
         tag = labels[index]
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
         previous = labels[decided[current[-1]]] if current else None
-        joins = (previous is not None and (previous[2:] if previous[:2] in ("B-", "I-") else previous) == kind
-                 and not tag.startswith("B-") and not text[int(offsets[current[-1], 1]):int(offsets[i, 0])].strip())
+        joins = (previous is not None and entity_type(previous) == entity_type(tag) and not tag.startswith("B-")
+                 and not text[int(offsets[current[-1], 1]):int(offsets[i, 0])].strip())
         if index == 0 or not joins:
             close()
         if index != 0:
             current.append(i)
     close()
-    return TextPrediction(text, spans, name, float(summary["threshold"]))
+    return TextPrediction(text, spans, name, describe_decision(decision))
 

@@ -104,6 +104,7 @@ def errors(run_dir: Path, model: str | None, top: int, data_dir: Path | None) ->
     from kagglekit.cli.common import console, user_errors
     from kagglekit.tokens.analysis import errors as token_errors
     from kagglekit.tokens.analysis import write_errors
+    from kagglekit.tokens.metrics import describe_decision
     from kagglekit.tokens.run import TokenRun
 
     with user_errors():
@@ -111,8 +112,8 @@ def errors(run_dir: Path, model: str | None, top: int, data_dir: Path | None) ->
         name = model or run.best()
         wrong = token_errors(run, run.data(data_dir), name)
         path = write_errors(run, name, wrong)
-    console.print(f"[bold]{escape(name)}[/] in run {escape(run.name)}: out-of-fold tokens at threshold "
-                  f"{run.summary(name)['threshold']:.2f} on P(entity)", highlight=False)
+    console.print(f"[bold]{escape(name)}[/] in run {escape(run.name)}: out-of-fold tokens decided by "
+                  f"{describe_decision(run.decision(name))}", highlight=False)
     for kind, group in wrong.groupby("error", sort=False):
         shown = group.head(top).drop(columns=["error", "confidence"])
         table = Table(*shown.columns, title=f"Most confident {kind}s ({min(top, len(group))} of {len(group)})",
@@ -154,7 +155,7 @@ def predict(run_dir: Path, texts: list[str], model: str | None, query: str = "")
         marked.append(prediction.text[position:])
         console.print(marked)
         table = Table("label", "P(entity)", "start", "end", "text", box=box.SIMPLE_HEAD,
-                      caption=f"model {prediction.model}; a token is an entity when P >= {prediction.threshold:g} (tuned on OOF)")
+                      caption=f"model {prediction.model}; decided by {prediction.decision} (tuned on OOF)")
         for span in prediction.spans:
             table.add_row(span.label, f"{span.probability:.3f}", str(span.start), str(span.end), Text(span.text))
         console.print(table)

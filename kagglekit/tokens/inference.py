@@ -2,8 +2,8 @@
 
 The run's test predictions came from each model's refit on every training document (``models/NAME/full``), so the
 notebook loads those refits, predicts every test token's label probabilities, combines the members as the entry did
-(the plain mean, or the greedy weights), applies the entry's decision (its threshold; a segments layout's minimum
-lengths too) and writes the sample's layout with the same code that wrote ``ensemble.csv``: on the public test set
+(the plain mean, or the greedy weights), applies the entry's decision (its threshold, or an entity F1 run's BIO Viterbi
+pass; a segments layout's minimum lengths too) and writes the sample's layout with the same code that wrote ``ensemble.csv``: on the public test set
 the two files are equal row for row.
 
 What it reads of the run folder is what a model pack holds (:func:`pack_files`): the manifest (labels and the
@@ -24,7 +24,7 @@ from kagglekit.io import read_json
 from kagglekit.predict import ENSEMBLE_SUBMISSION
 from kagglekit.runs import record_path
 from kagglekit.tokens.layout import TokenData, TokenLayout, load
-from kagglekit.tokens.metrics import decide
+from kagglekit.tokens.metrics import apply_decision
 from kagglekit.tokens.run import SUMMARY, TokenRun, split
 from kagglekit.tokens.submission import submission_frame, validate, write_submission
 
@@ -132,8 +132,10 @@ def predict_entry(run: TokenRun, entry: str, data: TokenData) -> np.ndarray:
 
 
 def decided_labels(run: TokenRun, entry: str, data: TokenData) -> list[np.ndarray]:
-    """Each test sequence's decided label indices: the entry's probabilities at its tuned threshold."""
-    return split(decide(predict_entry(run, entry, data), float(run.summary(entry)["threshold"])), data.test)
+    """Each test sequence's decided label indices: the entry's probabilities at its tuned decision."""
+    decided = apply_decision(predict_entry(run, entry, data), run.decision(entry), run.labels,
+                             [len(s.tokens) for s in data.test])
+    return split(decided, data.test)
 
 
 def _decided(run_dir: Path | str, data_dir: Path | str, entry: str | None) -> tuple[TokenData, list[np.ndarray], Any]:
@@ -141,7 +143,7 @@ def _decided(run_dir: Path | str, data_dir: Path | str, entry: str | None) -> tu
     run = TokenRun(run_dir)
     entry = entry or submission_entry(run)
     data = test_data(run, data_dir)
-    return data, decided_labels(run, entry, data), run.summary(entry).get("decision")
+    return data, decided_labels(run, entry, data), run.decision(entry)
 
 
 def predict_submission(run_dir: Path | str, data_dir: Path | str, *, entry: str | None = None) -> pd.DataFrame:

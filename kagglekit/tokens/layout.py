@@ -49,6 +49,11 @@ OVERLAP_METRIC = "overlap_f1"  # Feedback's score: the metric a segments layout 
 DETECT_ROWS = 5000  # rows of a CSV read to recognise its layout (a shared key's most specific column among them)
 
 
+def entity_type(label: str) -> str:
+    """The entity type a label tags: "B-NAME" and "I-NAME" are "NAME"; a label of a plain scheme is its own type."""
+    return label[2:] if label[:2] in ("B-", "I-") else label
+
+
 @dataclass(frozen=True)
 class TokenLayout:
     """What was recognised in a competition folder: the shape, its files and columns, and the submission layout."""
@@ -141,7 +146,7 @@ class TokenData:
 
     def describe(self) -> str:
         n_tokens = sum(len(s.tokens) for s in self.train)
-        entities = sorted({label[2:] if label[:2] in ("B-", "I-") else label for label in self.labels if label != OUTSIDE})
+        entities = sorted({entity_type(label) for label in self.labels if label != OUTSIDE})
         unit = "essays" if self.layout.segments else "documents" if self.kind == "tokens" else "rows"
         return (f"{self.layout.describe()}\n{len(self.train)} training and {len(self.test)} test "
                 f"{unit}, {n_tokens} training tokens, "

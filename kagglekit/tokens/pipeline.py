@@ -6,8 +6,9 @@ document at a time, to hold little memory); each fold fits a fresh model and pre
 a refit on every document predicts the test set. The ensembles average the models' token probabilities, equally
 (``ensemble_mean``) or with greedy weights fitted on the OOF metric (``ensemble_weighted``; each fold's tokens are
 blended with weights fitted on the other folds, so its CV score stays honest). Each
-entry's decision threshold is tuned on its OOF probabilities for the competition's metric, and its CV score is
-honest: fold k is scored at the threshold tuned on the other folds.
+entry's decision (a threshold; for entity F1, the factor on P(O) before a BIO Viterbi pass) is tuned on its OOF
+probabilities for the competition's metric, and its CV score is honest: fold k is scored at the decision tuned on the
+other folds.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from kagglekit.io import write_json
 from kagglekit.runs import record_path
 from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData, load
 from kagglekit.tokens.metrics import (
+    OUTSIDE_SCALES,
+    EntityMatcher,
     TokenMetric,
+    apply_decision,
     char_scores,
     decide,
+    describe_decision,
     entity_f1,
+    entity_scores,
+    fbeta,
     get_metric,
     segment_scores,
     token_scores,
@@ -183,13 +190,17 @@ def weighted_blend(data: TokenData, oofs: list[np.ndarray], y: np.ndarray, fold_
     tokens are blended with weights fitted on the other folds only.
     """
     stacked = np.stack(oofs)
-    owner = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])  # each token's sequence
+    lengths = np.array([len(s.tokens) for s in data.train], dtype=np.int64)
+    owner = np.repeat(np.arange(len(data.train)), lengths)  # each token's sequence
     token_fold = fold_of[owner]
 
     def objective(blend: np.ndarray, tokens: np.ndarray) -> float:
         if token_metric.kind == "tokens":
             return tune_threshold(blend[tokens], y[tokens], token_metric.beta)[1]
         rows = np.unique(owner[tokens])
+        if token_metric.kind == "entities":  # sequences are whole in a fold: decoded alone, tokens in order
+            matcher = EntityMatcher(y[tokens], lengths[rows], data.labels)
+            return matcher.tune(matcher.decodes(blend[tokens]))[1]
         parts = split(blend, data.train)
         if token_metric.kind == "segments":
             return tune_segments([data.train[i] for i in rows], [parts[i] for i in rows], data.labels)[1]
@@ -314,6 +325,17 @@ def score(data: TokenData, oof: np.ndarray, y: np.ndarray, fold_of: np.ndarray, 
             fold_scores.append(segment_scores([data.train[i] for i in held], [per_sequence[i] for i in held], data.labels,
                                               chosen)["overlap_f1"])
         overall = segment_scores(data.train, per_sequence, data.labels, decision)
+    elif token_metric.kind == "entities":  # NER: a BIO Viterbi pass, P(O) scaled by a factor tuned on the other folds
+        lengths = np.array([len(s.tokens) for s in data.train], dtype=np.int64)
+        matcher = EntityMatcher(y, lengths, data.labels)
+        decodes = matcher.decodes(oof)
+        decision, tuned = matcher.tune(decodes)
+        threshold, fold_scores = None, []
+        for k in range(folds):
+            chosen, _ = matcher.tune(decodes, token_fold != k)
+            held = token_fold == k
+            fold_scores.append(fbeta(*matcher.counts(decodes[OUTSIDE_SCALES.index(chosen["outside_scale"])], held), 1.0))
+        overall = entity_scores(y, decodes[OUTSIDE_SCALES.index(decision["outside_scale"])], lengths, data.labels)
     elif token_metric.kind == "tokens":
         threshold, tuned = tune_threshold(oof, y, token_metric.beta)
         fold_scores = []
@@ -333,11 +355,12 @@ def score(data: TokenData, oof: np.ndarray, y: np.ndarray, fold_of: np.ndarray, 
         overall = char_scores([s.spans for s in data.train],
                               [token_spans(s, 1.0 - p[:, 0] >= threshold) for s, p in zip(data.train, per_sequence)])
         tuned = overall["char_f1"]
-    decided = decide(oof, threshold)
+    decision = decision or {"threshold": threshold}
+    decided = apply_decision(oof, decision, data.labels, [len(s.tokens) for s in data.train])
     predicted = [[data.labels[i] for i in part] for part in split(decided, data.train)]
     return {"metric": token_metric.name, "cv_score": float(np.mean(fold_scores)), "cv_score_std": float(np.std(fold_scores)),
             "fold_scores": [float(s) for s in fold_scores], "oof_score_tuned": tuned, "threshold": threshold,
-            "decision": decision or {"threshold": threshold}, "precision": overall["precision"], "recall": overall["recall"],
+            "decision": decision, "precision": overall["precision"], "recall": overall["recall"],
             "entity_f1": entity_f1([s.labels or [] for s in data.train], predicted), "test_from": "refit"}
 
 
@@ -349,15 +372,16 @@ def _char_f1(data: TokenData, per_sequence: list[np.ndarray], rows: list[int], t
 
 def _line(name: str, summary: dict[str, Any], token_metric: TokenMetric) -> str:
     timing = "".join(f", {key[:-2]} {summary[key]:.1f}s" for key in ("features_s", "fit_s", "predict_s") if key in summary)
-    return (f"{name}: CV {token_metric.name} {summary['cv_score']:.4f} ± {summary['cv_score_std']:.4f} (threshold "
-            f"{summary['threshold']:.2f}), entity F1 {summary['entity_f1']:.4f}{timing}")
+    return (f"{name}: CV {token_metric.name} {summary['cv_score']:.4f} ± {summary['cv_score_std']:.4f} "
+            f"({describe_decision(summary['decision'])}), entity F1 {summary['entity_f1']:.4f}{timing}")
 
 
 def write_run_submission(token_run: TokenRun, data: TokenData, entry: str, shared_dir: Path,
                          file_name: str | None = None) -> Path:
     """``entry``'s test decision as a submission in the run and in ``shared_dir``, each checked and with its record."""
     summary = token_run.summary(entry)
-    decided = split(decide(token_run.test_proba(entry), summary["threshold"]), data.test)
+    decided = split(apply_decision(token_run.test_proba(entry), summary["decision"], data.labels,
+                                   [len(s.tokens) for s in data.test]), data.test)
     record = {"run": token_run.name, "run_dir": str(token_run.directory), "model": entry, "metric": summary["metric"],
               "cv_score": summary["cv_score"], "cv_score_std": summary["cv_score_std"], "decision": summary["decision"],
               "test_from": summary["test_from"], "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}

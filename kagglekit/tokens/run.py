@@ -198,6 +198,11 @@ class TokenRun:
     def summary(self, name: str) -> dict[str, Any]:
         return read_json(self._entry_dir(name) / SUMMARY)
 
+    def decision(self, name: str) -> dict[str, Any]:
+        """The entry's decision tuned on OOF, as ``metrics.apply_decision`` reads it (a bare threshold in old runs)."""
+        summary = self.summary(name)
+        return summary.get("decision") or {"threshold": summary["threshold"]}
+
     def oof(self, name: str) -> np.ndarray:
         return np.load(self._entry_dir(name) / "oof.npy")
 
