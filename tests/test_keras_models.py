@@ -14,7 +14,7 @@ from kagglekit.device import configure_device
 from kagglekit.errors import ConfigError, ModelError
 from kagglekit.models import get_model, get_model_class
 from kagglekit.models.base import TaskSpec, TextModel
-from kagglekit.models.keras_models import inner_split, sized_defaults
+from kagglekit.models.keras_models import constant_loss, inner_split, past_the_prior, sized_defaults
 from kagglekit.models.sentence import stratified_subset
 
 TEXTS = [
@@ -171,3 +171,31 @@ def test_inner_split_of_numeric_targets_holds_out_a_tenth() -> None:
     texts = np.array([f"t{i}" for i in range(50)], dtype=object)
     fit_x, fit_y, (stop_x, stop_y) = inner_split(texts, np.linspace(0, 1, 50).reshape(-1, 1), seed=0)
     assert (len(fit_x), len(stop_x)) == (45, 5) and (fit_y.shape, stop_y.shape) == ((45, 1), (5, 1))
+
+
+def test_constant_loss_is_the_loss_of_predicting_the_training_mean() -> None:
+    multiclass, binary = TaskSpec("multiclass", 3), TaskSpec("binary", 2)
+    assert constant_loss(multiclass, np.array([0, 0, 1, 2]), np.array([0, 1])) == pytest.approx(-(np.log(0.5) + np.log(0.25)) / 2)
+    assert constant_loss(binary, np.array([1.0, 0, 0, 0]), np.array([1.0, 0])) == pytest.approx(-(np.log(0.25) + np.log(0.75)) / 2)
+    assert constant_loss(TaskSpec("regression", 1), np.array([[1.0], [3.0]]), np.array([[2.0], [4.0]])) == pytest.approx(2.0)
+
+
+def stops_after(val_losses: list[float], patience: int, plateau: float) -> int | None:
+    """The 0-based epoch after which ``past_the_prior`` stops training, None when it never does."""
+    stopper = past_the_prior(patience, plateau)
+    stopper.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    stopper.model.stop_training = False  # what Model.fit sets before its first epoch
+    stopper.on_train_begin()
+    for epoch, loss in enumerate(val_losses):
+        stopper.on_epoch_end(epoch, {"val_loss": loss})
+        if stopper.model.stop_training:
+            return epoch
+    return None
+
+
+def test_early_stopping_waits_until_the_network_leaves_the_prior() -> None:
+    """Spooky's GRU folds: two epochs at the prior's log loss (1.0986), then learning; plain patience=1 stopped them."""
+    plateau = float(np.log(3))
+    assert stops_after([1.089, 1.097, 0.90, 0.53, 0.55], patience=1, plateau=plateau) == 4
+    assert stops_after([0.50, 0.55, 0.45], patience=1, plateau=plateau) == 1  # learned at once: stops as before
+    assert stops_after([1.10, 1.10, 1.10, 1.10], patience=1, plateau=plateau) is None  # never learns: runs its epochs
