@@ -24,7 +24,7 @@ PAIR = InputSchema((InputField("anchor", "phrase"), InputField("target", "phrase
 WITH_CONTEXT = InputSchema((*PAIR.fields, InputField("context", "categorical")), PAIR.groups)
 ONE_SIDE = InputSchema((InputField("target", "phrase"),), (("target",),))
 REGRESSION = TaskSpec("regression", 1)
-SKLEARN = ["baseline", "tfidf_lr"]
+SKLEARN = ["baseline", "tfidf_lr", "count_nb"]
 KERAS = ["dense", "lstm", "gru", "bilstm", "conv1d"]
 
 
@@ -152,3 +152,22 @@ def test_char_ngrams_counted_per_word_equal_char_wb_tfidf() -> None:
         np.testing.assert_allclose(ours.fit_transform(train).toarray(), theirs.fit_transform(train).toarray(), atol=1e-12)
         np.testing.assert_allclose(ours.transform(test).toarray(), theirs.transform(test).toarray(), atol=1e-12)
         assert ours.vocabulary_ == theirs.vocabulary_
+
+
+def test_count_naive_bayes_reads_punctuation_and_case_as_style() -> None:
+    """Two authors with the same words, told apart only by ";" against "," and "I" against "i": scikit-learn's default
+    tokens (lower-cased words of two or more letters) see no difference; count_nb's tokens do."""
+    rng = np.random.default_rng(0)
+    words = np.array("the night was dark and the house stood silent upon the hill".split())
+
+    def sentences(n: int, mark: str, me: str) -> list[str]:
+        return [f"{' '.join(rng.choice(words, 6))}{mark} {me} saw {' '.join(rng.choice(words, 4))}" for _ in range(n)]
+
+    texts = np.array(sentences(60, ";", "I") + sentences(60, ",", "i"))
+    labels = np.repeat([0, 1], 60)
+    test = np.array(sentences(20, ";", "I") + sentences(20, ",", "i"))
+    truth = np.repeat([0, 1], 20)
+    accuracy = (get_model("count_nb").fit(texts, labels).predict_proba(test).argmax(1) == truth).mean()
+    blind = (get_model("count_nb", lowercase=True).fit(np.char.replace(np.char.replace(texts, ";", ""), ",", ""), labels)
+             .predict_proba(test).argmax(1) == truth).mean()
+    assert accuracy == 1.0 and blind < 0.75

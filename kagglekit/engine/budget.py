@@ -23,7 +23,7 @@ from kagglekit.io import read_json
 from kagglekit.models import get_model, get_model_class
 from kagglekit.runs import Run, list_runs
 
-CHEAP_FIRST = ("baseline", "tfidf_lr")  # cheap and strong: trained first under a time limit
+CHEAP_FIRST = ("baseline", "tfidf_lr", "count_nb")  # cheap and strong: trained first under a time limit
 WARM_UP_FRACTION = 0.05
 PROBE_FRACTIONS = (0.1, 0.2)
 JOB_OVERHEAD_S = 0.2  # loading the competition and saving the model, beside fitting and predicting
