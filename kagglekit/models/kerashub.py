@@ -111,9 +111,9 @@ def inspect_preset(preset: str, model: str) -> PresetInfo:
         tokenizer = load_tokenizer(preset, model)
         load_preprocessor(preset, 16, model)  # the architecture must have a text classifier
         backbone = load_backbone(preset, model)
-        max_length = int(getattr(backbone, "max_sequence_length", None) or DEFAULT_MAX_LENGTH)
+        longest = max_length(backbone)
         del backbone
-    return PresetInfo(preset, max_length, tokenizer, trained_sequence_length(preset))
+    return PresetInfo(preset, longest, tokenizer, trained_sequence_length(preset))
 
 
 def trained_sequence_length(preset: str) -> int | None:
