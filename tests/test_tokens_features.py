@@ -34,6 +34,9 @@ def test_a_capitalised_word_is_described_by_its_other_occurrences_in_the_documen
     again = token_features(sequence("Voters backed Smith . Smith won ."))[4]
     assert (again["word"], again["doc:first_prev"], again["doc:first_next"], again["doc:first_start"]) == ("Smith", "backed", ".", False)
     assert not any(key.startswith("doc:") for key in features[tokens.index("fell")])  # lower-case words: none
+    # every other occurrence's words at +-1 and +-2: the headline learns "backed", "said" and "Monday" from the mentions
+    assert {"doc:-1:backed", "doc:+1:said", "doc:+2:monday", "doc:start:False"} <= set(headline)
+    assert "doc:-1:<s>" in last and "doc:+1:wins" in last and "doc:+1:said" not in last  # not its own context
 
 
 def test_word_classes_group_words_used_alike_and_place_unseen_words_from_their_contexts() -> None:

@@ -17,6 +17,7 @@ SHAPES = [(re.compile(r"[A-Z]"), "X"), (re.compile(r"[a-z]"), "x"), (re.compile(
 REPEATS = re.compile(r"(.)\1+")
 SENTENCE_END = {".", "!", "?", "\n", "\n\n"}
 NGRAMS = range(3, 7)  # character n-grams of an alphabetic word, with its boundaries marked: "<Smi", "ith>"
+OCCURRENCES = 10  # a capitalised word's other occurrences in its document whose contexts are its features
 WINDOW = 4  # the words on each side that are features as a bag (left and right apart), whatever their distance
 
 
@@ -61,8 +62,10 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
     (``WordClusters.assign``).
 
     A capitalised word also gets how it is written elsewhere in the document away from a sentence start (a headline's
-    "BLAIR" is "Blair" mid-sentence, a headline's "TAKE" is "take") and the neighbours of its first occurrence (the
-    "Mr." or "said" that the later, bare mentions lack)."""
+    "BLAIR" is "Blair" mid-sentence, a headline's "TAKE" is "take"), the neighbours of its first occurrence (the
+    "Mr." or "said" that the later, bare mentions lack), and the words at +-1 and +-2 of each of its other occurrences
+    (the first 10) with whether they start a sentence: a name's mentions share what one of them says.
+    """
     tokens = sequence.tokens
     words = [_word(t) for t in tokens]
     n = len(words)
@@ -70,7 +73,9 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
     starts = [i == 0 or tokens[i - 1].strip() in SENTENCE_END or not tokens[i - 1].strip() for i in range(n)]
     casings: dict[str, Counter] = defaultdict(Counter)
     first: dict[str, int] = {}
+    occurrences: dict[str, list[int]] = defaultdict(list)
     for i, word in enumerate(words):
+        occurrences[word["lower"]].append(i)
         if not starts[i]:
             casings[word["lower"]][_casing(tokens[i])] += 1
         first.setdefault(word["lower"], i)
@@ -115,12 +120,30 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
                     f["doc:first_prev"] = words[j - 1]["lower"] if j else "<s>"
                     f["doc:first_next"] = words[j + 1]["lower"] if j + 1 < n else "</s>"
                     f["doc:first_start"] = starts[j]
+                f.update(_other_contexts(words, starts, occurrences[word["lower"]][:OCCURRENCES], i))
         if query:
             f["q:lower"] = f"{query}|{word['lower']}"
             f["q:prefix4"] = f"{query}|{word['lower'][:4]}"
             f["q:-1"] = f"{query}|{words[i - 1]['lower'] if i else '<s>'}"
             f["q:+1"] = f"{query}|{words[i + 1]['lower'] if i + 1 < n else '</s>'}"
         features.append(f)
+    return features
+
+
+def _other_contexts(words: list[dict], starts: list[bool], others: list[int], i: int) -> dict[str, bool]:
+    """The words at +-1 and +-2 of a word's other occurrences (``others``, not ``i``; the document's edges are words at
+    +-1), and whether those start a sentence."""
+    n, features = len(words), {}
+    for j in others:
+        if j == i:
+            continue
+        features[f"doc:-1:{words[j - 1]['lower'] if j else '<s>'}"] = True
+        features[f"doc:+1:{words[j + 1]['lower'] if j + 1 < n else '</s>'}"] = True
+        if j > 1:
+            features[f"doc:-2:{words[j - 2]['lower']}"] = True
+        if j + 2 < n:
+            features[f"doc:+2:{words[j + 2]['lower']}"] = True
+        features[f"doc:start:{starts[j]}"] = True
     return features
 
 
