@@ -16,9 +16,11 @@ from kagglekit.tokens import TokenRun, errors, predict, report_data, train, vali
 from kagglekit.tokens.demo import write_pii_competition
 from kagglekit.tokens.inference import decided_labels
 from kagglekit.tokens.layout import entity_type
+from kagglekit.tokens import metrics
 from kagglekit.tokens.metrics import (
     apply_decision,
     bio_viterbi,
+    bio_viterbi_scales,
     entity_f1,
     entity_scores,
     get_metric,
@@ -69,6 +71,19 @@ def test_viterbi_finds_the_best_valid_bio_sequence() -> None:
             candidates = [c for c in itertools.product(range(len(LABELS)), repeat=len(p)) if valid_bio([LABELS[i] for i in c])]
             best = max(candidates, key=lambda c: float(np.sum(np.log(p[np.arange(len(p)), list(c)]))) if len(c) else 0.0)
             assert tuple(path) == best
+
+
+def test_every_factor_decoded_together_equals_each_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The factors decode in one pass, or in chunks when their back-pointers would be large: the same paths."""
+    rng = np.random.default_rng(3)
+    lengths = np.array([40, 0, 3, 17, 40, 1])
+    proba = rng.dirichlet(np.full(len(LABELS), 0.4), size=int(lengths.sum()))
+    scales = (0.5, 1.0, 2.0, 4.0)
+    alone = np.stack([bio_viterbi(proba, lengths, LABELS, scale) for scale in scales])
+    assert (bio_viterbi_scales(proba, lengths, LABELS, scales) == alone).all()
+    monkeypatch.setattr(metrics, "BACKPOINTER_BYTES", proba.size * 2)  # two factors a chunk
+    assert (bio_viterbi_scales(proba, lengths, LABELS, scales) == alone).all()
+    assert len({tuple(row) for row in alone}) > 1  # the factors do change the paths
 
 
 def test_viterbi_never_opens_an_entity_with_i() -> None:
