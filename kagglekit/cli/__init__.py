@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from kagglekit.cli import analysis, doctor, ensemble, kaggle, kernels, train, tune
-from kagglekit.cli.common import console, err_console, user_errors
+from kagglekit.cli.common import console, err_console, library_warnings, user_errors
 
 __all__ = ["app", "console", "err_console", "main"]
 
@@ -48,6 +48,7 @@ def root(
 
     quiet_frameworks(verbose=False)  # before any command imports TensorFlow; `train -v` turns it back off
     audience = set_audience("cli")  # errors advise options and commands, not Python calls
+    ctx.with_resource(library_warnings())
     ctx.call_on_close(lambda: (quiet_frameworks(verbose=True), reset_audience(audience)))  # for in-process callers
     with user_errors():
         ctx.default_map = settings_default_map(ctx.command, load_settings())

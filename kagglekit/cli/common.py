@@ -37,6 +37,7 @@ commands take plain defaults and never read the settings file themselves. Option
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -77,6 +78,32 @@ def make_console(stderr: bool = False) -> Console:
 
 console = make_console()
 err_console = make_console(stderr=True)
+
+
+class LibraryWarnings(logging.Handler):
+    """kagglekit's own logged warnings (a fallback encoder, a checkpoint converted) as ``warning: ...`` lines like the
+    engine's notes. Without it they took whatever format a framework gave the root logger when it logged first
+    (``WARNING:kagglekit.encoders:...``) or none at all."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False)
+
+
+@contextmanager
+def library_warnings() -> Iterator[None]:
+    """Show the library's warnings through ``LibraryWarnings`` for one command, then give the logger back as it was."""
+    logger = logging.getLogger("kagglekit")
+    handler, propagate = LibraryWarnings(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 MODEL_PARAMS_PANEL = "Model parameters"
 
