@@ -83,9 +83,10 @@ class StudySummary:
     path: Path
     metric: str
     greater_is_better: bool
-    finished: int  # complete or pruned trials
-    pruned: int
+    finished: int  # complete or pruned trials (a trial the time limit stopped counts as pruned: the study's target)
+    pruned: int  # stopped by the pruner
     failed: int
+    stopped: int = 0  # stopped by the time limit before their last fold
     best_trial: int | None = None
     best_value: float | None = None
     best_folds: list[float] = field(default_factory=list)
@@ -121,7 +122,7 @@ class StudySummary:
 
     def record(self, run: Run) -> dict[str, Any]:
         """What the manifest and the model's summary record of the study ``train`` used."""
-        return {"study": str(self.path.relative_to(run.directory)), "trials": self.finished, "best_trial": self.best_trial,
+        return {"study": str(self.path.relative_to(run.directory)), "trials": self.finished - self.stopped, "best_trial": self.best_trial,
                 "params": self.best_params, "cv_score": self.best_value, "default_cv_score": self.default_value,
                 "objective": self.objective}
 
@@ -130,7 +131,8 @@ class StudySummary:
         if self.best_value is None:
             why = f": {self.error}" if self.error else ""
             return [("warning", f"{self.model}: no trial finished all its folds ({self.finished} finished, {self.failed} failed){why}")]
-        head = (f"{self.model}: {self.finished} trials ({self.pruned} pruned{f', {self.failed} failed' if self.failed else ''})"
+        head = (f"{self.model}: {self.finished - self.stopped} trials ({self.pruned} pruned"
+                f"{f', {self.failed} failed' if self.failed else ''}{f'; {self.stopped} more stopped by the time limit' if self.stopped else ''})"
                 f"{f' in {format_duration(self.seconds)}' if self.seconds else ''}; best CV {self.metric}{self.of()} "
                 f"{_score(self.best_value, self.best_folds)} (trial {self.best_trial})")
         if self.default_value is not None:
@@ -141,7 +143,7 @@ class StudySummary:
             lines.append(("info", "  no trial beat the defaults: train keeps them"))
         elif gain is not None and spread is not None and gain <= spread:
             lines.append(("warning", f"{self.model}: the gain ({gain:.4f}) is inside the CV's fold spread (±{spread:.4f}): "
-                                     f"it may be noise, and the best of {self.finished} trials is optimistic"))
+                                     f"it may be noise, and the best of {self.finished - self.stopped} trials is optimistic"))
         if self.error:
             lines.append(("warning", f"{self.model}: the study stopped, its last trials failed: {self.error}"))
         lines.append(("info", f"  study: optuna-dashboard sqlite:///{self.path.resolve()}"))
@@ -540,7 +542,8 @@ def summarize(run: Run, name: str, metric: Metric) -> StudySummary:
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
     trials = study.get_trials(deepcopy=False)
     summary = StudySummary(name, path, metric.name, metric.greater_is_better, finished=sum(t.state in FINISHED for t in trials),
-                           pruned=sum(t.state == TrialState.PRUNED for t in trials),
+                           pruned=sum(t.state == TrialState.PRUNED and not t.user_attrs.get("stopped") for t in trials),
+                           stopped=sum(t.state == TrialState.PRUNED and bool(t.user_attrs.get("stopped")) for t in trials),
                            failed=sum(t.state == TrialState.FAIL for t in trials), fixed=study.user_attrs.get("fixed", {}),
                            objective=study.user_attrs.get("objective", "model"))
     ended = [t for t in trials if t.state.is_finished()]
@@ -620,7 +623,7 @@ def use_studies(config: TrainConfig, competition: Competition, run: Run, models:
         model_params.update({f"{name}.{k}": v for k, v in study_params.items() if k not in own})
         tuned[name] = summary.record(run)
         versus = f" vs {summary.default_value:.4f} with defaults" if summary.default_value is not None else ""
-        emit(Note(f"{name}: tuned (study of {summary.finished} trials): {_params(summary.changed()) or 'the defaults were best'}; "
+        emit(Note(f"{name}: tuned (study of {summary.finished - summary.stopped} trials): {_params(summary.changed()) or 'the defaults were best'}; "
                   f"CV{summary.of()} {summary.best_value:.4f}{versus}"
                   + (f"; --param keeps {_params(overridden)}" if overridden else "")))
     previous = {k: v for k, v in run.manifest.get("tuned", {}).items() if k not in models}

@@ -32,7 +32,8 @@ from kagglekit.models import available_models, get_model, get_model_class
 from kagglekit.models.base import ALL_TASKS, TaskSpec, floats, one_of
 from kagglekit.models.sklearn_models import TfidfLogisticRegression
 from kagglekit.runs import Run
-from kagglekit.tuning import TuneOptions, tune
+from kagglekit.metrics import get_metric
+from kagglekit.tuning import TuneOptions, summarize, tune
 
 FOLDS = 3
 
@@ -119,6 +120,21 @@ def test_train_uses_the_best_trial_then_defaults_ignores_it(small_demo: Path, tm
     assert again.run.manifest["tuned"] == {}
 
 
+def test_a_trial_the_time_limit_stopped_is_not_counted_as_run(small_demo: Path, tmp_path: Path, sabotaged) -> None:
+    """A trial cut by --time-limit is kept as pruned (the study's target counts it), but the summary and train's
+    line say how many trials ran, not 3 for 2."""
+    tune(config(small_demo, tmp_path, ["sabotaged"]), TuneOptions(trials=2, pruner="none"))
+    cut = optuna.trial.create_trial(params={"C": 1.0, "flip": False}, distributions=study(tmp_path, "sabotaged").trials[1].distributions,
+                                    state=TrialState.PRUNED, intermediate_values={0: 0.5}, user_attrs={"stopped": "time limit"})
+    study(tmp_path, "sabotaged").add_trial(cut)
+    summary = summarize(Run(tmp_path / "runs" / demo.NAME / f"k{FOLDS}-seed42"), "sabotaged", get_metric("f1"))
+    assert (summary.finished, summary.pruned, summary.stopped) == (3, 0, 1)
+    assert summary.lines()[0][1].startswith("sabotaged: 2 trials (0 pruned; 1 more stopped by the time limit)")
+    recorder = Recorder()
+    train(config(small_demo, tmp_path, ["sabotaged"]), [recorder])
+    assert any(n.text.startswith("sabotaged: tuned (study of 2 trials)") for n in recorder.of(Note))
+
+
 def test_pruning_stops_a_clearly_worse_trial_after_its_first_fold(small_demo: Path, tmp_path: Path, sabotaged) -> None:
     """Once five trials are done (the median pruner's start-up), one with flipped labels scores far below their median
     on fold 1 and stops there."""
@@ -163,7 +179,8 @@ KILLABLE = textwrap.dedent('''
     from kagglekit.config import Workspace
     from kagglekit.engine.config import TrainConfig
     from kagglekit.models.sklearn_models import TfidfLogisticRegression
-    from kagglekit.tuning import TuneOptions, tune
+    from kagglekit.metrics import get_metric
+from kagglekit.tuning import TuneOptions, summarize, tune
 
     @models.register("slow_lr")
     class SlowLR(TfidfLogisticRegression):
