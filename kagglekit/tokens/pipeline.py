@@ -380,14 +380,15 @@ def write_run_submission(token_run: TokenRun, data: TokenData, entry: str, share
                          file_name: str | None = None) -> Path:
     """``entry``'s test decision as a submission in the run and in ``shared_dir``, each checked and with its record."""
     summary = token_run.summary(entry)
-    decided = split(apply_decision(token_run.test_proba(entry), summary["decision"], data.labels,
-                                   [len(s.tokens) for s in data.test]), data.test)
+    decision = token_run.decision(entry)
+    decided = split(apply_decision(token_run.test_proba(entry), decision, data.labels, [len(s.tokens) for s in data.test]),
+                    data.test)
     record = {"run": token_run.name, "run_dir": str(token_run.directory), "model": entry, "metric": summary["metric"],
-              "cv_score": summary["cv_score"], "cv_score_std": summary["cv_score_std"], "decision": summary["decision"],
+              "cv_score": summary["cv_score"], "cv_score_std": summary["cv_score_std"], "decision": decision,
               "test_from": summary["test_from"], "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     shared = Path(shared_dir) / f"{file_name or entry}.csv"
     for path in (token_run.submission_path(file_name or entry), shared):
-        write_submission(data, decided, path, summary["decision"])
+        write_submission(data, decided, path, decision)
         validate(path, data=data)
         write_json(record_path(path), record)
     return shared
