@@ -89,6 +89,21 @@ def warmup_linear_decay(peak: float, warmup_steps: int, total_steps: int) -> Any
     return _warmup_schedule_class()(peak, warmup_steps, total_steps)
 
 
+def compile_adamw(network: keras.Model, loss: Any, *, learning_rate: float, warmup_ratio: float, weight_decay: float,
+                  steps: int, precision: str, jit_compile: bool) -> None:
+    """Fine-tuning's optimizer, shared by the row and token transformers: AdamW (no decay of biases and norms) on a
+    linear warmup then decay over ``steps``, loss scaling under float16, XLA as asked."""
+    import keras
+
+    optimizer = keras.optimizers.AdamW(learning_rate=warmup_linear_decay(learning_rate, round(warmup_ratio * steps), steps),
+                                       weight_decay=weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    if precision == "mixed_float16":  # float16 gradients underflow without it
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    network.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
+    optimizer.build(network.trainable_variables)  # before fit: slots created inside the step would trace it twice
+
+
 @register("transformer")
 class TransformerModel(PresetModel, KerasModel):
     """A pretrained transformer fine-tuned per fold with the architecture's classification head (KerasHub).
@@ -151,18 +166,8 @@ class TransformerModel(PresetModel, KerasModel):
         return self.network_
 
     def _compile(self, network: keras.Model, steps: int) -> None:
-        """AdamW (no decay of biases and norms) on a linear warmup then decay, loss scaling under float16, XLA."""
-        import keras
-
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=warmup_linear_decay(self.learning_rate, round(self.warmup_ratio * steps), steps),
-            weight_decay=self.weight_decay,
-        )
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-        if self.precision_ == "mixed_float16":  # float16 gradients underflow without it
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        network.compile(optimizer=optimizer, loss=self._loss(), jit_compile=self.jit_compile_)
-        optimizer.build(network.trainable_variables)  # before fit: slots created inside the step would trace it twice
+        compile_adamw(network, self._loss(), learning_rate=self.learning_rate, warmup_ratio=self.warmup_ratio,
+                      weight_decay=self.weight_decay, steps=steps, precision=self.precision_, jit_compile=self.jit_compile_)
 
     def _train_batch(self, replicas: int) -> int:
         return self.batch_size * replicas

@@ -50,7 +50,7 @@ from kagglekit.models.kerashub import (
     special_count,
     token_lists,
 )
-from kagglekit.models.transformer import warmup_linear_decay
+from kagglekit.models.transformer import compile_adamw
 from kagglekit.tokens.layout import Sequence, TokenData
 from kagglekit.tokens.models import TokenModel, register
 
@@ -296,18 +296,12 @@ class TransformerTagger(TokenModel):
         return network
 
     def _compile(self, steps: int) -> None:
-        """AdamW (no decay of biases and norms) on a linear warmup then decay, loss scaling under float16, XLA."""
         import keras
 
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=warmup_linear_decay(self.params["learning_rate"], round(self.params["warmup_ratio"] * steps), steps),
-            weight_decay=self.params["weight_decay"])
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-        if self.precision_ == "mixed_float16":  # float16 gradients underflow without it
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        self.network_.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                              jit_compile=self.jit_compile_)
-        optimizer.build(self.network_.trainable_variables)  # before fit: slots created inside the step would trace it twice
+        compile_adamw(self.network_, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      learning_rate=self.params["learning_rate"], warmup_ratio=self.params["warmup_ratio"],
+                      weight_decay=self.params["weight_decay"], steps=steps, precision=self.precision_,
+                      jit_compile=self.jit_compile_)
 
     def predict_proba(self, features: list[SubWords]) -> list[np.ndarray]:
         if not features:
