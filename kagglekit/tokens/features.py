@@ -109,11 +109,9 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
             for level, c in enumerate(classes[i] if classes is not None else ()):
                 f[f"class{level}"] = str(c)
             if word["lower"] != tokens[i]:
-                seen = casings[word["lower"]].copy()
-                if not starts[i]:
-                    seen[_casing(tokens[i])] -= 1
+                seen, own = casings[word["lower"]], None if starts[i] else _casing(tokens[i])
                 for casing in ("upper", "title", "lower"):
-                    if seen[casing] > 0:
+                    if seen[casing] - (casing == own) > 0:  # written so elsewhere, not counting this token
                         f[f"doc:{casing}"] = True
                 j = first[word["lower"]]
                 if j != i:
