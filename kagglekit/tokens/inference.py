@@ -74,8 +74,8 @@ def pack_files(run: TokenRun, entry: str) -> tuple[list[str], dict[str, Any], di
         f"{run.name}/submissions/{ENSEMBLE_SUBMISSION}.json": {"model": entry},
     }
     sources: dict[str, Path] = {}
-    entry_dir = run.ensemble_dir(entry) if run.summary(entry).get("kind") == "ensemble" else run.model_dir(entry)
-    sources[str((entry_dir / SUMMARY).relative_to(root))] = entry_dir / SUMMARY
+    summary = run.entry_dir(entry) / SUMMARY
+    sources[str(summary.relative_to(root))] = summary
     for name in members:
         summary = run.model_dir(name) / SUMMARY
         sources[str(summary.relative_to(root))] = summary

@@ -169,7 +169,8 @@ class TokenRun:
 
     # --- reading entries --------------------------------------------------------------------------------------------
 
-    def _entry_dir(self, name: str) -> Path:
+    def entry_dir(self, name: str) -> Path:
+        """The folder of model or ensemble ``name``; an unknown name is an error listing the run's entries."""
         for directory in (self.model_dir(name), self.ensemble_dir(name)):
             if (directory / SUMMARY).is_file():
                 return directory
@@ -196,7 +197,7 @@ class TokenRun:
         return self.model_names() + self.ensemble_names()
 
     def summary(self, name: str) -> dict[str, Any]:
-        return read_json(self._entry_dir(name) / SUMMARY)
+        return read_json(self.entry_dir(name) / SUMMARY)
 
     def decision(self, name: str) -> dict[str, Any]:
         """The entry's decision tuned on OOF, as ``metrics.apply_decision`` reads it (a bare threshold in old runs)."""
@@ -204,10 +205,10 @@ class TokenRun:
         return summary.get("decision") or {"threshold": summary["threshold"]}
 
     def oof(self, name: str) -> np.ndarray:
-        return np.load(self._entry_dir(name) / "oof.npy")
+        return np.load(self.entry_dir(name) / "oof.npy")
 
     def test_proba(self, name: str) -> np.ndarray:
-        return np.load(self._entry_dir(name) / "test.npy")
+        return np.load(self.entry_dir(name) / "test.npy")
 
     def leaderboard(self) -> pd.DataFrame:
         """One row per model and ensemble, best CV score first; failed models stay listed."""
