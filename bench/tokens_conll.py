@@ -74,19 +74,21 @@ def held_out_scores(submission: Path, test: list[dict]) -> dict[str, float]:
 def argmax_entity_f1(result, name: str, test: list[dict]) -> float:
     """Entity F1 of an entry's test probabilities decided by their likeliest label (O included), not by the threshold
     tuned for F5: the decision an NER system scored on entity F1 would take."""
-    from kagglekit.tokens.run import split
-
-    decided = split(result.run.test_proba(name).argmax(axis=1), result.data.test)
-    return entity_f1([d["labels"] for d in test], [[result.data.labels[i] for i in part] for part in decided])
+    return _decided_entity_f1(result, test, result.run.test_proba(name).argmax(axis=1))
 
 
 def bio_entity_f1(result, name: str, test: list[dict]) -> float:
     """Entity F1 of an entry's test probabilities decided by the likeliest valid BIO sequence (P(O) unscaled)."""
+    lengths = [len(s.tokens) for s in result.data.test]
+    return _decided_entity_f1(result, test, bio_viterbi(result.run.test_proba(name), lengths, result.data.labels))
+
+
+def _decided_entity_f1(result, test: list[dict], decided) -> float:
+    """Entity F1 of flat decided label indices of the test tokens."""
     from kagglekit.tokens.run import split
 
     labels = result.data.labels
-    flat = bio_viterbi(result.run.test_proba(name), [len(s.tokens) for s in result.data.test], labels)
-    return entity_f1([d["labels"] for d in test], [[labels[i] for i in part] for part in split(flat, result.data.test)])
+    return entity_f1([d["labels"] for d in test], [[labels[i] for i in part] for part in split(decided, result.data.test)])
 
 
 def most_frequent_label(train: list[dict], test: list[dict]) -> dict[str, float]:
