@@ -179,8 +179,7 @@ KILLABLE = textwrap.dedent('''
     from kagglekit.config import Workspace
     from kagglekit.engine.config import TrainConfig
     from kagglekit.models.sklearn_models import TfidfLogisticRegression
-    from kagglekit.metrics import get_metric
-from kagglekit.tuning import TuneOptions, summarize, tune
+    from kagglekit.tuning import TuneOptions, tune
 
     @models.register("slow_lr")
     class SlowLR(TfidfLogisticRegression):
