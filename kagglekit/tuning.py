@@ -101,6 +101,11 @@ class StudySummary:
     seconds: float = 0.0  # spent by this command
 
     @property
+    def ran(self) -> int:
+        """Trials that ran to their end or their pruning, not counting those the time limit cut."""
+        return self.finished - self.stopped
+
+    @property
     def gain(self) -> float | None:
         """How much better the best trial's CV is than the defaults' (positive: better, whichever way the metric goes)."""
         if self.best_value is None or self.default_value is None:
@@ -122,7 +127,7 @@ class StudySummary:
 
     def record(self, run: Run) -> dict[str, Any]:
         """What the manifest and the model's summary record of the study ``train`` used."""
-        return {"study": str(self.path.relative_to(run.directory)), "trials": self.finished - self.stopped, "best_trial": self.best_trial,
+        return {"study": str(self.path.relative_to(run.directory)), "trials": self.ran, "best_trial": self.best_trial,
                 "params": self.best_params, "cv_score": self.best_value, "default_cv_score": self.default_value,
                 "objective": self.objective}
 
@@ -131,7 +136,7 @@ class StudySummary:
         if self.best_value is None:
             why = f": {self.error}" if self.error else ""
             return [("warning", f"{self.model}: no trial finished all its folds ({self.finished} finished, {self.failed} failed){why}")]
-        head = (f"{self.model}: {self.finished - self.stopped} trials ({self.pruned} pruned"
+        head = (f"{self.model}: {self.ran} trials ({self.pruned} pruned"
                 f"{f', {self.failed} failed' if self.failed else ''}{f'; {self.stopped} more stopped by the time limit' if self.stopped else ''})"
                 f"{f' in {format_duration(self.seconds)}' if self.seconds else ''}; best CV {self.metric}{self.of()} "
                 f"{_score(self.best_value, self.best_folds)} (trial {self.best_trial})")
@@ -143,7 +148,7 @@ class StudySummary:
             lines.append(("info", "  no trial beat the defaults: train keeps them"))
         elif gain is not None and spread is not None and gain <= spread:
             lines.append(("warning", f"{self.model}: the gain ({gain:.4f}) is inside the CV's fold spread (±{spread:.4f}): "
-                                     f"it may be noise, and the best of {self.finished - self.stopped} trials is optimistic"))
+                                     f"it may be noise, and the best of {self.ran} trials is optimistic"))
         if self.error:
             lines.append(("warning", f"{self.model}: the study stopped, its last trials failed: {self.error}"))
         lines.append(("info", f"  study: optuna-dashboard sqlite:///{self.path.resolve()}"))
@@ -623,7 +628,7 @@ def use_studies(config: TrainConfig, competition: Competition, run: Run, models:
         model_params.update({f"{name}.{k}": v for k, v in study_params.items() if k not in own})
         tuned[name] = summary.record(run)
         versus = f" vs {summary.default_value:.4f} with defaults" if summary.default_value is not None else ""
-        emit(Note(f"{name}: tuned (study of {summary.finished - summary.stopped} trials): {_params(summary.changed()) or 'the defaults were best'}; "
+        emit(Note(f"{name}: tuned (study of {summary.ran} trials): {_params(summary.changed()) or 'the defaults were best'}; "
                   f"CV{summary.of()} {summary.best_value:.4f}{versus}"
                   + (f"; --param keeps {_params(overridden)}" if overridden else "")))
     previous = {k: v for k, v in run.manifest.get("tuned", {}).items() if k not in models}

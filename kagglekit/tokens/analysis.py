@@ -38,10 +38,11 @@ def errors(run: TokenRun, data: TokenData, name: str | None = None, top: int | N
     name = name or run.best()
     oof = run.oof(name)
     y = run.y
-    decided = apply_decision(oof, run.decision(name), data.labels, [len(s.tokens) for s in data.train])
+    lengths = [len(s.tokens) for s in data.train]
+    decided = apply_decision(oof, run.decision(name), data.labels, lengths)
     p_entity = 1.0 - oof[:, 0]
     wrong = np.flatnonzero(decided != y)
-    owner = np.repeat(np.arange(len(data.train)), [len(s.tokens) for s in data.train])
+    owner = np.repeat(np.arange(len(data.train)), lengths)
     first = np.concatenate([[0], np.cumsum([len(s.tokens) for s in data.train])[:-1]])
     rows = []
     for t in wrong:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
+import numpy as np
+
 from kagglekit.tokens.layout import Sequence
 
 SHAPES = [(re.compile(r"[A-Z]"), "X"), (re.compile(r"[a-z]"), "x"), (re.compile(r"[0-9]"), "d")]
@@ -72,13 +74,11 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
     query = sequence.query.lower()
     starts = [i == 0 or tokens[i - 1].strip() in SENTENCE_END or not tokens[i - 1].strip() for i in range(n)]
     casings: dict[str, Counter] = defaultdict(Counter)
-    first: dict[str, int] = {}
-    occurrences: dict[str, list[int]] = defaultdict(list)
+    occurrences: dict[str, list[int]] = defaultdict(list)  # each word's positions, the first occurrence first
     for i, word in enumerate(words):
         occurrences[word["lower"]].append(i)
         if not starts[i]:
             casings[word["lower"]][_casing(tokens[i])] += 1
-        first.setdefault(word["lower"], i)
     features = []
     for i, word in enumerate(words):
         f: dict[str, str | bool | float] = {"bias": 1.0, **word, "length": str(min(len(tokens[i]), 12)),
@@ -113,7 +113,7 @@ def token_features(sequence: Sequence, classes: list[tuple[int, ...]] | None = N
                 for casing in ("upper", "title", "lower"):
                     if seen[casing] - (casing == own) > 0:  # written so elsewhere, not counting this token
                         f[f"doc:{casing}"] = True
-                j = first[word["lower"]]
+                j = occurrences[word["lower"]][0]
                 if j != i:
                     f["doc:first_prev"] = words[j - 1]["lower"] if j else "<s>"
                     f["doc:first_next"] = words[j + 1]["lower"] if j + 1 < n else "</s>"
@@ -157,7 +157,6 @@ class WordClusters:
         self.sizes, self.contexts, self.dims, self.min_count, self.seed = sizes, contexts, dims, min_count, seed
 
     def _counts(self, sequences: list[Sequence], vocabulary: dict[str, int]):
-        import numpy as np
         from scipy import sparse
 
         rows, cols = [], []
@@ -180,13 +179,10 @@ class WordClusters:
         return matrix
 
     def _embed(self, matrix):
-        import numpy as np
-
         vectors = np.asarray(matrix @ self.components_.T)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
     def fit(self, sequences: list[Sequence]) -> "WordClusters":
-        import numpy as np
         from sklearn.cluster import MiniBatchKMeans
         from sklearn.decomposition import TruncatedSVD
 
@@ -211,8 +207,6 @@ class WordClusters:
 
     def assign(self, sequences: list[Sequence]) -> list[list[tuple[int, ...]]]:
         """Each token's class at every granularity; a word without a class gets one from its contexts here."""
-        import numpy as np
-
         if self.components_ is None:
             return [[()] * len(s.tokens) for s in sequences]
         unknown = sorted({t.lower() for s in sequences for t in s.tokens} - set(self.table_))

@@ -54,6 +54,11 @@ def entity_type(label: str) -> str:
     return label[2:] if label[:2] in ("B-", "I-") else label
 
 
+def segment_classes(labels: list[str]) -> list[str]:
+    """The segment classes of a BIO (or plain) label set: B-Claim and I-Claim are Claim."""
+    return sorted({entity_type(label) for label in labels if label != OUTSIDE})
+
+
 @dataclass(frozen=True)
 class TokenLayout:
     """What was recognised in a competition folder: the shape, its files and columns, and the submission layout."""
@@ -146,7 +151,7 @@ class TokenData:
 
     def describe(self) -> str:
         n_tokens = sum(len(s.tokens) for s in self.train)
-        entities = sorted({entity_type(label) for label in self.labels if label != OUTSIDE})
+        entities = segment_classes(self.labels)
         unit = "essays" if self.layout.segments else "documents" if self.kind == "tokens" else "rows"
         return (f"{self.layout.describe()}\n{len(self.train)} training and {len(self.test)} test "
                 f"{unit}, {n_tokens} training tokens, "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kagglekit.errors import ConfigError
-from kagglekit.tokens.layout import OUTSIDE, Sequence, entity_type
+from kagglekit.tokens.layout import OUTSIDE, Sequence, entity_type, segment_classes
 
 THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 ENTITY_NAMES = re.compile(r"entit|seqeval|conll|\bner\b", re.IGNORECASE)  # names of the CoNLL entity F1
@@ -155,8 +155,6 @@ def entity_report(true: list[list[str]], pred: list[list[str]]) -> list[dict[str
 # --- entities (CoNLL entity F1) ---------------------------------------------------------------------------------
 
 OUTSIDE_SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)  # factors on P(O) tried before the BIO Viterbi pass
-
-
 BACKPOINTER_BYTES = 2 ** 26  # at most this much of back-pointers at once: the scales are decoded in chunks under it
 
 
@@ -231,9 +229,7 @@ class EntityMatcher:
 
     def __init__(self, y: np.ndarray, lengths: np.ndarray, labels: list[str]):
         self.labels, self.lengths = labels, np.asarray(lengths, dtype=np.int64)
-        classes = segment_classes(labels)
-        self.kind_of = np.array([-1 if label == OUTSIDE else classes.index(entity_type(label)) for label in labels])
-        self.begins = np.array([label.startswith("B-") for label in labels])
+        self.kind_of, self.begins = _label_arrays(labels)
         self.first = np.zeros(len(y), dtype=bool)
         self.first[np.concatenate([[0], np.cumsum(self.lengths)[:-1]])[self.lengths > 0]] = True
         self.true_keys = self.keys(y)
@@ -405,11 +401,6 @@ def overlap_f1(true: list[tuple[str, str, str]], pred: list[tuple[str, str, str]
     classes of the true segments."""
     scores = [tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0 for tp, fp, fn in overlap_counts(true, pred).values()]
     return float(np.mean(scores)) if scores else 0.0
-
-
-def segment_classes(labels: list[str]) -> list[str]:
-    """The segment classes of a BIO (or plain) label set: B-Claim and I-Claim are Claim."""
-    return sorted({entity_type(label) for label in labels if label != OUTSIDE})
 
 
 def _label_arrays(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import numpy as np
 
 from kagglekit.errors import ConfigError
-from kagglekit.tokens.layout import OUTSIDE, Sequence, TokenData, entity_type
+from kagglekit.tokens.layout import Sequence, TokenData, segment_classes
 
 if TYPE_CHECKING:
     from kagglekit.tokens.features import WordClusters
@@ -208,7 +208,7 @@ class RegexRules(TokenModel):
     @staticmethod
     def _targets(labels: list[str]) -> dict[str, str]:
         """Rule name -> entity type (the label without B-/I-) it predicts."""
-        types = sorted({entity_type(label) for label in labels if label != OUTSIDE})
+        types = segment_classes(labels)
         return {rule: next(t for t in types if rule in t.upper()) for rule in RULES if any(rule in t.upper() for t in types)}
 
     def fit(self, features: list[Sequence], targets: list[list[str]], labels: list[str]) -> "RegexRules":

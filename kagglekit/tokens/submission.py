@@ -14,8 +14,8 @@ import pandas as pd
 
 from kagglekit.errors import DataError
 from kagglekit.io import atomic_path
-from kagglekit.tokens.layout import OUTSIDE, TokenData, format_spans, load, parse_spans
-from kagglekit.tokens.metrics import decode_segments, segment_classes, token_spans
+from kagglekit.tokens.layout import OUTSIDE, TokenData, format_spans, load, parse_spans, segment_classes
+from kagglekit.tokens.metrics import decode_segments, token_spans
 
 ROW_ID, TOKEN, LABEL = "row_id", "token", "label"
 CLASS, WORDS = "class", "predictionstring"  # Feedback's submission columns beside the essay id
